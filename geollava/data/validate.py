@@ -1,0 +1,148 @@
+"""Check every record of an annotation file; the same checks serve `geollava data check` and the training loader.
+
+Fast checks (types, keys, turns, timestamps, placeholders, duplicate ids, media files exist) always run;
+``deep`` also decodes every video and image, and compares frame counts with ``num_frames`` and the timestamps.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .annotations import Annotations, RawLineError
+from .frames import MediaError, count_video_frames, read_image, read_video_frames
+from .schema import Problem, Record, parse_record
+
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """Annotation data that cannot be used as it is."""
+
+
+@dataclass
+class BadRecord:
+    index: int
+    id: str | None
+    problems: list[Problem]
+
+    @property
+    def label(self) -> str:
+        return f"record {self.index} (id {self.id!r})" if self.id else f"record {self.index} (no id)"
+
+
+@dataclass
+class CheckReport:
+    path: Path
+    total: int = 0
+    records: list[Record] = field(default_factory=list)  # the good ones, in file order
+    indices: list[int] = field(default_factory=list)  # their positions in the file
+    bad: list[BadRecord] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        for bad in self.bad:
+            first, *rest = bad.problems
+            out.append(f"{self.path}: {bad.label}: {first}")
+            out += [f"    also: {p}" for p in rest]
+        out.append(f"{self.path}: {self.total} records, {len(self.records)} ok, {len(self.bad)} bad")
+        return out
+
+
+def check_annotations(path: str | Path, media_root: str | Path | None = None, num_frames: int | None = None,
+                      deep: bool = False, require_answer: bool = True) -> CheckReport:
+    """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
+    annotations = Annotations(path)
+    root = Path(media_root) if media_root is not None else annotations.path.parent
+    report = CheckReport(annotations.path, total=len(annotations))
+    seen_ids: dict[str, int] = {}
+    for index, raw in enumerate(annotations):
+        record, problems = _check_one(raw, root, num_frames, deep, require_answer)
+        record_id = _raw_id(raw)
+        if record_id is not None and record_id in seen_ids:
+            problems.append(Problem("duplicate_id", f"id also used by record {seen_ids[record_id]}",
+                                    "give every record a unique id"))
+        elif record_id is not None:
+            seen_ids[record_id] = index
+        if problems:
+            report.bad.append(BadRecord(index, record_id, problems))
+        else:
+            report.records.append(record)
+            report.indices.append(index)
+    return report
+
+
+def load_records(path: str | Path, media_root: str | Path | None = None, on_bad_record: str = "error",
+                 num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> list[Record]:
+    """Records for training or evaluation; bad ones stop the run (``error``) or are logged and counted (``skip``)."""
+    if on_bad_record not in ("error", "skip"):
+        raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
+    report = check_annotations(path, media_root, num_frames, deep, require_answer)
+    if report.bad and on_bad_record == "error":
+        shown = report.lines()[:20]
+        raise DataError("\n".join(shown) + f"\nfix these records (`geollava data check {path}` lists them all), "
+                        "or set on_bad_record: skip to train without them")
+    for bad in report.bad:
+        log.warning("skipping %s: %s", bad.label, bad.problems[0])
+    if report.bad:
+        log.warning("%s: skipped %d of %d records", path, len(report.bad), report.total)
+    if not report.records:
+        raise DataError(f"{path}: no usable records ({report.total} in the file, {len(report.bad)} bad)")
+    return report.records
+
+
+def _check_one(raw, root: Path, num_frames, deep, require_answer) -> tuple[Record | None, list[Problem]]:
+    if isinstance(raw, RawLineError):
+        return None, [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
+                              "fix the line so that it holds exactly one JSON object")]
+    record, problems = parse_record(raw, require_answer)
+    if record is None:
+        return None, problems
+    problems = media_problems(record, root, num_frames, deep)
+    return (record if not problems else None), problems
+
+
+def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool) -> list[Problem]:
+    missing = [p for p in record.media if not (root / p).is_file()]
+    if missing:
+        return [Problem("media_missing", f"media file {root / missing[0]} does not exist"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                        "check the path in the annotation and --media-root")]
+    if not deep:
+        return []
+    if record.media_kind == "video":
+        return _video_problems(record, root / record.media[0], num_frames)
+    for path in record.media:
+        try:
+            read_image(root / path)
+        except MediaError as e:
+            return [Problem("image_unreadable", str(e), "replace the file with a readable PNG / JPEG / TIFF")]
+    if record.media_kind == "frames" and num_frames and len(record.media) < num_frames:
+        return [Problem("too_few_frames", f"{len(record.media)} frame images, fewer than the {num_frames} requested",
+                        "add frames, lower num_frames, or set pad_frames: true")]
+    return []
+
+
+def _video_problems(record: Record, path: Path, num_frames: int | None) -> list[Problem]:
+    try:
+        total = count_video_frames(path)
+        if total:
+            read_video_frames(path, [0, total - 1])  # the container can index frames that do not decode
+    except MediaError as e:
+        return [Problem("video_unreadable", str(e), "re-encode the video (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")]
+    if total == 0:
+        return [Problem("video_unreadable", f"video {path} has no decodable frames", "re-encode or replace it")]
+    problems = []
+    if num_frames and total < num_frames:
+        problems.append(Problem("too_few_frames", f"video {path} has {total} frames, fewer than the {num_frames} "
+                                "requested", "lower num_frames, or set pad_frames: true to repeat frames"))
+    if record.timestamps is not None and len(record.timestamps) != total:
+        problems.append(Problem("timestamp_count", f"{len(record.timestamps)} timestamps for the {total} frames "
+                                f"of {path}", "give exactly one timestamp per video frame"))
+    return problems
+
+
+def _raw_id(raw) -> str | None:
+    if isinstance(raw, dict) and isinstance(raw.get("id"), (str, int)) and not isinstance(raw.get("id"), bool):
+        return str(raw["id"]) or None
+    return None

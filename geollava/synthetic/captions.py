@@ -1,0 +1,108 @@
+"""Captions written from the true change events, and the reverse: reading the event back out of a caption.
+
+The reverse (``read_event``) is what the event score uses to ask of any prediction: does it name the right change
+type, the right count and the right place? It is deliberately lenient about wording, strict about content.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+QUADRANTS = ("north-west", "north-east", "south-west", "south-east")
+EVENT_TYPES = ("construction", "demolition", "road", "deforestation", "water_growth", "water_shrink", "none")
+COUNTED_TYPES = ("construction", "demolition")  # the only types whose count the caption states
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    count: int  # buildings for construction / demolition, 1 otherwise, 0 for "none"
+    quadrant: str | None  # None for "none"
+    frame: int  # first frame that shows the change (0 for "none")
+    date_before: str  # last date before the change (for "none": the first date)
+    date_after: str  # first date that shows it (for "none": the last date)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+_TEMPLATES = {
+    "construction": [
+        "{N} new {buildings} {were} constructed in the {q} part of the area between {d0} and {d1}.",
+        "Between {d0} and {d1}, {n} new {buildings} {were} built in the {q} quadrant.",
+        "In the {q} quadrant, {n} new {buildings} {were} erected between {d0} and {d1}.",
+    ],
+    "demolition": [
+        "{N} {buildings} in the {q} part of the area {were} demolished between {d0} and {d1}.",
+        "Between {d0} and {d1}, {n} {buildings} {were} torn down in the {q} quadrant.",
+        "In the {q} quadrant, {n} {buildings} {were} demolished between {d0} and {d1}, leaving bare ground.",
+    ],
+    "road": [
+        "A new road was built across the {q} part of the area between {d0} and {d1}.",
+        "Between {d0} and {d1}, a road was paved through the {q} quadrant.",
+        "In the {q} quadrant, a new road segment appeared between {d0} and {d1}.",
+    ],
+    "deforestation": [
+        "Vegetation in the {q} part of the area was cleared between {d0} and {d1}.",
+        "Between {d0} and {d1}, a patch of trees was cut down in the {q} quadrant.",
+        "In the {q} quadrant, the vegetation was removed between {d0} and {d1}, exposing bare soil.",
+    ],
+    "water_growth": [
+        "The water body in the {q} part of the area expanded between {d0} and {d1}.",
+        "Between {d0} and {d1}, the lake in the {q} quadrant grew larger.",
+        "In the {q} quadrant, the water area increased between {d0} and {d1}.",
+    ],
+    "water_shrink": [
+        "The water body in the {q} part of the area shrank between {d0} and {d1}.",
+        "Between {d0} and {d1}, the lake in the {q} quadrant became smaller.",
+        "In the {q} quadrant, the water area decreased between {d0} and {d1}.",
+    ],
+    "none": [
+        "No significant change is visible between {d0} and {d1}.",
+        "The area remains unchanged from {d0} to {d1}.",
+        "Between {d0} and {d1}, nothing in the area changed.",
+    ],
+}
+
+
+def describe(event: Event, rng: np.random.Generator) -> str:
+    """One caption for ``event``, in one of several wordings."""
+    template = _TEMPLATES[event.type][rng.integers(len(_TEMPLATES[event.type]))]
+    number = NUMBER_WORDS[event.count] if event.count < len(NUMBER_WORDS) else str(event.count)
+    return template.format(N=number.capitalize(), n=number, q=event.quadrant,
+                           buildings="building" if event.count == 1 else "buildings",
+                           were="was" if event.count == 1 else "were", d0=event.date_before, d1=event.date_after)
+
+
+# Order matters: the first pattern that matches decides the type.
+_TYPE_PATTERNS = [
+    ("none", r"\b(no (significant |visible )?change|unchanged|nothing (in the area )?changed)\b"),
+    ("road", r"\broads?\b"),
+    ("deforestation", r"\b(vegetation|trees?|forest)\b"),
+    ("water_growth", r"\b(water|lake)\b.*\b(expanded|grew|increased|larger)\b"),
+    ("water_shrink", r"\b(water|lake)\b.*\b(shrank|decreased|smaller|receded)\b"),
+    ("demolition", r"\b(demolished|torn down|removed)\b"),
+    ("construction", r"\b(constructed|built|erected)\b"),
+]
+_QUADRANT_PATTERN = re.compile(r"\b(north|south)[- ]?(west|east)\b")
+_COUNT_PATTERN = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r"|\d+)\s+(new\s+)?buildings?\b")
+
+
+def read_event(text: str) -> dict:
+    """The change type, count and quadrant a caption states (None where it states none)."""
+    lowered = text.lower()
+    change_type = next((name for name, pattern in _TYPE_PATTERNS if re.search(pattern, lowered)), None)
+    quadrant = _QUADRANT_PATTERN.search(lowered)
+    count = _COUNT_PATTERN.search(lowered)
+    return {
+        "type": change_type,
+        "count": _number(count.group(1)) if count else None,
+        "quadrant": f"{quadrant.group(1)}-{quadrant.group(2)}" if quadrant else None,
+    }
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS.index(word)
