@@ -1,0 +1,86 @@
+"""Reading every supported annotation style into one record type, and writing it back."""
+import json
+
+from geollava.data.annotations import Annotations, write_annotations
+from geollava.data.schema import Record, parse_record
+
+GEOLLAVA = {
+    "id": "airport_hangar_0_4-airport_hangar_0_1",
+    "video": "airport_hangar_0_4-airport_hangar_0_1.mp4",
+    "conversations": [
+        {"from": "human", "value": "<video>\nThis is a sequence of satellite images. What changed?"},
+        {"from": "gpt", "value": "Image 1: an airfield. Image 2: the same airfield. Changes Between the Images: "
+                                 "a new hangar was built."},
+    ],
+}
+LLAVA = {
+    "id": "geochat_17",
+    "image": "images/P0017.png",
+    "conversations": [
+        {"from": "human", "value": "<image>\nHow many planes are there?"},
+        {"from": "gpt", "value": "There are three planes."},
+        {"from": "human", "value": "Where are they?"},
+        {"from": "gpt", "value": "Near the terminal."},
+    ],
+}
+TEOCHAT = {
+    "id": "xbd_42",
+    "video": ["xbd/pre_42.png", "xbd/post_42.png"],
+    "timestamp": ["2018-08-01", "2018-11-20"],
+    "conversations": [
+        {"from": "human", "value": "<video>\nDescribe the damage."},
+        {"from": "gpt", "value": "Two buildings were destroyed."},
+    ],
+    "metadata": {"disaster": "fire"},
+}
+
+
+def test_geollava_style():
+    record, problems = parse_record(GEOLLAVA)
+    assert problems == []
+    assert record.media_kind == "video" and record.media == [GEOLLAVA["video"]]
+    assert record.answer.endswith("a new hangar was built.")
+    assert record.timestamps is None and record.all_references() == [record.answer]
+
+
+def test_llava_style_multi_turn():
+    record, problems = parse_record(LLAVA)
+    assert problems == []
+    assert record.media_kind == "image" and len(record.conversations) == 4
+    assert record.answer == "There are three planes."
+
+
+def test_teochat_style_frame_list_with_timestamps():
+    record, problems = parse_record(TEOCHAT)
+    assert problems == []
+    assert record.media_kind == "frames" and record.media == TEOCHAT["video"]
+    assert record.timestamps == ["2018-08-01", "2018-11-20"] and record.metadata == {"disaster": "fire"}
+
+
+def test_extra_references_are_kept_for_evaluation():
+    record, _ = parse_record({**GEOLLAVA, "references": ["another caption", GEOLLAVA["conversations"][1]["value"]]})
+    assert record.all_references() == [record.answer, "another caption"]
+
+
+def test_round_trip_through_json_and_jsonl(tmp_path):
+    for suffix in (".json", ".jsonl"):
+        path = tmp_path / f"mixed{suffix}"
+        write_annotations(path, [GEOLLAVA, LLAVA, TEOCHAT])
+        loaded = Annotations(path)
+        assert len(loaded) == 3
+        records = [parse_record(raw)[0] for raw in loaded]
+        assert [loaded.raw(i)["id"] for i in range(3)] == [r.id for r in records]
+        rewritten = [r.to_json() for r in records]
+        assert [parse_record(raw)[0] for raw in rewritten] == records
+    # the canonical form of a GeoLLaVA record is the GeoLLaVA record itself
+    assert parse_record(GEOLLAVA)[0].to_json() == GEOLLAVA
+
+
+def test_jsonl_is_read_lazily_by_offset(tmp_path):
+    path = tmp_path / "big.jsonl"
+    rows = [{**GEOLLAVA, "id": f"r{i}"} for i in range(1000)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    loaded = Annotations(path)
+    assert loaded._items is None and len(loaded) == 1000
+    assert loaded.raw(737)["id"] == "r737"
+    assert isinstance(parse_record(loaded.raw(0))[0], Record)

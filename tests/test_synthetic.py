@@ -1,0 +1,102 @@
+"""Synthetic change videos: deterministic, captions that agree with the true events, changes where they say."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from geollava.data.frames import load_frames
+from geollava.data.validate import check_annotations, load_records
+from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, _TEMPLATES, describe, read_event
+from geollava.synthetic.events import build_before_after, quadrant_box
+from geollava.synthetic.generate import generate_split
+from geollava.synthetic.scene import MARGIN, render
+
+
+def test_set_passes_deep_check(synth_set):
+    for split, count in (("train", 16), ("val", 6)):
+        report = check_annotations(synth_set / f"{split}.json", deep=True, num_frames=8)
+        assert report.bad == [] and report.total == count
+
+
+def test_every_caption_agrees_with_its_stored_event(synth_set):
+    for record in load_records(synth_set / "train.json") + load_records(synth_set / "val.json"):
+        events = record.metadata["events"]
+        said = read_event(record.answer)
+        if not events:
+            assert said["type"] == "none", record.answer
+            assert record.timestamps[0] in record.answer and record.timestamps[-1] in record.answer
+            continue
+        (event,) = events
+        assert said == {"type": event["type"], "quadrant": event["quadrant"],
+                        "count": event["count"] if event["type"] in ("construction", "demolition") else None}
+        assert event["date_before"] == record.timestamps[event["frame"] - 1]
+        assert event["date_after"] == record.timestamps[event["frame"]]
+        assert event["date_before"] in record.answer and event["date_after"] in record.answer
+
+
+def test_generation_is_deterministic_for_a_seed(tmp_path, synth_set):
+    again = generate_split(tmp_path / "again", "val", 6, num_frames=8, size=64, seed=3, workers=2)
+    assert json.loads(again.read_text()) == json.loads((synth_set / "val.json").read_text())
+    for record in load_records(again):
+        assert (again.parent / record.media[0]).read_bytes() == (synth_set / record.media[0]).read_bytes()
+        a = load_frames(record, again.parent, 8).images
+        b = load_frames(record, synth_set, 8).images
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    other = generate_split(tmp_path / "other", "val", 6, num_frames=8, size=64, seed=4, workers=1)
+    assert json.loads(other.read_text()) != json.loads(again.read_text())
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_the_change_happens_only_in_the_stated_quadrant(event_type):
+    for seed, quadrant in enumerate(QUADRANTS):
+        rng = np.random.default_rng(seed)
+        count = 3 if event_type in ("construction", "demolition") else 1
+        before, after = build_before_after(rng, 128, event_type, None if event_type == "none" else quadrant, count)
+        diff = np.abs(render(before, np.random.default_rng(0)) - render(after, np.random.default_rng(0))).sum(-1)
+        changed = diff[MARGIN:-MARGIN, MARGIN:-MARGIN] > 1e-6
+        if event_type == "none":
+            assert not changed.any()
+            continue
+        assert changed.sum() > 20, f"{event_type} in {quadrant} changed only {changed.sum()} pixels"
+        box = quadrant_box(quadrant, 128)
+        ys, xs = np.nonzero(changed)
+        shadow = 2  # building shadows fall up to 2 px outside the footprint
+        assert box.x0 - 1 <= xs.min() and xs.max() < box.x1 + shadow + 1, (event_type, quadrant)
+        assert box.y0 - 1 <= ys.min() and ys.max() < box.y1 + shadow + 1, (event_type, quadrant)
+
+
+def test_every_wording_reads_back_to_its_event():
+    rng = np.random.default_rng(0)
+    for event_type, templates in _TEMPLATES.items():
+        for _ in range(len(templates) * 8):
+            count = int(rng.integers(1, 4)) if event_type in ("construction", "demolition") else 1
+            quadrant = None if event_type == "none" else QUADRANTS[rng.integers(4)]
+            event = Event(event_type, 0 if quadrant is None else count, quadrant, 1, "2017-01-02", "2018-03-04")
+            said = read_event(describe(event, rng))
+            assert said["type"] == event_type and said["quadrant"] == quadrant
+            if event_type in ("construction", "demolition"):
+                assert said["count"] == count
+
+
+def test_read_event_on_free_text():
+    assert read_event("Three new buildings appeared and were built in the north west.") == \
+        {"type": "construction", "count": 3, "quadrant": "north-west"}
+    assert read_event("the lake dried up") == {"type": None, "count": None, "quadrant": None}
+    assert read_event("No change.")["type"] == "none"
+
+
+def test_synth_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "geollava.cli", "data", "synth", "--out", str(tmp_path),
+                             "--train", "4", "--val", "2", "--frames", "4", "--size", "48", "--seed", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "4 videos of 4 frames at 48 px" in result.stdout
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 6
+    record = load_records(tmp_path / "train.json")[0]
+    frames = load_frames(record, tmp_path, 4)
+    assert frames.images[0].shape == (48, 48, 3) and frames.timestamps == record.timestamps
+    bad = subprocess.run([sys.executable, "-m", "geollava.cli", "data", "synth", "--out", str(tmp_path),
+                          "--train", "1", "--val", "0", "--size", "47"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "even number of pixels" in bad.stderr
