@@ -21,7 +21,7 @@ def test_set_passes_deep_check(synth_set):
 
 
 def test_every_caption_agrees_with_its_stored_event(synth_set):
-    for record in load_records(synth_set / "train.json") + load_records(synth_set / "val.json"):
+    for record in [*load_records(synth_set / "train.json"), *load_records(synth_set / "val.json")]:
         events = record.metadata["events"]
         said = read_event(record.answer)
         if not events:

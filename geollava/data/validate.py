@@ -6,6 +6,7 @@ Fast checks (types, keys, turns, timestamps, placeholders, duplicate ids, media 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,7 @@ class BadRecord:
 class CheckReport:
     path: Path
     total: int = 0
-    records: list[Record] = field(default_factory=list)  # the good ones, in file order
-    indices: list[int] = field(default_factory=list)  # their positions in the file
+    good: list[int] = field(default_factory=list)  # positions of the good records in the file
     bad: list[BadRecord] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -45,19 +45,19 @@ class CheckReport:
             first, *rest = bad.problems
             out.append(f"{self.path}: {bad.label}: {first}")
             out += [f"    also: {p}" for p in rest]
-        out.append(f"{self.path}: {self.total} records, {len(self.records)} ok, {len(self.bad)} bad")
+        out.append(f"{self.path}: {self.total} records, {len(self.good)} ok, {len(self.bad)} bad")
         return out
 
 
-def check_annotations(path: str | Path, media_root: str | Path | None = None, num_frames: int | None = None,
-                      deep: bool = False, require_answer: bool = True) -> CheckReport:
+def check_annotations(path: str | Path | Annotations, media_root: str | Path | None = None,
+                      num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> CheckReport:
     """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
-    annotations = Annotations(path)
+    annotations = path if isinstance(path, Annotations) else Annotations(path)
     root = Path(media_root) if media_root is not None else annotations.path.parent
     report = CheckReport(annotations.path, total=len(annotations))
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(annotations):
-        record, problems = _check_one(raw, root, num_frames, deep, require_answer)
+        problems = _check_one(raw, root, num_frames, deep, require_answer)
         record_id = _raw_id(raw)
         if record_id is not None and record_id in seen_ids:
             problems.append(Problem("duplicate_id", f"id also used by record {seen_ids[record_id]}",
@@ -67,17 +67,17 @@ def check_annotations(path: str | Path, media_root: str | Path | None = None, nu
         if problems:
             report.bad.append(BadRecord(index, record_id, problems))
         else:
-            report.records.append(record)
-            report.indices.append(index)
+            report.good.append(index)
     return report
 
 
 def load_records(path: str | Path, media_root: str | Path | None = None, on_bad_record: str = "error",
-                 num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> list[Record]:
+                 num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> Records:
     """Records for training or evaluation; bad ones stop the run (``error``) or are logged and counted (``skip``)."""
     if on_bad_record not in ("error", "skip"):
         raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
-    report = check_annotations(path, media_root, num_frames, deep, require_answer)
+    annotations = Annotations(path)
+    report = check_annotations(annotations, media_root, num_frames, deep, require_answer)
     if report.bad and on_bad_record == "error":
         shown = report.lines()[:20]
         raise DataError("\n".join(shown) + f"\nfix these records (`geollava data check {path}` lists them all), "
@@ -86,20 +86,30 @@ def load_records(path: str | Path, media_root: str | Path | None = None, on_bad_
         log.warning("skipping %s: %s", bad.label, bad.problems[0])
     if report.bad:
         log.warning("%s: skipped %d of %d records", path, len(report.bad), report.total)
-    if not report.records:
+    if not report.good:
         raise DataError(f"{path}: no usable records ({report.total} in the file, {len(report.bad)} bad)")
-    return report.records
+    return Records(annotations, report.good, require_answer)
 
 
-def _check_one(raw, root: Path, num_frames, deep, require_answer) -> tuple[Record | None, list[Problem]]:
+class Records(Sequence):
+    """The good records of an annotation file, parsed when indexed (the file's raw data is held only once)."""
+
+    def __init__(self, annotations: Annotations, indices: list[int], require_answer: bool = True):
+        self.annotations, self.indices, self.require_answer = annotations, indices, require_answer
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Record:
+        return parse_record(self.annotations.raw(self.indices[i]), self.require_answer)[0]
+
+
+def _check_one(raw, root: Path, num_frames, deep, require_answer) -> list[Problem]:
     if isinstance(raw, RawLineError):
-        return None, [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
-                              "fix the line so that it holds exactly one JSON object")]
+        return [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
+                        "fix the line so that it holds exactly one JSON object")]
     record, problems = parse_record(raw, require_answer)
-    if record is None:
-        return None, problems
-    problems = media_problems(record, root, num_frames, deep)
-    return (record if not problems else None), problems
+    return problems if record is None else media_problems(record, root, num_frames, deep)
 
 
 def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool) -> list[Problem]:
