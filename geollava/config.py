@@ -1,0 +1,260 @@
+"""YAML config → dataclasses. The YAML sets the values, `--key value` on the command line overrides them, unknown
+keys are errors, and the resolved config is written into the run folder.
+
+    python -m geollava.train configs/tiny.yaml --learning_rate 2e-4 --tiny_model.text_layers 4
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import transformers
+import yaml
+
+from .models.families import FAMILIES, VICUNA_SYSTEM
+from .models.tiny import TinySpec
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; raised before any model is loaded."""
+
+
+@dataclass
+class ModelArguments:
+    family: str = field(default="llava", metadata={"help": f"one of {sorted(FAMILIES)}"})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "hub id or local HF model folder"})
+    vision_tower: str | None = field(default=None, metadata={"help": "assemble: CLIP vision tower (hub id / folder)"})
+    language_model: str | None = field(default=None, metadata={"help": "assemble: Vicuna / LLaMA LLM"})
+    pretrained_projector: str | None = field(default=None, metadata={"help": "assemble: LLaVA's mm_projector.bin"})
+    image_size: int | None = field(default=None, metadata={"help": "assemble: vision input size, e.g. 504"})
+    image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
+    prepared_model_dir: str | None = field(default=None, metadata={
+        "help": "where an assembled or tiny base model is saved (default: <output_dir>/base_model)"})
+    device_map: str | None = field(default=None, metadata={"help": "e.g. auto; never with ZeRO-3"})
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DataArguments:
+    train_data: str | None = field(default=None, metadata={"help": "training annotations (.json / .jsonl)"})
+    eval_data: str | None = field(default=None, metadata={"help": "optional evaluation annotations"})
+    media_root: str | None = field(default=None, metadata={"help": "default: each annotation file's folder"})
+    num_frames: int = 8
+    pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
+    dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
+    system_prompt: str = VICUNA_SYSTEM
+    on_bad_record: str = field(default="error", metadata={"help": "error | skip"})
+    deep_check: bool = field(default=False, metadata={"help": "decode all media before training"})
+    too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over model_max_length"})
+    blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees grey frames"})
+
+
+@dataclass
+class LoraArguments:
+    lora_enable: bool = field(default=True, metadata={"help": "false = full fine-tuning of LLM and projector"})
+    lora_r: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        metadata={"help": "linear layer names, matched inside the language model only"})
+    bits: int = field(default=16, metadata={"help": "16 | 8 | 4 (4 = QLoRA NF4)"})
+    double_quant: bool = True
+    quant_type: str = "nf4"
+    tune_projector: bool = True
+    tune_vision_tower: bool = False
+    tune_embeddings: bool = field(default=False, metadata={"help": "also train embed_tokens and lm_head fully"})
+
+
+@dataclass
+class TrainArguments(transformers.TrainingArguments):
+    output_dir: str = "runs/default"
+    model_max_length: int = 2048
+    mm_projector_lr: float | None = field(default=None, metadata={"help": "projector learning rate"})
+    global_batch_size: int | None = field(default=None, metadata={
+        "help": "derive gradient_accumulation_steps = global / (per-device batch x processes); env GLOBAL_BATCH"})
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "auto | PATH"})
+    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard | wandb | none"})
+    logging_steps: float = 10
+    remove_unused_columns: bool = False
+    train_sampling_strategy: str = "group_by_length"
+
+
+@dataclass
+class Config:
+    model: ModelArguments
+    data: DataArguments
+    lora: LoraArguments
+    train: TrainArguments
+    tiny_model: TinySpec | None = None
+    source: str | None = None  # the YAML file
+
+    def resolved(self) -> dict:
+        """A flat dict the parser accepts again: everything of ours, and the training arguments that were set."""
+        out = {}
+        for group in (self.model, self.data, self.lora):
+            out.update(asdict(group))
+        if self.tiny_model is not None:
+            out["tiny_model"] = asdict(self.tiny_model)
+        defaults = TrainArguments(output_dir=self.train.output_dir)
+        for f in fields(TrainArguments):
+            value = getattr(self.train, f.name)
+            if f.init and value != getattr(defaults, f.name) or f.name == "output_dir":
+                out[f.name] = value.value if hasattr(value, "value") else value
+        return out
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / "geollava_config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
+        return path
+
+
+GROUPS = (ModelArguments, DataArguments, LoraArguments, TrainArguments)
+
+
+def parse_config(argv: list[str], defaults: list[str] = ()) -> Config:
+    """``[CONFIG.yaml] [--key value ...]`` → Config; raises ConfigError with the file and key on any mistake.
+
+    ``defaults`` (command-line words) come first, so that the YAML and the command line override them.
+    """
+    source = argv[0] if argv and not argv[0].startswith("--") else None
+    cli = argv[1:] if source else list(argv)
+    values = _load_yaml(source) if source else {}
+    tiny = values.pop("tiny_model", None)
+    tiny_cli, cli = _split_tiny_overrides(cli)
+    known = {f.name for group in GROUPS for f in fields(group) if f.init}
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}"
+                          + "".join(_suggest(k, known) for k in unknown))
+    parser = transformers.HfArgumentParser(GROUPS)
+    try:
+        model, data, lora, train = parser.parse_args_into_dataclasses([*defaults, *_as_cli(values), *cli])
+    except SystemExit:
+        raise ConfigError(f"invalid value or unknown option in {source or 'the command line'}: {' '.join(cli)} "
+                          "(see the message above)") from None
+    except ValueError as e:
+        raise ConfigError(f"{source or 'command line'}: {e}") from None
+    tiny_spec = _tiny_spec({**(tiny or {}), **tiny_cli}, source) if tiny is not None or tiny_cli else None
+    config = Config(model, data, lora, train, tiny_spec, source)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Impossible combinations, caught before any model is loaded."""
+    m, d, lora, t = config.model, config.data, config.lora, config.train
+    where = config.source or "config"
+    if m.family not in FAMILIES:
+        raise ConfigError(f"{where}: family: {m.family!r} is not one of {sorted(FAMILIES)}")
+    sources = [m.model_name_or_path is not None, m.vision_tower is not None or m.language_model is not None,
+               config.tiny_model is not None]
+    if sum(sources) != 1:
+        raise ConfigError(f"{where}: set exactly one model source: model_name_or_path, or vision_tower + "
+                          "language_model (assembly), or a tiny_model block")
+    if (m.vision_tower is None) != (m.language_model is None):
+        raise ConfigError(f"{where}: assembling a model needs both vision_tower and language_model")
+    if m.image_aspect_ratio not in ("resize", "pad"):
+        raise ConfigError(f"{where}: image_aspect_ratio must be resize or pad, got {m.image_aspect_ratio!r}")
+    if lora.bits not in (4, 8, 16):
+        raise ConfigError(f"{where}: bits must be 16, 8 or 4, got {lora.bits}")
+    if lora.bits < 16 and not lora.lora_enable:
+        raise ConfigError(f"{where}: bits: {lora.bits} (QLoRA) needs lora_enable: true — quantized weights "
+                          "cannot be fully fine-tuned")
+    if is_zero3(t.deepspeed) and m.device_map is not None:
+        raise ConfigError(f"{where}: device_map: {m.device_map!r} cannot be combined with DeepSpeed ZeRO-3, which "
+                          "places the weights itself; remove device_map")
+    if d.train_data is None:
+        raise ConfigError(f"{where}: train_data is not set; point it at an annotation file")
+    for key in ("train_data", "eval_data"):
+        path = getattr(d, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{where}: {key}: {path} does not exist")
+    if d.on_bad_record not in ("error", "skip") or d.too_long not in ("skip", "truncate_answer"):
+        raise ConfigError(f"{where}: on_bad_record must be error | skip and too_long skip | truncate_answer")
+    if t.deepspeed is not None and not Path(t.deepspeed).is_file():
+        raise ConfigError(f"{where}: deepspeed: {t.deepspeed} does not exist (see configs/deepspeed/)")
+    apply_global_batch(config)
+
+
+def apply_global_batch(config: Config, world_size: int | None = None) -> None:
+    """gradient_accumulation_steps = global batch / (per-device batch x processes), refused if it does not divide."""
+    t = config.train
+    global_batch = int(os.environ.get("GLOBAL_BATCH") or 0) or t.global_batch_size
+    if not global_batch:
+        return
+    world_size = world_size or int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = t.per_device_train_batch_size * world_size
+    if global_batch % per_step:
+        raise ConfigError(f"global batch {global_batch} is not divisible by per_device_train_batch_size "
+                          f"{t.per_device_train_batch_size} x {world_size} processes = {per_step}; "
+                          "change GLOBAL_BATCH, the per-device batch or the number of GPUs")
+    t.global_batch_size = global_batch
+    t.gradient_accumulation_steps = global_batch // per_step
+
+
+def is_zero3(deepspeed_config: str | dict | None) -> bool:
+    if deepspeed_config is None:
+        return False
+    config = deepspeed_config if isinstance(deepspeed_config, dict) else json.loads(Path(deepspeed_config).read_text())
+    return config.get("zero_optimization", {}).get("stage") == 3
+
+
+def _load_yaml(path: str) -> dict:
+    if not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of key: value")
+    return values
+
+
+def _as_cli(values: dict) -> list[str]:
+    """YAML values as command-line words, so that YAML and CLI go through one type conversion."""
+    words = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            words += [f"--{key}", *map(str, value)]
+        elif isinstance(value, dict):
+            words += [f"--{key}", json.dumps(value)]
+        else:
+            words += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return words
+
+
+def _split_tiny_overrides(cli: list[str]) -> tuple[dict, list[str]]:
+    tiny, rest, i = {}, [], 0
+    while i < len(cli):
+        if cli[i].startswith("--tiny_model.") and i + 1 < len(cli):
+            tiny[cli[i][len("--tiny_model."):]] = cli[i + 1]
+            i += 2
+        else:
+            rest.append(cli[i])
+            i += 1
+    return tiny, rest
+
+
+def _tiny_spec(values: dict, source: str | None) -> TinySpec:
+    known = {f.name: f.type for f in fields(TinySpec)}
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        raise ConfigError(f"{source}: unknown tiny_model key(s) {', '.join(unknown)}"
+                          + "".join(_suggest(k, set(known)) for k in unknown))
+    try:
+        return TinySpec(**{k: int(v) for k, v in values.items()})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: tiny_model values must be whole numbers: {e}") from None
+
+
+def _suggest(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -1,0 +1,45 @@
+"""Batch dataset items into model inputs: padded ids, labels and attention mask, and the family's pixel tensor.
+
+Every item carries frames (the schema has no text-only records), so no micro-batch lacks visual input — a batch
+without it can hang ZeRO-3, whose ranks must all run the vision tower.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..models.families import Family
+from .template import IGNORE_INDEX
+
+
+@dataclass
+class Collator:
+    family: Family
+    pad_token_id: int
+    padding_side: str = "right"  # "left" for batched generation
+
+    def __call__(self, items: list[dict]) -> dict:
+        if any(item["pixels"] is None or len(item["pixels"]) == 0 for item in items):
+            raise ValueError(f"a sample without frames reached the collator: {[i['id'] for i in items]}")
+        batch = {
+            "input_ids": self._pad([item["input_ids"] for item in items], self.pad_token_id),
+            "attention_mask": self._pad([torch.ones_like(item["input_ids"]) for item in items], 0),
+        }
+        if "labels" in items[0]:
+            batch["labels"] = self._pad([item["labels"] for item in items], IGNORE_INDEX)
+        if self.family.frames_as == "images":
+            batch["pixel_values"] = torch.cat([item["pixels"] for item in items])
+        else:
+            batch["pixel_values_videos"] = torch.stack([item["pixels"] for item in items])
+        return batch
+
+    def _pad(self, rows: list[torch.Tensor], value: int) -> torch.Tensor:
+        width = max(len(r) for r in rows)
+        out = torch.full((len(rows), width), value, dtype=rows[0].dtype)
+        for i, row in enumerate(rows):
+            if self.padding_side == "right":
+                out[i, :len(row)] = row
+            else:
+                out[i, width - len(row):] = row
+        return out

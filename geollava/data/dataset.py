@@ -1,0 +1,126 @@
+"""Dataset items: a record's frames as pixel tensors, and its conversation as token ids with labels.
+
+Frames are decoded inside ``__getitem__`` (so in the DataLoader workers, never before they fork), and
+preprocessed frame by frame with the model's image processor (PIL backend; no torchvision needed).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models.families import Family
+from .frames import load_frames, sample_indices
+from .schema import Record
+from .template import Encoded, conversation_turns, encode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SampleSettings:
+    num_frames: int = 8
+    pad_frames: bool = False
+    dates_in_prompt: bool = True
+    system_prompt: str = ""
+    image_aspect_ratio: str = "resize"  # or "pad": pad to a square of the processor's mean colour first
+    blank_frames: bool = False  # control runs: every frame becomes the mean colour
+    model_max_length: int = 2048
+    too_long: str = "skip"  # or "truncate_answer"
+
+
+class ChangeCaptionDataset(torch.utils.data.Dataset):
+    """``for_generation=True`` yields the prompt only (up to 'ASSISTANT:'), for evaluation."""
+
+    def __init__(self, records: Sequence[Record], media_root: str | Path, family: Family, model_config,
+                 tokenizer, image_processor, settings: SampleSettings, for_generation: bool = False):
+        self.records, self.media_root, self.family = records, Path(media_root), family
+        self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
+        self.for_generation = for_generation
+        self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
+        self.keep = list(range(len(records)))
+        self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
+        self._drop_too_long()
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __getitem__(self, i: int) -> dict:
+        record = self.records[self.keep[i]]
+        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames).images
+        if self.family.frames_as == "video" and len(images) == 1:
+            images = images * self.settings.num_frames  # a single image becomes a still video
+        encoded = self._encode(record)
+        ids, labels = encoded.input_ids, encoded.labels
+        if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
+            ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
+        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                "pixels": self.to_pixels(images)}
+
+    def num_frames(self, record: Record) -> int:
+        return 1 if record.media_kind == "image" else self.settings.num_frames
+
+    def to_pixels(self, images: list[np.ndarray]) -> torch.Tensor:
+        """N x 3 x S x S, normalised as the vision tower expects."""
+        mean = tuple(int(255 * m) for m in self.image_processor.image_mean)
+        pictures = [Image.fromarray(im) for im in images]
+        if self.settings.blank_frames:
+            pictures = [Image.new("RGB", p.size, mean) for p in pictures]
+        if self.settings.image_aspect_ratio == "pad":
+            pictures = [_pad_to_square(p, mean) for p in pictures]
+        return self.image_processor(pictures, return_tensors="pt")["pixel_values"]
+
+    def shown_frames(self, record: Record) -> int:
+        """Frames the model sees: a single image stays one image for LLaVA and becomes a still video otherwise."""
+        return 1 if record.media_kind == "image" and self.family.frames_as == "images" else self.settings.num_frames
+
+    def _dates(self, record: Record) -> list[str] | None:
+        """The dates of the frames a sample shows, without decoding anything."""
+        if record.timestamps is None or not self.settings.dates_in_prompt:
+            return None
+        if record.media_kind == "image":
+            return record.timestamps[:1] * self.shown_frames(record)
+        indices = sample_indices(len(record.timestamps), self.settings.num_frames, self.settings.pad_frames)
+        return [record.timestamps[i] for i in indices]
+
+    def _encode(self, record: Record) -> Encoded:
+        frames = self.shown_frames(record)
+        turns = conversation_turns(record, self.family, frames, self._dates(record),
+                                   with_answers=not self.for_generation)
+        return encode(turns, self.tokenizer, self.family, self.media_token_id,
+                      self.family.tokens_per_placeholder(self.model_config, frames), self.settings.system_prompt)
+
+    def _drop_too_long(self) -> None:
+        limit, policy = self.settings.model_max_length, self.settings.too_long
+        too_long = [k for k, n in enumerate(self.lengths) if n > limit]
+        if not too_long or self.for_generation:
+            return
+        media_too_long = [k for k in too_long if self._encode(self.records[self.keep[k]]).media_end > limit]
+        drop = set(too_long if policy == "skip" else media_too_long)
+        for k in sorted(drop):
+            log.warning("skipping %s: %d tokens > model_max_length %d", self.records[self.keep[k]].id,
+                        self.lengths[k], limit)
+        if policy == "truncate_answer" and len(too_long) > len(drop):
+            log.warning("truncating the answers of %d samples to model_max_length %d", len(too_long) - len(drop),
+                        limit)
+        if drop:
+            log.warning("skipped %d of %d samples longer than model_max_length %d", len(drop), len(self.keep), limit)
+        self.keep = [i for k, i in enumerate(self.keep) if k not in drop]
+        self.lengths = [n for k, n in enumerate(self.lengths) if k not in drop]
+        if not self.keep:
+            raise ValueError(f"every sample is longer than model_max_length {limit}; raise it or use fewer frames")
+
+
+def _pad_to_square(picture: Image.Image, colour: tuple) -> Image.Image:
+    width, height = picture.size
+    if width == height:
+        return picture
+    side = max(width, height)
+    square = Image.new("RGB", (side, side), colour)
+    square.paste(picture, ((side - width) // 2, (side - height) // 2))
+    return square

@@ -1,0 +1,82 @@
+"""What trains: LoRA on the language model's linear layers only, the projector fully, the vision tower frozen
+(unless the config says otherwise); or full fine-tuning of the LLM and projector."""
+from __future__ import annotations
+
+import logging
+import re
+
+import torch
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+from .families import Family
+
+log = logging.getLogger(__name__)
+
+
+def lora_target_regex(family: Family, layer_names: list[str]) -> str:
+    """A full-match regex on module paths: the named linear layers inside the language model, nowhere else.
+
+    A plain list like [q_proj, v_proj] would also hit CLIP's q_proj / v_proj (DESIGN.md §3.5).
+    """
+    names = "|".join(re.escape(n) for n in layer_names)
+    return rf"(.*\.)?{re.escape(family.language_model)}\..*\.({names})"
+
+
+def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bool = False):
+    """Freeze and wrap ``model`` as the config says; returns the model to train (a PeftModel with LoRA)."""
+    model.requires_grad_(False)
+    quantized = getattr(model, "is_quantized", False) or getattr(model, "is_loaded_in_4bit", False)
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    if not lora_args.lora_enable:
+        _module(model, family.language_model).requires_grad_(True)
+        model.lm_head.requires_grad_(True)
+        if lora_args.tune_projector:
+            _module(model, family.projector).requires_grad_(True)
+        for tower in family.vision_towers if lora_args.tune_vision_tower else ():
+            _module(model, tower).requires_grad_(True)
+        return model
+    modules_to_save = []
+    if lora_args.tune_projector:
+        modules_to_save.append(family.projector.split(".")[-1])
+    if lora_args.tune_embeddings:
+        modules_to_save += ["embed_tokens", "lm_head"]
+    if lora_args.tune_vision_tower:
+        modules_to_save += [t.split(".")[-1] for t in family.vision_towers]
+    config = LoraConfig(r=lora_args.lora_r, lora_alpha=lora_args.lora_alpha, lora_dropout=lora_args.lora_dropout,
+                        target_modules=lora_target_regex(family, lora_args.lora_target_modules),
+                        modules_to_save=modules_to_save or None, bias="none", task_type="CAUSAL_LM")
+    model = get_peft_model(model, config)
+    disable_cpu_4bit_repacking(model)
+    return model
+
+
+def disable_cpu_4bit_repacking(model) -> None:
+    """bitsandbytes on a CPU with AVX512-BF16 repacks 4-bit weights into an inference-only layout at the first
+    no-grad forward; LoRA then silently gets zero gradients (DESIGN.md §3.1). Keep the trainable layout."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+
+
+def trainable_summary(model) -> str:
+    groups: dict[str, int] = {}
+    total = 0
+    for name, p in model.named_parameters():
+        numel = p.ds_numel if hasattr(p, "ds_numel") else p.numel()
+        total += numel
+        if p.requires_grad:
+            key = "lora" if "lora_" in name else "projector" if "multi_modal_projector" in name else \
+                "vision" if "tower" in name else "language model"
+            groups[key] = groups.get(key, 0) + numel
+    trainable = sum(groups.values())
+    parts = ", ".join(f"{k} {v:,}" for k, v in sorted(groups.items()))
+    return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%): {parts}"
+
+
+def _module(model, path: str) -> torch.nn.Module:
+    return model.get_submodule(path)

@@ -1,0 +1,94 @@
+"""One registry entry per model family: its HF classes, its prompt template, how frames become model inputs, and
+which modules are the vision tower, the projector and the language model.
+
+Nothing anywhere decides behaviour from a folder or hub name: the family is named in the config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import (
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaNextVideoConfig,
+    LlavaNextVideoForConditionalGeneration,
+    VideoLlavaConfig,
+    VideoLlavaForConditionalGeneration,
+)
+
+VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_class: type
+    config_class: type
+    frames_as: str  # "images": one <image> per frame (pixel_values); "video": one <video> (pixel_values_videos)
+    media_token: str  # the placeholder the text carries for the frames
+    media_token_id_attr: str  # config attribute holding that token's id
+    vision_towers: tuple[str, ...]  # module paths of the (frozen) vision encoders
+    projector: str  # module path of the projector, trained fully
+    language_model: str  # module path of the LLM, where LoRA goes
+    user: str = "USER:"  # Vicuna v1: "<system> USER: <question> ASSISTANT: <answer></s>USER: ..."
+    assistant: str = "ASSISTANT:"
+
+    def media_token_id(self, config) -> int:
+        return getattr(config, self.media_token_id_attr)
+
+    def tokens_per_frame(self, config) -> int:
+        """How many placeholder tokens one frame becomes (what the model's feature count must match)."""
+        vision = config.vision_config
+        patches = (vision.image_size // vision.patch_size) ** 2
+        crop_cls = config.vision_feature_select_strategy == "default"
+        if self.name == "llava":
+            return patches if crop_cls else patches + 1
+        if self.name == "video_llava":
+            return patches + 1  # Video-LLaVA keeps CLS for video frames whatever the strategy
+        side = (vision.image_size // vision.patch_size) // config.spatial_pool_stride
+        return side * side  # LLaVA-NeXT-Video pools each frame's patch grid
+
+    def tokens_per_placeholder(self, config, num_frames: int) -> int:
+        """Tokens one media placeholder stands for: one frame's (<image>) or all frames' (<video>)."""
+        per_frame = self.tokens_per_frame(config)
+        return per_frame if self.frames_as == "images" else per_frame * num_frames
+
+    def skip_quantization(self) -> list[str]:
+        """Full module paths bitsandbytes must leave unquantized (transformers 5 ignores short names)."""
+        return [*self.vision_towers, self.projector, "lm_head"]
+
+
+FAMILIES = {
+    "llava": Family(
+        name="llava", model_class=LlavaForConditionalGeneration, config_class=LlavaConfig,
+        frames_as="images", media_token="<image>", media_token_id_attr="image_token_id",
+        vision_towers=("model.vision_tower",), projector="model.multi_modal_projector",
+        language_model="model.language_model"),
+    "video_llava": Family(
+        name="video_llava", model_class=VideoLlavaForConditionalGeneration, config_class=VideoLlavaConfig,
+        frames_as="video", media_token="<video>", media_token_id_attr="video_token_id",
+        vision_towers=("model.video_tower", "model.image_tower"), projector="model.multi_modal_projector",
+        language_model="model.language_model"),
+    "llava_next_video": Family(
+        name="llava_next_video", model_class=LlavaNextVideoForConditionalGeneration,
+        config_class=LlavaNextVideoConfig, frames_as="video", media_token="<video>",
+        media_token_id_attr="video_token_id", vision_towers=("model.vision_tower",),
+        projector="model.multi_modal_projector", language_model="model.language_model"),
+}
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown model family {name!r}; choose one of {sorted(FAMILIES)}") from None
+
+
+def _check_registry() -> None:
+    for name, family in FAMILIES.items():
+        assert family.name == name and family.frames_as in ("images", "video"), name
+        assert family.media_token in ("<image>", "<video>") and family.vision_towers and family.projector, name
+
+
+_check_registry()

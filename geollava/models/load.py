@@ -1,0 +1,79 @@
+"""Load a base model (hub id or folder) with its tokenizer and image processor, optionally quantized; build the
+tiny or assembled base folder first when the config asks for one."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoImageProcessor, AutoTokenizer, BitsAndBytesConfig
+
+from .assemble import assemble_llava
+from .families import Family, get_family
+from .tiny import build_tiny_model
+
+log = logging.getLogger(__name__)
+
+
+def prepare_base_model(config) -> str:
+    """The folder or hub id to load. Tiny and assembled models are built once into ``prepared_model_dir``."""
+    m = config.model
+    if m.model_name_or_path:
+        return m.model_name_or_path
+    folder = Path(m.prepared_model_dir or Path(config.train.output_dir) / "base_model")
+    if (folder / "config.json").is_file():
+        return str(folder)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RuntimeError(f"{folder} is not built yet; the launch scripts build it before starting several "
+                           "processes (geollava model prepare CONFIG)")
+    if config.tiny_model is not None:
+        build_tiny_model(m.family, folder, config.tiny_model)
+    else:
+        if m.family != "llava":
+            raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
+        assemble_llava(m.vision_tower, m.language_model, folder, m.pretrained_projector, m.image_size,
+                       m.trust_remote_code)
+    return str(folder)
+
+
+def load_processors(path: str, trust_remote_code: bool = False):
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    image_processor = AutoImageProcessor.from_pretrained(path, backend="pil", trust_remote_code=trust_remote_code)
+    return tokenizer, image_processor
+
+
+def compute_dtype(train_args) -> torch.dtype:
+    return torch.bfloat16 if train_args.bf16 else torch.float16 if train_args.fp16 else torch.float32
+
+
+def quantization_config(family: Family, bits: int, dtype: torch.dtype, double_quant: bool = True,
+                        quant_type: str = "nf4") -> BitsAndBytesConfig | None:
+    """4-bit NF4 (QLoRA) or 8-bit; the vision tower, projector and lm_head stay in full precision."""
+    if bits == 16:
+        return None
+    skip = family.skip_quantization()
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    # quant_storage = compute dtype lets ZeRO-3 partition the packed weights like every other tensor.
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
+                              bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_quant_storage=dtype, llm_int8_skip_modules=skip)
+
+
+def load_model(path: str, family_name: str, dtype: torch.dtype = torch.float32, bits: int = 16,
+               double_quant: bool = True, quant_type: str = "nf4", device_map=None, trust_remote_code: bool = False):
+    family = get_family(family_name)
+    quant = quantization_config(family, bits, dtype, double_quant, quant_type)
+    if quant is not None and device_map is None and torch.cuda.is_available() and not _under_zero3():
+        device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = family.model_class.from_pretrained(path, dtype=dtype, quantization_config=quant, device_map=device_map,
+                                               trust_remote_code=trust_remote_code)
+    model.config.use_cache = False
+    return model
+
+
+def _under_zero3() -> bool:
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled()

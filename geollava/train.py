@@ -1,0 +1,134 @@
+"""Fine-tune a LLaVA-family model on change-captioning annotations — the recipe, step by step.
+
+    bash scripts/finetune_lora.sh configs/tiny.yaml            # what users run (launchers, GPUs, nodes, logs)
+    python -m geollava.train configs/tiny.yaml --max_steps 5   # one process, same code
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import torch
+import transformers
+from transformers.trainer_utils import get_last_checkpoint
+
+from .config import Config, parse_config
+from .data.collator import Collator
+from .data.dataset import ChangeCaptionDataset, SampleSettings
+from .data.validate import load_records
+from .models.adapters import trainable_summary, trainable_setup
+from .models.families import get_family
+from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
+from .trainer import GeoTrainer, SaveExtras, save_extras
+
+log = logging.getLogger("geollava.train")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    config = parse_config(sys.argv[1:] if argv is None else argv, defaults=device_defaults())
+    t = config.train
+    setup_logging(t)
+    if t.deepspeed:
+        init_deepspeed_distributed()
+    transformers.set_seed(t.seed)
+    family = get_family(config.model.family)
+
+    base = prepare_base_model(config)
+    tokenizer, image_processor = load_processors(base, config.model.trust_remote_code)
+    model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
+                       config.lora.quant_type, config.model.device_map, config.model.trust_remote_code)
+    if t.gradient_checkpointing:
+        model.enable_input_require_grads()
+    model = trainable_setup(model, family, config.lora, bool(t.gradient_checkpointing))
+    log.info(trainable_summary(model))
+
+    resolved = resolved_for_checkpoints(config, base)
+    log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
+    datasets = {split: build_dataset(config, path, family, model.config, tokenizer, image_processor)
+                for split, path in (("train", config.data.train_data), ("eval", config.data.eval_data)) if path}
+    trainer = GeoTrainer(model=model, args=t, train_dataset=datasets["train"], eval_dataset=datasets.get("eval"),
+                         data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
+                         callbacks=[SaveExtras(image_processor, resolved)], mm_projector_lr=t.mm_projector_lr)
+    trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
+    trainer.save_model(t.output_dir)
+    if trainer.is_world_process_zero():
+        save_extras(Path(t.output_dir), image_processor, resolved, trainer.state.log_history)
+        log.info("saved the final model to %s", t.output_dir)
+    return Path(t.output_dir)
+
+
+def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor):
+    d = config.data
+    media_root = d.media_root or str(Path(path).parent)
+    records = load_records(path, media_root, d.on_bad_record, d.num_frames if d.deep_check else None, d.deep_check)
+    settings = SampleSettings(num_frames=d.num_frames, pad_frames=d.pad_frames, dates_in_prompt=d.dates_in_prompt,
+                              system_prompt=d.system_prompt, image_aspect_ratio=config.model.image_aspect_ratio,
+                              blank_frames=d.blank_frames, model_max_length=config.train.model_max_length,
+                              too_long=d.too_long)
+    dataset = ChangeCaptionDataset(records, media_root, family, model_config, tokenizer, image_processor, settings)
+    log.info("%s: %d samples, %d to %d tokens", path, len(dataset), min(dataset.lengths), max(dataset.lengths))
+    return dataset
+
+
+def resolved_for_checkpoints(config: Config, base: str) -> dict:
+    """The resolved config, with the model source replaced by the folder the base was loaded from, so evaluation
+    and resuming find the same base model."""
+    resolved = config.resolved()
+    resolved.pop("tiny_model", None)
+    for key in ("vision_tower", "language_model", "pretrained_projector", "image_size"):
+        resolved[key] = None
+    resolved["model_name_or_path"] = base
+    return resolved
+
+
+def resume_checkpoint(setting: str | None, output_dir: str) -> str | None:
+    if setting in (None, "", "no", "false"):
+        return None
+    if setting == "auto":
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        log.info("resume_from_checkpoint: auto -> %s", last or "nothing to resume, starting fresh")
+        return last
+    if not Path(setting).is_dir():
+        raise FileNotFoundError(f"resume_from_checkpoint: {setting} is not a checkpoint folder")
+    return setting
+
+
+def device_defaults() -> list[str]:
+    """Defaults for this machine; the config and the command line can still override them."""
+    if torch.cuda.is_available():
+        return []
+    defaults = ["--use_cpu", "true"]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        defaults += ["--ddp_backend", "gloo"]
+    return defaults
+
+
+def init_deepspeed_distributed() -> None:
+    """DeepSpeed must own the process group before `from_pretrained` (ZeRO-3 partitions while loading). A plain
+    `python` start gets single-process rendezvous variables instead of DeepSpeed's MPI discovery."""
+    import deepspeed
+
+    if "RANK" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+def setup_logging(train_args) -> None:
+    rank_zero = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO if rank_zero else logging.WARNING)
+    transformers.utils.logging.set_verbosity_info() if rank_zero else transformers.utils.logging.set_verbosity_error()
+    report_to = train_args.report_to if isinstance(train_args.report_to, list) else [train_args.report_to]
+    if "wandb" in report_to and not os.environ.get("WANDB_API_KEY") and not sys.stdin.isatty():
+        os.environ.setdefault("WANDB_MODE", "offline")  # never prompt for a login inside a batch job
+        log.warning("report_to wandb without WANDB_API_KEY in a non-interactive job: logging offline")
+
+
+if __name__ == "__main__":
+    main()
