@@ -2,10 +2,13 @@
 
   geollava data check ANNOTATIONS [--media-root DIR] [--num-frames N] [--deep]
   geollava data synth --out DIR --train N --val M [--frames T] [--size S] [--seed K]
+  geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
+  geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -18,8 +21,52 @@ def main(argv: list[str] | None = None) -> int:
     commands = data.add_subparsers(dest="command", required=True)
     _add_check(commands)
     _add_synth(commands)
+    prepare = groups.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if "
+                                                "it asks for one, print the output folder (used by the launch scripts)")
+    prepare.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
+    prepare.add_argument("--validate-only", action="store_true", help="do not build the base model")
+    prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
+    prepare.set_defaults(run=_run_prepare)
+    merge = groups.add_parser("merge", help="merge a LoRA checkpoint into a full HF model folder")
+    merge.add_argument("checkpoint")
+    merge.add_argument("out")
+    merge.set_defaults(run=_run_merge)
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _run_prepare(args) -> int:
+    from .config import ConfigError, apply_global_batch, parse_config
+    from .models.load import prepare_base_model
+    from .train import device_defaults
+
+    world = args.world_size
+    try:
+        config = parse_config(args.config_and_overrides, defaults=device_defaults(1))
+        apply_global_batch(config, world)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = "(not built: --validate-only)" if args.validate_only else prepare_base_model(config)
+    t = config.train
+    print(f"base model: {base}", file=sys.stderr)
+    print(f"batch: {t.per_device_train_batch_size} per device x {world} processes x "
+          f"{t.gradient_accumulation_steps} accumulation = "
+          f"{t.per_device_train_batch_size * world * t.gradient_accumulation_steps} per optimizer step",
+          file=sys.stderr)
+    print(t.output_dir)
+    return 0
+
+
+def _run_merge(args) -> int:
+    from .models.checkpoint import CheckpointError, merge_checkpoint
+
+    try:
+        print(f"merged model written to {merge_checkpoint(args.checkpoint, args.out)}")
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _add_check(commands) -> None:

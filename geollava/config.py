@@ -126,6 +126,8 @@ def parse_config(argv: list[str], defaults: list[str] = ()) -> Config:
     values = _load_yaml(source) if source else {}
     tiny = values.pop("tiny_model", None)
     tiny_cli, cli = _split_tiny_overrides(cli)
+    nulls, cli = _split_nulls(cli)
+    values = {k: (None if k in nulls else v) for k, v in values.items()}
     known = {f.name for group in GROUPS for f in fields(group) if f.init}
     unknown = [k for k in values if k not in known]
     if unknown:
@@ -229,6 +231,19 @@ def _as_cli(values: dict) -> list[str]:
         else:
             words += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
     return words
+
+
+def _split_nulls(cli: list[str]) -> tuple[set[str], list[str]]:
+    """`--key null` on the command line means what `key: null` means in YAML: the (None) default."""
+    nulls, rest, i = set(), [], 0
+    while i < len(cli):
+        if cli[i].startswith("--") and i + 1 < len(cli) and cli[i + 1] in ("null", "None"):
+            nulls.add(cli[i][2:])
+            i += 2
+        else:
+            rest.append(cli[i])
+            i += 1
+    return nulls, rest
 
 
 def _split_tiny_overrides(cli: list[str]) -> tuple[dict, list[str]]:

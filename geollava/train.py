@@ -29,8 +29,20 @@ log = logging.getLogger("geollava.train")
 
 def main(argv: list[str] | None = None) -> Path:
     config = parse_config(sys.argv[1:] if argv is None else argv, defaults=device_defaults())
+    setup_logging(config.train)
+    trainer, image_processor, resolved = build_trainer(config)
     t = config.train
-    setup_logging(t)
+    trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
+    trainer.save_model(t.output_dir)
+    if trainer.is_world_process_zero():
+        save_extras(Path(t.output_dir), image_processor, resolved, trainer.state.log_history)
+        log.info("saved the final model to %s", t.output_dir)
+    return Path(t.output_dir)
+
+
+def build_trainer(config: Config) -> tuple[GeoTrainer, object, dict]:
+    """Base model → trainable setup → datasets → Trainer; returns (trainer, image processor, resolved config)."""
+    t = config.train
     if t.deepspeed:
         init_deepspeed_distributed()
     transformers.set_seed(t.seed)
@@ -40,9 +52,9 @@ def main(argv: list[str] | None = None) -> Path:
     tokenizer, image_processor = load_processors(base, config.model.trust_remote_code)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
                        config.lora.quant_type, config.model.device_map, config.model.trust_remote_code)
-    if t.gradient_checkpointing:
+    if t.activation_checkpointing:
         model.enable_input_require_grads()
-    model = trainable_setup(model, family, config.lora, bool(t.gradient_checkpointing))
+    model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
     log.info(trainable_summary(model))
 
     resolved = resolved_for_checkpoints(config, base)
@@ -52,12 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
     trainer = GeoTrainer(model=model, args=t, train_dataset=datasets["train"], eval_dataset=datasets.get("eval"),
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
                          callbacks=[SaveExtras(image_processor, resolved)], mm_projector_lr=t.mm_projector_lr)
-    trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
-    trainer.save_model(t.output_dir)
-    if trainer.is_world_process_zero():
-        save_extras(Path(t.output_dir), image_processor, resolved, trainer.state.log_history)
-        log.info("saved the final model to %s", t.output_dir)
-    return Path(t.output_dir)
+    return trainer, image_processor, resolved
 
 
 def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor):
@@ -96,12 +103,12 @@ def resume_checkpoint(setting: str | None, output_dir: str) -> str | None:
     return setting
 
 
-def device_defaults() -> list[str]:
+def device_defaults(world_size: int | None = None) -> list[str]:
     """Defaults for this machine; the config and the command line can still override them."""
     if torch.cuda.is_available():
         return []
     defaults = ["--use_cpu", "true"]
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if (world_size or int(os.environ.get("WORLD_SIZE", "1"))) > 1:
         defaults += ["--ddp_backend", "gloo"]
     return defaults
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -33,6 +34,22 @@ class GeoTrainer(Trainer):
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Under ZeRO-3 each rank holds a shard of every adapter tensor; gather the trainable ones before PEFT
+        writes them. (Measured here: the Trainer's own path wrote 0-element LoRA tensors for the final model.)"""
+        if not (self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
+                and hasattr(self.model, "peft_config")):
+            return super().save_model(output_dir, _internal_call)
+        import deepspeed
+
+        output_dir = output_dir or self.args.output_dir
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        with deepspeed.zero.GatheredParameters(trainable, modifier_rank=None):
+            if self.args.should_save:
+                self.model.save_pretrained(output_dir)
+                self.processing_class.save_pretrained(output_dir)
+                torch.save(self.args, Path(output_dir) / "training_args.bin")
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from transformers import AutoImageProcessor, AutoTokenizer, BitsAndBytesConfig
+from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
 
 from .assemble import assemble_llava
 from .families import Family, get_family
@@ -27,14 +29,27 @@ def prepare_base_model(config) -> str:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(f"{folder} is not built yet; the launch scripts build it before starting several "
                            "processes (geollava model prepare CONFIG)")
-    if config.tiny_model is not None:
-        build_tiny_model(m.family, folder, config.tiny_model)
-    else:
-        if m.family != "llava":
-            raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
-        assemble_llava(m.vision_tower, m.language_model, folder, m.pretrained_projector, m.image_size,
-                       m.trust_remote_code)
+    if config.tiny_model is None and m.family != "llava":
+        raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
+    with _zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them
+        if config.tiny_model is not None:
+            build_tiny_model(m.family, folder, config.tiny_model)
+        else:
+            assemble_llava(m.vision_tower, m.language_model, folder, m.pretrained_projector, m.image_size,
+                           m.trust_remote_code)
     return str(folder)
+
+
+@contextmanager
+def _zero3_paused(train_args):
+    """TrainingArguments with a ZeRO-3 config make every model construction partition its weights."""
+    hf_deepspeed_config = getattr(train_args, "hf_deepspeed_config", None)
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if hf_deepspeed_config is not None:
+            set_hf_deepspeed_config(hf_deepspeed_config)
 
 
 def load_processors(path: str, trust_remote_code: bool = False):

@@ -1,0 +1,85 @@
+"""Load what training saved — a checkpoint folder, or a run's final folder — back into a model; and merge LoRA
+into a full model folder.
+
+A checkpoint holds the adapter (LoRA + projector) or full weights, the tokenizer, the image processor and
+`geollava_config.yaml`, whose `model_name_or_path` names the base model the adapter belongs to.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+
+from .families import get_family
+from .load import load_model, load_processors
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def read_run_config(folder: str | Path) -> dict:
+    path = Path(folder) / "geollava_config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{folder} has no geollava_config.yaml: not a GeoLLaVA checkpoint or run folder")
+    return yaml.safe_load(path.read_text())
+
+
+def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, device_map=None):
+    """(model, tokenizer, image_processor, run config) for a checkpoint; the adapter stays unmerged."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint {folder} does not exist")
+    config = read_run_config(folder)
+    family = get_family(config["family"])
+    tokenizer, image_processor = load_processors(str(folder))
+    is_adapter = (folder / "adapter_config.json").is_file()
+    base = config["model_name_or_path"] if is_adapter else str(folder)
+    if is_adapter and not _reachable(base):
+        raise CheckpointError(f"{folder} is a LoRA adapter for base model {base}, which is neither a local folder "
+                              "nor reachable on the hub; restore it or edit model_name_or_path in "
+                              f"{folder / 'geollava_config.yaml'}")
+    model = load_model(base, family.name, dtype, config.get("bits", 16), config.get("double_quant", True),
+                       config.get("quant_type", "nf4"), device_map)
+    if is_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder))
+    model.eval()
+    model.config.use_cache = True
+    return model, tokenizer, image_processor, config
+
+
+def merge_checkpoint(folder: str | Path, out_dir: str | Path) -> Path:
+    """Base + LoRA merged into one HF model folder (model, tokenizer, image processor, config)."""
+    config = read_run_config(folder)
+    if config.get("bits", 16) != 16:
+        raise CheckpointError(f"{folder} was trained on a {config['bits']}-bit quantized base; merging LoRA into "
+                              "quantized weights loses precision. Load the base in 16 bits and merge there, or use "
+                              "the adapter as it is")
+    if not (Path(folder) / "adapter_config.json").is_file():
+        raise CheckpointError(f"{folder} holds full weights, not a LoRA adapter: nothing to merge")
+    model, tokenizer, image_processor, config = load_checkpoint(folder)
+    merged = model.merge_and_unload()
+    out_dir = Path(out_dir)
+    merged.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor.save_pretrained(out_dir)
+    merged_config = {**config, "model_name_or_path": str(out_dir), "lora_enable": False}
+    (out_dir / "geollava_config.yaml").write_text(yaml.safe_dump(merged_config, sort_keys=False))
+    return out_dir
+
+
+def _reachable(name: str) -> bool:
+    if Path(name).is_dir():
+        return True
+    from huggingface_hub import model_info, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return True  # in the local hub cache: loads offline
+    try:
+        model_info(name)
+        return True
+    except Exception:  # offline, unknown repository, no permission: all mean "cannot load it"
+        return False

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fine-tune a LLaVA-family model with LoRA (QLoRA: scripts/finetune_qlora.sh) on one GPU, several, or several
+# nodes; on a CPU machine the same path runs the tiny model.
+#   bash scripts/finetune_lora.sh [CONFIG] [--key value ...]        # default CONFIG: configs/lora.yaml
+#   NUM_GPUS=4 GLOBAL_BATCH=144 bash scripts/finetune_lora.sh configs/lora.yaml --learning_rate 2e-5
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 bash scripts/finetune_lora.sh   # run once on every node
+#   HOSTFILE=hostfile bash scripts/finetune_lora.sh                          # DeepSpeed's launcher over ssh
+#   bash scripts/finetune_lora.sh configs/tiny.yaml --dry-run               # print the command, run nothing
+set -euo pipefail
+DEFAULT_CONFIG=${DEFAULT_CONFIG:-configs/lora.yaml}
+NUM_GPUS=${NUM_GPUS:-}            # processes per node (default: visible GPUs, else 1 CPU process)
+NNODES=${NNODES:-1}               # nodes taking part
+NODE_RANK=${NODE_RANK:-0}         # this node's index, 0 .. NNODES-1
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}   # node 0's address, reachable from every node
+MASTER_PORT=${MASTER_PORT:-29500}
+HOSTFILE=${HOSTFILE:-}            # DeepSpeed hostfile ("node slots=8" lines): launch every node from here
+GLOBAL_BATCH=${GLOBAL_BATCH:-}    # gradient accumulation = GLOBAL_BATCH / (per-device batch x all processes)
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+cd "$REPO_ROOT"
+
+CONFIG="$DEFAULT_CONFIG"
+if [ $# -gt 0 ] && [[ "$1" != --* ]]; then CONFIG="$1"; shift; fi
+DRY_RUN=0
+ARGS=()
+for arg in "$@"; do
+  if [ "$arg" = "--dry-run" ]; then DRY_RUN=1; else ARGS+=("$arg"); fi
+done
+
+if [ -z "$NUM_GPUS" ]; then
+  NUM_GPUS=$(python -c "import torch; print(torch.cuda.device_count() or 1)")
+fi
+if [ -n "$HOSTFILE" ]; then
+  WORLD=$(awk '/slots=/{split($2, s, "="); n += s[2]} END {print n}' "$HOSTFILE")
+else
+  WORLD=$((NUM_GPUS * NNODES))
+fi
+export GLOBAL_BATCH TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO_ROOT/.venv/torch_extensions}"
+
+# Validate the whole config for this many processes and build a tiny / assembled base model, before launching.
+VALIDATE_ONLY=(); if [ "$DRY_RUN" = 1 ]; then VALIDATE_ONLY=(--validate-only); fi
+PREPARED=$(python -m geollava.cli prepare --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
+OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
+
+if [ -n "$HOSTFILE" ]; then
+  LAUNCH=(deepspeed --hostfile "$HOSTFILE" --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
+          --module geollava.train)
+elif [ "$WORLD" -gt 1 ]; then
+  LAUNCH=(torchrun --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NUM_GPUS"
+          --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m geollava.train)
+else
+  LAUNCH=(python -m geollava.train)
+fi
+echo "[finetune] $WORLD process(es) on $NNODES node(s); log: $OUTPUT_DIR/train.log"
+echo "[finetune] ${LAUNCH[*]} $CONFIG ${ARGS[*]}"
+if [ "$DRY_RUN" = 1 ]; then exit 0; fi
+
+mkdir -p "$OUTPUT_DIR"
+"${LAUNCH[@]}" "$CONFIG" "${ARGS[@]}" 2>&1 | tee -a "$OUTPUT_DIR/train.log"
