@@ -50,3 +50,22 @@ def write_image(path: Path, value: int = 128, size: int = 32) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((size, size, 3), value, dtype=np.uint8)).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """One tiny random model folder per family (built from config, saved like any HF model)."""
+    from geollava.models.families import FAMILIES
+    from geollava.models.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {name: build_tiny_model(name, root / name) for name in FAMILIES}
+
+
+def tiny_argv(output_dir, data_dir, model_dir, family="llava", *extra) -> list[str]:
+    """Command-line words for configs/tiny.yaml on the test's own data and prebuilt tiny model."""
+    return [str(REPO_ROOT / "configs" / "tiny.yaml"), "--family", family,
+            "--train_data", str(data_dir / "train.json"), "--output_dir", str(output_dir),
+            "--prepared_model_dir", str(model_dir), "--report_to", "none", "--max_steps", "3",
+            "--per_device_train_batch_size", "2", "--save_steps", "100", "--logging_steps", "1",
+            "--dataloader_num_workers", "0", *map(str, extra)]

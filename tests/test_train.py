@@ -1,0 +1,124 @@
+"""Training the tiny model of each family: what moves, what stays, what is masked, where LoRA goes."""
+import pytest
+import torch
+
+from geollava.config import parse_config
+from geollava.data.schema import parse_record
+from geollava.data.template import IGNORE_INDEX
+from geollava.models.families import FAMILIES
+from geollava.train import build_trainer, device_defaults
+
+from conftest import tiny_argv
+
+
+def trainer_for(tmp_path, synth_set, tiny_models, family="llava", *extra):
+    config = parse_config(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, *extra),
+                          defaults=device_defaults())
+    trainer, _, _ = build_trainer(config)
+    return trainer
+
+
+def snapshot(model) -> dict:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def moved(before: dict, model) -> set:
+    return {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_lora_steps_move_lora_and_projector_only(tmp_path, synth_set, tiny_models, family):
+    trainer = trainer_for(tmp_path, synth_set, tiny_models, family)
+    before = snapshot(trainer.model)
+    trainer.train()
+    changed = moved(before, trainer.model)
+    lora = {n for n in before if "lora_" in n}
+    projector = {n for n in before if "multi_modal_projector" in n and "modules_to_save" in n}
+    assert lora and projector
+    assert {n for n in lora if "lora_B" in n} <= changed, "every LoRA B matrix must have moved"
+    assert projector <= changed, "the projector must train"
+    frozen = set(before) - lora - projector
+    assert not (changed & frozen), f"frozen weights moved: {sorted(changed & frozen)[:5]}"
+    assert any("tower" in n for n in frozen) and any("language_model" in n and "base_layer" in n for n in frozen)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 3 and all(l == l for l in losses)  # logged every step, no NaN
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_lora_goes_to_the_language_model_only(tmp_path, synth_set, tiny_models, family):
+    model = trainer_for(tmp_path, synth_set, tiny_models, family).model
+    with_lora = [n for n, m in model.named_modules() if hasattr(m, "lora_A")]
+    assert with_lora and all(".language_model." in n for n in with_lora), with_lora
+    assert not any("tower" in n for n in with_lora)
+    # every targeted linear layer of the LLM got LoRA (2 layers x 7 projections)
+    assert len(with_lora) == 2 * 7
+
+
+def test_labels_are_exactly_the_answers_plus_eos(tmp_path, synth_set, tiny_models):
+    trainer = trainer_for(tmp_path, synth_set, tiny_models, "llava")
+    dataset, tokenizer = trainer.train_dataset, trainer.processing_class
+    record, _ = parse_record({
+        "id": "multi", "video": "videos/train_00000.mp4",
+        "conversations": [{"from": "human", "value": "<video>\nWhat changed?"},
+                          {"from": "gpt", "value": "Two buildings were built."},
+                          {"from": "human", "value": "Where?"},
+                          {"from": "gpt", "value": "In the north-east quadrant."}]})
+    encoded = dataset._encode(record)
+    ids, labels = encoded.input_ids, encoded.labels
+    runs, current = [], []
+    for token, label in zip(ids, labels):
+        if label != IGNORE_INDEX:
+            assert label == token
+            current.append(label)
+        elif current:
+            runs.append(current)
+            current = []
+    runs.append(current) if current else None
+    assert [tokenizer.decode(r) for r in runs] == [" Two buildings were built.</s>", " In the north-east quadrant.</s>"]
+    text = tokenizer.decode(ids)
+    assert text.count("USER:") == 2 and text.count("ASSISTANT:") == 2 and "Where?" in text
+    image_id = trainer.model.config.image_token_id
+    assert ids.count(image_id) == 4 * FAMILIES["llava"].tokens_per_frame(trainer.model.config)
+    assert all(labels[i] == IGNORE_INDEX for i, t in enumerate(ids) if t == image_id)
+
+
+def test_dates_go_into_the_prompt_and_can_be_switched_off(tmp_path, synth_set, tiny_models):
+    for family in ("llava", "video_llava"):
+        trainer = trainer_for(tmp_path / family, synth_set, tiny_models, family)
+        item = trainer.train_dataset[0]
+        record = trainer.train_dataset.records[0]
+        text = trainer.processing_class.decode(item["input_ids"])
+        assert f"Frame 1 ({record.timestamps[0]})" in text and f"Frame 4 ({record.timestamps[-1]})" in text
+    trainer = trainer_for(tmp_path / "nodates", synth_set, tiny_models, "llava", "--dates_in_prompt", "false")
+    assert "Frame 1" not in trainer.processing_class.decode(trainer.train_dataset[0]["input_ids"])
+
+
+def test_collator_batches_have_frames_and_lengths_are_exposed(tmp_path, synth_set, tiny_models):
+    for family, key, shape in (("llava", "pixel_values", (8, 3, 32, 32)),
+                               ("llava_next_video", "pixel_values_videos", (2, 4, 3, 32, 32))):
+        trainer = trainer_for(tmp_path / family, synth_set, tiny_models, family)
+        dataset = trainer.train_dataset
+        batch = trainer.data_collator([dataset[0], dataset[1]])
+        assert tuple(batch[key].shape) == shape
+        assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+        assert len(dataset.lengths) == len(dataset) and dataset.lengths[0] == len(dataset[0]["input_ids"])
+        sampler = trainer._get_train_sampler()
+        assert type(sampler).__name__ == "LengthGroupedSampler"
+
+
+def test_too_long_samples_are_skipped_or_cut_in_the_answer(tmp_path, synth_set, tiny_models, caplog):
+    full = trainer_for(tmp_path / "full", synth_set, tiny_models).train_dataset
+    limit = min(full.lengths) - 3  # every sample is over by a few answer tokens
+    with pytest.raises(ValueError, match="every sample is longer"):
+        trainer_for(tmp_path / "skip", synth_set, tiny_models, "llava", "--model_max_length", limit)
+    assert f"skipped {len(full)} of {len(full)} samples longer than model_max_length {limit}" in caplog.text
+    cut = trainer_for(tmp_path / "cut", synth_set, tiny_models, "llava", "--model_max_length", limit,
+                      "--too_long", "truncate_answer").train_dataset
+    item = cut[0]
+    assert len(item["input_ids"]) == limit
+    image_id = FAMILIES["llava"].media_token_id(cut.model_config)
+    assert (item["input_ids"] == image_id).sum() == (full[0]["input_ids"] == image_id).sum()
+    # a limit inside the media tokens drops the sample even with truncate_answer
+    with pytest.raises(ValueError, match="every sample is longer"):
+        trainer_for(tmp_path / "media", synth_set, tiny_models, "llava", "--model_max_length", 20,
+                    "--too_long", "truncate_answer")
