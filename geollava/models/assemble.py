@@ -70,7 +70,7 @@ def load_projector(path: str | Path) -> dict[str, torch.Tensor]:
 
 def resize_vision_input(model, image_size: int) -> None:
     """Bicubic interpolation of the CLIP tower's position embeddings to ``image_size`` pixels."""
-    embeddings = model.model.vision_tower.vision_model.embeddings
+    embeddings = model.model.vision_tower.embeddings
     patch = model.config.vision_config.patch_size
     old = embeddings.position_embedding.weight.data
     old_side, new_side = int((old.shape[0] - 1) ** 0.5), image_size // patch
