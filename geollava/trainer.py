@@ -48,7 +48,8 @@ class GeoTrainer(Trainer):
         with deepspeed.zero.GatheredParameters(trainable, modifier_rank=None):
             if self.args.should_save:
                 self.model.save_pretrained(output_dir)
-                self.processing_class.save_pretrained(output_dir)
+                if self.processing_class is not None:
+                    self.processing_class.save_pretrained(output_dir)
                 torch.save(self.args, Path(output_dir) / "training_args.bin")
 
     def _get_train_sampler(self, train_dataset=None):

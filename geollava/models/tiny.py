@@ -13,8 +13,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
 
-from ..synthetic.captions import EVENT_TYPES, QUADRANTS, Event, describe
-from ..synthetic.generate import PROMPTS
+from ..synthetic.captions import EVENT_TYPES, PROMPTS, QUADRANTS, Event, describe
 from .families import VICUNA_SYSTEM, get_family
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>"]

@@ -14,6 +14,11 @@ QUADRANTS = ("north-west", "north-east", "south-west", "south-east")
 EVENT_TYPES = ("construction", "demolition", "road", "deforestation", "water_growth", "water_shrink", "none")
 COUNTED_TYPES = ("construction", "demolition")  # the only types whose count the caption states
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
+PROMPTS = [
+    "<video>\nDescribe the changes in this area over time.",
+    "<video>\nWhat changed in this location between the first and the last image?",
+    "<video>\nSummarize the land-cover changes visible across these satellite images.",
+]
 
 
 @dataclass(frozen=True)

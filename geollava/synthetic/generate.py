@@ -17,16 +17,11 @@ import numpy as np
 
 from ..data.annotations import write_annotations
 from ..data.mp4 import write_mp4
-from .captions import COUNTED_TYPES, EVENT_TYPES, QUADRANTS, Event, describe
+from .captions import COUNTED_TYPES, EVENT_TYPES, PROMPTS, QUADRANTS, Event, describe
 from .events import build_before_after
 from .scene import observe, render
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
-PROMPTS = [
-    "<video>\nDescribe the changes in this area over time.",
-    "<video>\nWhat changed in this location between the first and the last image?",
-    "<video>\nSummarize the land-cover changes visible across these satellite images.",
-]
 
 
 def make_sample(seed: int, split: str, index: int, num_frames: int, size: int) -> tuple[dict, list[np.ndarray]]:
