@@ -19,7 +19,7 @@ from .config import Config, parse_config
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset, SampleSettings
 from .data.validate import load_records
-from .models.adapters import trainable_summary, trainable_setup
+from .models.adapters import cast_trainable, trainable_summary, trainable_setup
 from .models.families import get_family
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
 from .trainer import GeoTrainer, SaveExtras, save_extras
@@ -55,6 +55,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, object, dict]:
     if t.activation_checkpointing:
         model.enable_input_require_grads()
     model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
+    if t.deepspeed:
+        cast_trainable(model, compute_dtype(t))
     log.info(trainable_summary(model))
 
     resolved = resolved_for_checkpoints(config, base)

@@ -91,7 +91,7 @@ def zero3_steps(folder: Path, batch: dict, steps: int, out: Path, **extra_args) 
     from transformers import TrainerCallback
 
     from geollava.config import TrainArguments
-    from geollava.models.adapters import trainable_setup
+    from geollava.models.adapters import cast_trainable, trainable_setup
     from geollava.models.families import get_family
     from geollava.models.load import load_model
     from geollava.train import init_deepspeed_distributed
@@ -105,6 +105,7 @@ def zero3_steps(folder: Path, batch: dict, steps: int, out: Path, **extra_args) 
     args = TrainArguments(**{**settings, **extra_args})
     model = load_model(str(folder), "llava", torch.bfloat16)  # partitioned while loading (ZeRO-3 is active)
     model = trainable_setup(model, get_family("llava"), lora_args())
+    cast_trainable(model, torch.bfloat16 if args.bf16 else torch.float32)
     rows = [{k: v[i].cpu() for k, v in batch.items()} for i in range(len(batch["input_ids"]))]
     times = []
 

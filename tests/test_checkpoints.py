@@ -94,7 +94,8 @@ def test_zero3_on_two_cpu_processes_through_the_launch_script(tmp_path, synth_se
            "TORCH_EXTENSIONS_DIR": str(REPO_ROOT / ".venv" / "torch_extensions")}
     out = tmp_path / "z3"
     argv = tiny_argv(out, synth_set, tiny_models["llava"], "llava", "--max_steps", 2, "--save_steps", 2,
-                     "--deepspeed", "configs/deepspeed/zero3.json")
+                     "--deepspeed", "configs/deepspeed/zero3.json", "--bf16", "true")
+    # bf16, as on a GPU: DeepSpeed then needs every trainable tensor in bf16 (PEFT makes LoRA fp32)
     result = subprocess.run(["bash", "scripts/finetune_lora.sh", *argv], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -51,6 +51,14 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
     return model
 
 
+def cast_trainable(model, dtype: torch.dtype) -> None:
+    """DeepSpeed keeps its own fp32 master copy and needs every trainable tensor in the compute dtype; PEFT makes
+    LoRA weights fp32 while the projector copy stays bf16 (measured on an H200: ZeRO-3 then fails in `defragment`)."""
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != dtype:
+            p.data = p.data.to(dtype)
+
+
 def disable_cpu_4bit_repacking(model) -> None:
     """bitsandbytes on a CPU with AVX512-BF16 repacks 4-bit weights into an inference-only layout at the first
     no-grad forward; LoRA then silently gets zero gradients (DESIGN.md §3.1). Keep the trainable layout."""
