@@ -69,3 +69,12 @@ def tiny_argv(output_dir, data_dir, model_dir, family="llava", *extra) -> list[s
             "--prepared_model_dir", str(model_dir), "--report_to", "none", "--max_steps", "3",
             "--per_device_train_batch_size", "2", "--save_steps", "100", "--logging_steps", "1",
             "--dataloader_num_workers", "0", *map(str, extra)]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, synth_set, tiny_models) -> Path:
+    """A short LoRA run of the tiny LLaVA: checkpoint-2, checkpoint-4 and the final model."""
+    from geollava.train import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    return main(tiny_argv(out, synth_set, tiny_models["llava"], "llava", "--max_steps", 4, "--save_steps", 2))

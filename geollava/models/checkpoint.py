@@ -76,10 +76,10 @@ def _reachable(name: str) -> bool:
         return True
     from huggingface_hub import model_info, try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return True  # in the local hub cache: loads offline
     try:
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return True  # in the local hub cache: loads offline
         model_info(name)
         return True
-    except Exception:  # offline, unknown repository, no permission: all mean "cannot load it"
+    except Exception:  # not a repo id, offline, unknown repository, no permission: all mean "cannot load it"
         return False

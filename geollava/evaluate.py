@@ -1,0 +1,262 @@
+"""`python scripts/eval.py`: generate captions with checkpoints (or a base model) and score them, or score a
+predictions file from any system. Writes metrics.json, predictions.jsonl, per_sample.jsonl and comparison.md.
+
+    python scripts/eval.py --checkpoint runs/tiny --data data/synthetic/val.json --base
+    python scripts/eval.py --checkpoint llava-hf/llava-1.5-7b-hf --family llava --data val.json   # zero-shot
+    python scripts/eval.py --predictions results.json --data val.json                           # score only
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .config import DataArguments
+from .data.dataset import ChangeCaptionDataset, SampleSettings
+from .data.validate import DataError, load_records
+from .generate import generate_predictions
+from .metrics import score
+from .models.checkpoint import CheckpointError, load_checkpoint, read_run_config
+from .models.families import FAMILIES, get_family
+from .models.load import load_model, load_processors
+from .predictions import PredictionsError, load_predictions
+
+log = logging.getLogger("geollava.eval")
+TABLE = [("Bleu_1", "coco"), ("Bleu_4", "coco"), ("METEOR", "coco"), ("ROUGE_L", "coco"), ("CIDEr", "coco"),
+         ("rouge1", "geollava"), ("rouge2", "geollava"), ("rougeL", "geollava"), ("bleu2", "geollava"),
+         ("sbert", "geollava"), ("score", "events")]
+
+
+class EvalError(ValueError):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="scripts/eval.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a checkpoint folder, a run folder (every checkpoint-* and the final "
+                                             "model) or a base model (hub id or folder: zero-shot, needs --family)")
+    source.add_argument("--predictions", help="score this predictions file (ours, or GeoLLaVA's results format)")
+    p.add_argument("--data", help="annotations to caption (and their references); optional with --predictions")
+    p.add_argument("--media-root", help="folder the media paths are relative to (default: the annotation's folder)")
+    p.add_argument("--output-dir", help="default: <checkpoint>/eval, or eval/ beside the predictions file")
+    p.add_argument("--base", action="store_true", help="also evaluate the base model with the same prompt")
+    p.add_argument("--family", choices=sorted(FAMILIES), help="model family of a base model given by --checkpoint")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--num-frames", type=int, help="default: what the checkpoint was trained with")
+    p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding video")
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves ~6 s of JVM start)")
+    p.add_argument("--tokenizer", choices=["auto", "ptb", "simple"], default="auto",
+                   help="caption tokenizer: PTB (Java) as published tables, or the pure-Python stand-in")
+    p.add_argument("--sbert-model", help="local sentence-transformers model folder for the SBERT cosine")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    try:
+        results = score_file(args) if args.predictions else evaluate_models(args)
+    except (EvalError, CheckpointError, PredictionsError, DataError) as e:
+        sys.exit(f"error: {e}")
+    return results
+
+
+def score_file(args) -> dict:
+    rows = load_predictions(args.predictions)
+    if args.data:
+        records = {r.id: r for r in load_records(args.data, args.media_root or Path(args.data).parent)}
+        missing = [row["id"] for row in rows if row["id"] not in records]
+        if missing:
+            raise EvalError(f"{len(missing)} predictions have ids that {args.data} does not have "
+                            f"(first: {missing[:3]}); score them against their own references without --data")
+        unanswered = [i for i in records if i not in {row["id"] for row in rows}]
+        if unanswered:
+            raise EvalError(f"{len(unanswered)} records of {args.data} have no prediction (first: {unanswered[:3]}); "
+                            "finish generating them (eval.py resumes) before scoring")
+        for row in rows:
+            row["references"] = records[row["id"]].all_references()
+            row["events"] = records[row["id"]].metadata.get("events", row["events"])
+    no_refs = [row["id"] for row in rows if not row["references"]]
+    if no_refs:
+        raise EvalError(f"{len(no_refs)} predictions have no references (first: {no_refs[:3]}); pass --data "
+                        "ANNOTATIONS to take them from the annotations")
+    out = Path(args.output_dir or Path(args.predictions).parent / "eval")
+    label = Path(args.predictions).stem
+    metrics = score_rows(rows, args, out, label, {"predictions_file": str(args.predictions)})
+    write_summary(out, {label: metrics})
+    return {label: metrics}
+
+
+def evaluate_models(args) -> dict:
+    if not args.data:
+        raise EvalError("--checkpoint needs --data ANNOTATIONS to caption")
+    targets = find_targets(args.checkpoint, args.base, args.family)
+    out = Path(args.output_dir or (Path(args.checkpoint) / "eval" if Path(args.checkpoint).is_dir()
+                                   else Path("runs/eval") / re.sub(r"[^\w.-]+", "_", args.checkpoint)))
+    rank, world = init_sharding()
+    media_root = args.media_root or str(Path(args.data).parent)
+    records = load_records(args.data, media_root)  # records without an answer cannot be scored: an error
+    results = {}
+    for label, path, kind, config in targets:
+        log.info("evaluating %s (%s)", label, path)
+        model, tokenizer, image_processor, family = load_target(path, kind, config)
+        settings = sample_settings(config, args)
+        dataset = ChangeCaptionDataset(records, media_root, family, model.config, tokenizer, image_processor,
+                                       settings, for_generation=True)
+        folder = out / label
+        folder.mkdir(parents=True, exist_ok=True)
+        shard = folder / ("predictions.jsonl" if world == 1 else f"predictions.rank{rank}.jsonl")
+        started = now()
+        generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
+                             args.num_workers, rank, world)
+        del model
+        if world > 1:
+            torch.distributed.barrier()
+            if rank != 0:
+                continue
+            merge_shards(folder, world)
+        rows = load_predictions(folder / "predictions.jsonl")
+        info = {"checkpoint": str(path), "kind": kind, "data": args.data, "generation_started": started,
+                "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
+                             "batch_size": args.batch_size, "processes": world},
+                "prompt": asdict(settings)}
+        results[label] = score_rows(rows, args, folder, label, info)
+    if rank == 0:
+        write_summary(out, results)
+    return results
+
+
+def find_targets(path: str, include_base: bool, family: str | None) -> list[tuple[str, str, str, dict]]:
+    """(label, path, kind, run config) for each model to evaluate, in step order."""
+    folder = Path(path)
+    if folder.is_dir() and (folder / "geollava_config.yaml").is_file():
+        config = read_run_config(folder)
+        checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        targets = [(c.name, str(c), "checkpoint", read_run_config(c)) for c in checkpoints]
+        if _has_weights(folder):
+            targets.append(("final" if checkpoints else folder.name, str(folder), "checkpoint", config))
+        if not targets:
+            raise EvalError(f"{folder} has no checkpoint-* folders and no saved model")
+        if include_base:
+            targets.insert(0, ("base", config["model_name_or_path"], "base", config))
+        return targets
+    if folder.exists() and not folder.is_dir():
+        raise EvalError(f"--checkpoint {path} is a file; give a checkpoint folder, a run folder or a model")
+    if not folder.exists() and ("/" not in path or path.startswith((".", "/"))):
+        raise EvalError(f"checkpoint {path} does not exist")
+    if family is None:
+        raise EvalError(f"{path} is not a GeoLLaVA checkpoint (no geollava_config.yaml): evaluating it as a base "
+                        "model needs --family llava | video_llava | llava_next_video")
+    return [("base", path, "base", {"family": family})]
+
+
+def load_target(path: str, kind: str, config: dict):
+    family = get_family(config["family"])
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else None
+    if kind == "checkpoint":
+        model, tokenizer, image_processor, _ = load_checkpoint(path, dtype, device_map)
+    else:
+        tokenizer, image_processor = load_processors(path)
+        model = load_model(path, family.name, dtype, device_map=device_map).eval()
+        model.config.use_cache = True
+    tokenizer.padding_side = "left"
+    return model, tokenizer, image_processor, family
+
+
+def sample_settings(config: dict, args) -> SampleSettings:
+    """The prompt exactly as in training: the run config's values, defaults for a base model."""
+    defaults = DataArguments()
+    get = lambda key: config.get(key, getattr(defaults, key))  # noqa: E731
+    return SampleSettings(num_frames=args.num_frames or get("num_frames"), pad_frames=get("pad_frames"),
+                          dates_in_prompt=get("dates_in_prompt"), system_prompt=get("system_prompt"),
+                          image_aspect_ratio=config.get("image_aspect_ratio", "resize"),
+                          blank_frames=get("blank_frames"), model_max_length=config.get("model_max_length", 2048))
+
+
+def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict) -> dict:
+    references = {row["id"]: row["references"] for row in rows}
+    predictions = {row["id"]: row["prediction"] for row in rows}
+    events = {row["id"]: row["events"] for row in rows} if all(r.get("events") is not None for r in rows) else None
+    corpus, per_sample = score(references, predictions, events, meteor=not args.no_meteor,
+                               tokenizer=args.tokenizer, sbert_model=args.sbert_model)
+    if not args.sbert_model:
+        log.info("SBERT cosine skipped: pass --sbert-model PATH (a local sentence-transformers model) to compute it")
+    metrics = {"label": label, **info, "samples": len(rows), "scores": corpus, "scored": now()}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    with open(folder / "per_sample.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({"id": row["id"], "prediction": row["prediction"], "references": row["references"],
+                                **per_sample[row["id"]]}, ensure_ascii=False) + "\n")
+    return metrics
+
+
+def write_summary(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(results, indent=1))
+    table = comparison_table(results)
+    (out / "comparison.md").write_text(table + "\n")
+    print(table)
+    print(f"\nmetrics: {out / 'metrics.json'}")
+
+
+def comparison_table(results: dict) -> str:
+    columns = [(name, group) for name, group in TABLE
+               if any(m["scores"].get(group, {}).get(name) is not None for m in results.values())]
+    head = "| model | samples | " + " | ".join(_column_name(n, g) for n, g in columns) + " |"
+    lines = [head, "|---|---:|" + "---:|" * len(columns)]
+    for label, m in results.items():
+        cells = [_format(m["scores"].get(group, {}).get(name)) for name, group in columns]
+        lines.append(f"| {label} | {m['samples']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _column_name(name: str, group: str) -> str:
+    return {"geollava": f"GeoLLaVA {name}", "events": "event score"}.get(group, name)
+
+
+def _format(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _has_weights(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("adapter_model.safetensors", "model.safetensors",
+                                                       "model.safetensors.index.json"))
+
+
+def init_sharding() -> tuple[int, int]:
+    """Under torchrun each rank generates a shard; rank 0 merges and scores."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.distributed.get_rank(), world
+
+
+def merge_shards(folder: Path, world: int) -> None:
+    seen, lines = set(), []
+    for rank in range(world):
+        shard = folder / f"predictions.rank{rank}.jsonl"
+        for line in shard.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                lines.append(line)
+    (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,61 @@
+"""Batched greedy generation with the training prompt, streamed to a predictions file that a killed run resumes.
+
+Left padding with an attention mask makes a batch produce the same text as one-by-one generation; samples are
+batched by prompt length so little is padded.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .data.collator import Collator
+from .data.dataset import ChangeCaptionDataset
+from .predictions import append, drop_partial_last_line, read_done_ids
+
+log = logging.getLogger(__name__)
+MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos")
+
+
+def generate_predictions(model, tokenizer, dataset: ChangeCaptionDataset, out_path: Path, label: str,
+                         batch_size: int = 16, max_new_tokens: int = 128, num_workers: int = 2,
+                         rank: int = 0, world_size: int = 1) -> Path:
+    """Generate for every record of ``dataset`` (this rank's share) not yet in ``out_path``."""
+    drop_partial_last_line(out_path)
+    done = read_done_ids(out_path)
+    todo = [k for k in range(len(dataset)) if k % world_size == rank and dataset.records[k].id not in done]
+    if done:
+        log.info("%s: %d predictions already there, %d to go", out_path, len(done), len(todo))
+    todo.sort(key=lambda k: dataset.lengths[k])
+    collator = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, todo), batch_size=batch_size,
+                                         collate_fn=collator, num_workers=num_workers)
+    device, dtype = model.device, next(model.parameters()).dtype
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    with tqdm(total=len(todo), desc=f"generate {label}", unit="sample", disable=rank != 0) as progress:
+        for indices, batch in zip(batches, loader):
+            texts = generate_batch(model, tokenizer, batch, max_new_tokens, device, dtype)
+            append(out_path, [prediction_row(dataset.records[k], text, label) for k, text in zip(indices, texts)])
+            progress.update(len(indices))
+    return out_path
+
+
+@torch.no_grad()
+def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int, device, dtype) -> list[str]:
+    inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
+    for key in ("pixel_values", "pixel_values_videos"):
+        if key in inputs:
+            inputs[key] = inputs[key].to(dtype)
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    new_tokens = output[:, inputs["input_ids"].shape[1]:]
+    return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def prediction_row(record, text: str, label: str) -> dict:
+    row = {"id": record.id, "prediction": text, "references": record.all_references(), "checkpoint": label}
+    if "events" in record.metadata:
+        row["events"] = record.metadata["events"]
+    return row

@@ -1,0 +1,168 @@
+"""scripts/eval.py on checkpoints, run folders, base models and predictions files; generation that resumes and
+gives the same text batched as one by one."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import geollava.generate as generate_module
+from geollava.data.dataset import ChangeCaptionDataset, SampleSettings
+from geollava.data.validate import load_records
+from geollava.evaluate import load_target
+from geollava.generate import generate_predictions
+from geollava.predictions import load_predictions
+
+from conftest import REPO_ROOT, write_json
+
+
+def eval_py(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "scripts/eval.py", *map(str, args)], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def dataset_for(path, kind, synth_set):
+    config = {"family": "llava"} if kind == "base" else yaml.safe_load((path / "geollava_config.yaml").read_text())
+    model, tokenizer, processor, family = load_target(str(path), kind, config)
+    records = load_records(synth_set / "val.json")
+    dataset = ChangeCaptionDataset(records, synth_set, family, model.config, tokenizer, processor,
+                                   SampleSettings(num_frames=4, system_prompt="sys"), for_generation=True)
+    return model, tokenizer, dataset
+
+
+@pytest.mark.parametrize("kind", ["base", "checkpoint"])
+def test_batched_generation_equals_one_by_one(tmp_path, synth_set, tiny_models, tiny_run, kind):
+    path = tiny_models["llava"] if kind == "base" else tiny_run
+    model, tokenizer, dataset = dataset_for(path, kind, synth_set)
+    batched = generate_predictions(model, tokenizer, dataset, tmp_path / "b.jsonl", kind, batch_size=6,
+                                   max_new_tokens=12, num_workers=0)
+    single = generate_predictions(model, tokenizer, dataset, tmp_path / "s.jsonl", kind, batch_size=1,
+                                  max_new_tokens=12, num_workers=0)
+    by_id = lambda p: {r["id"]: r["prediction"] for r in load_predictions(p)}  # noqa: E731
+    assert by_id(batched) == by_id(single) and len(by_id(single)) == 6
+    assert len(set(by_id(single).values())) > 1 or kind == "checkpoint"  # a random model says varied things
+    assert len(set(dataset.lengths)) > 1  # prompts of different lengths were padded together
+
+
+def test_killed_generation_resumes_without_redoing_finished_ids(tmp_path, synth_set, tiny_models, monkeypatch):
+    model, tokenizer, dataset = dataset_for(tiny_models["llava"], "base", synth_set)
+    full = generate_predictions(model, tokenizer, dataset, tmp_path / "full.jsonl", "m", batch_size=2,
+                                max_new_tokens=8, num_workers=0)
+    lines = full.read_text().splitlines()
+    killed = tmp_path / "killed.jsonl"
+    killed.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])  # three done, the fourth cut mid-write
+    generated = []
+    real = generate_module.generate_batch
+    monkeypatch.setattr(generate_module, "generate_batch",
+                        lambda model, tok, batch, *a: generated.append(len(batch["input_ids"])) or real(model, tok, batch, *a))
+    generate_predictions(model, tokenizer, dataset, killed, "m", batch_size=2, max_new_tokens=8, num_workers=0)
+    assert sum(generated) == 3  # only the three unfinished samples
+    resumed = {r["id"]: r["prediction"] for r in load_predictions(killed)}
+    assert resumed == {r["id"]: r["prediction"] for r in load_predictions(full)}
+
+
+def test_run_folder_with_base_gives_one_table(tmp_path, synth_set, tiny_run):
+    out = tmp_path / "eval"
+    result = eval_py("--checkpoint", tiny_run, "--data", synth_set / "val.json", "--base", "--output-dir", out,
+                     "--max-new-tokens", 8, "--batch-size", 4, "--num-workers", 0, "--no-meteor")
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = ["base", "checkpoint-2", "checkpoint-4", "final"]
+    table = (out / "comparison.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == labels
+    assert "CIDEr" in table[0] and "GeoLLaVA rouge1" in table[0] and "event score" in table[0]
+    assert "| final | 6 |" in result.stdout  # the table is printed too
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == labels
+    final = metrics["final"]
+    assert final["scores"]["coco"]["tokenizer"] == "ptb" and final["decoding"]["strategy"] == "greedy"
+    assert final["samples"] == 6 and final["prompt"]["num_frames"] == 4 and final["checkpoint"] == str(tiny_run)
+    for label in labels:
+        rows = [json.loads(l) for l in (out / label / "per_sample.jsonl").read_text().splitlines()]
+        assert len(rows) == 6 and {"CIDEr", "geollava_rougeL", "event_score"} <= set(rows[0])
+        assert all(r["checkpoint"] == label for r in load_predictions(out / label / "predictions.jsonl"))
+
+
+def test_single_checkpoint_and_base_model(tmp_path, synth_set, tiny_run, tiny_models):
+    result = eval_py("--checkpoint", tiny_run / "checkpoint-2", "--data", synth_set / "val.json", "--output-dir",
+                     tmp_path / "c", "--max-new-tokens", 4, "--num-workers", 0, "--no-meteor")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(json.loads((tmp_path / "c" / "metrics.json").read_text())) == ["checkpoint-2"]
+    result = eval_py("--checkpoint", tiny_models["llava"], "--family", "llava", "--data", synth_set / "val.json",
+                     "--output-dir", tmp_path / "b", "--max-new-tokens", 4, "--num-workers", 0, "--no-meteor")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["base"]["kind"] == "base"
+
+
+def test_score_only_on_geollava_results_format(tmp_path, synth_set):
+    records = load_records(synth_set / "val.json")
+    results = [{"id": r.id, "video": r.media[0], "true": r.answer, "generated": r.answer if k % 2 else ""}
+               for k, r in enumerate(records)]
+    path = write_json(tmp_path / "results.json", results)
+    result = eval_py("--predictions", path, "--no-meteor")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["results"]
+    assert metrics["scores"]["empty_predictions"] == 3 and metrics["samples"] == 6
+    assert metrics["scores"]["geollava"]["rouge1"] == pytest.approx(0.5)  # half perfect, half empty
+    assert "events" not in metrics["scores"]  # GeoLLaVA's file carries no events...
+    with_data = eval_py("--predictions", path, "--data", synth_set / "val.json", "--output-dir", tmp_path / "d",
+                        "--no-meteor")
+    assert with_data.returncode == 0, with_data.stderr[-2000:]
+    scores = json.loads((tmp_path / "d" / "metrics.json").read_text())["results"]["scores"]
+    assert scores["events"]["score"] <= 0.5 + 1e-9  # ...the annotations do: only the perfect half can be right
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing checkpoint", "checkpoint ./nowhere does not exist"),
+    ("unreachable base", "neither a local folder nor reachable"),
+    ("no answers", "no gpt turn"),
+    ("prediction without id", "has no id"),
+    ("prediction without text", "has no prediction text"),
+    ("ids not in data", "have ids that"),
+    ("base without family", "needs --family"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, synth_set, tiny_run, tiny_models, case, message):
+    val = synth_set / "val.json"
+    if case == "missing checkpoint":
+        args = ["--checkpoint", "./nowhere", "--data", val]
+    elif case == "unreachable base":
+        copy = tmp_path / "ckpt"
+        shutil.copytree(tiny_run / "checkpoint-2", copy)
+        config = yaml.safe_load((copy / "geollava_config.yaml").read_text())
+        (copy / "geollava_config.yaml").write_text(yaml.safe_dump({**config, "model_name_or_path": "/gone/base"}))
+        args = ["--checkpoint", copy, "--data", val]
+    elif case == "no answers":
+        records = json.loads(val.read_text())
+        for r in records:
+            r["conversations"] = r["conversations"][:1]
+        args = ["--checkpoint", tiny_run, "--data", write_json(tmp_path / "q.json", records)]
+    elif case == "prediction without id":
+        args = ["--predictions", write_json(tmp_path / "p.json", [{"generated": "x", "true": "y"}])]
+    elif case == "prediction without text":
+        args = ["--predictions", write_json(tmp_path / "p.json", [{"id": "a", "true": "y"}])]
+    elif case == "ids not in data":
+        args = ["--predictions", write_json(tmp_path / "p.json", [{"id": "zz", "generated": "x"}]), "--data", val]
+    else:
+        args = ["--checkpoint", tiny_models["llava"], "--data", val]
+    result = eval_py(*args, "--output-dir", tmp_path / "out", "--no-meteor")
+    assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_sharded_generation_with_torchrun(tmp_path, synth_set, tiny_run):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+               "scripts/eval.py", "--checkpoint", str(tiny_run / "checkpoint-4"), "--data", str(synth_set / "val.json"),
+               "--output-dir", str(tmp_path / "sharded"), "--max-new-tokens", "6", "--num-workers", "0",
+               "--no-meteor"]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = eval_py("--checkpoint", tiny_run / "checkpoint-4", "--data", synth_set / "val.json", "--output-dir",
+                     tmp_path / "single", "--max-new-tokens", 6, "--num-workers", 0, "--no-meteor")
+    assert single.returncode == 0
+    folder = tmp_path / "sharded" / "checkpoint-4"
+    assert (folder / "predictions.rank0.jsonl").is_file() and (folder / "predictions.rank1.jsonl").is_file()
+    sharded = {r["id"]: r["prediction"] for r in load_predictions(folder / "predictions.jsonl")}
+    alone = {r["id"]: r["prediction"] for r in load_predictions(tmp_path / "single" / "checkpoint-4" / "predictions.jsonl")}
+    assert sharded == alone and len(sharded) == 6
