@@ -2,6 +2,7 @@
 
   geollava data check ANNOTATIONS [--media-root DIR] [--num-frames N] [--deep]
   geollava data synth --out DIR --train N --val M [--frames T] [--size S] [--seed K]
+  geollava data convert FORMAT SRC --out DIR [--images ROOT] [--captions FILE] ...
   geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
 """
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = data.add_subparsers(dest="command", required=True)
     _add_check(commands)
     _add_synth(commands)
+    _add_convert(commands)
     prepare = groups.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if "
                                                 "it asks for one, print the output folder (used by the launch scripts)")
     prepare.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
@@ -93,6 +95,40 @@ def _run_check(args) -> int:
         return 1
     print("\n".join(report.lines()))
     return 1 if report.bad else 0
+
+
+def _add_convert(commands) -> None:
+    from .data.convert import FORMATS
+
+    p = commands.add_parser("convert", help="convert a public change dataset into our annotations")
+    p.add_argument("format", choices=FORMATS)
+    p.add_argument("src", help="levir-cc: the dataset folder; fmow-pairs: the pair sheet (.xlsx / .csv); "
+                               "fmow-sequences: the fMoW root; teochat / llava: the JSON file")
+    p.add_argument("--out", required=True, help="output folder for the annotation files (and fMoW videos)")
+    p.add_argument("--images", help="fmow-pairs, teochat, llava: folder the image paths are relative to")
+    p.add_argument("--captions", help="fmow-pairs: GeoLLaVA annotations whose answers caption the pairs")
+    p.add_argument("--as-frames", action="store_true", help="fmow-pairs: frame lists instead of mp4 videos")
+    p.add_argument("--size", type=int, help="fmow-pairs: frame side of the videos (default: the first image's)")
+    p.add_argument("--min-views", type=int, default=3, help="fmow-sequences: fewest views per site")
+    p.add_argument("--min-gap-days", type=int, default=0, help="fmow-sequences: fewest days between kept views")
+    p.add_argument("--one-record-per-reference", action="store_true",
+                   help="levir-cc: a training record per reference sentence (default: the first, others kept)")
+    p.set_defaults(run=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from .data.convert import convert
+
+    start = time.perf_counter()
+    try:
+        result = convert(args.format, args.src, args.out, args.images, args.captions, args.as_frames, args.size,
+                         args.min_views, args.min_gap_days, args.one_record_per_reference)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(result.summary()))
+    print(f"converted in {time.perf_counter() - start:.1f} s")
+    return 0 if result.written else 1
 
 
 def _add_synth(commands) -> None:

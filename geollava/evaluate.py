@@ -59,7 +59,11 @@ def parse_args(argv):
     p.add_argument("--tokenizer", choices=["auto", "ptb", "simple"], default="auto",
                    help="caption tokenizer: PTB (Java) as published tables, or the pure-Python stand-in")
     p.add_argument("--sbert-model", help="local sentence-transformers model folder for the SBERT cosine")
-    return p.parse_args(argv)
+    p.add_argument("--report", action="store_true", help="also write report.html (needs --data, for the frames)")
+    args = p.parse_args(argv)
+    if args.report and not args.data:
+        p.error("--report needs --data ANNOTATIONS to show the frames")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,8 +97,8 @@ def score_file(args) -> dict:
                         "ANNOTATIONS to take them from the annotations")
     out = Path(args.output_dir or Path(args.predictions).parent / "eval")
     label = Path(args.predictions).stem
-    metrics = score_rows(rows, args, out, label, {"predictions_file": str(args.predictions)})
-    write_summary(out, {label: metrics})
+    metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions)})
+    write_summary(out, {label: metrics}, args)
     return {label: metrics}
 
 
@@ -133,7 +137,7 @@ def evaluate_models(args) -> dict:
                 "prompt": asdict(settings)}
         results[label] = score_rows(rows, args, folder, label, info)
     if rank == 0:
-        write_summary(out, results)
+        write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results
 
 
@@ -203,13 +207,20 @@ def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict) -> 
     return metrics
 
 
-def write_summary(out: Path, results: dict) -> None:
+def write_summary(out: Path, results: dict, args, train_log: Path | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=1))
     table = comparison_table(results)
     (out / "comparison.md").write_text(table + "\n")
     print(table)
     print(f"\nmetrics: {out / 'metrics.json'}")
+    if args.report:
+        from .report import build_report
+
+        frames = args.num_frames or next(iter(results.values())).get("prompt", {}).get("num_frames", 4)
+        path = build_report([(label, out / label) for label in results], args.data, out / "report.html",
+                            args.media_root, frames, train_log)
+        print(f"report: {path}")
 
 
 def comparison_table(results: dict) -> str:
