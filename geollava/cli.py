@@ -5,6 +5,7 @@
   geollava data convert FORMAT SRC --out DIR [--images ROOT] [--captions FILE] ...
   geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
+  geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--key value ...]   will it fit?
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("--validate-only", action="store_true", help="do not build the base model")
     prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
     prepare.set_defaults(run=_run_prepare)
+    plan = groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching",
+                             add_help=False)
+    plan.add_argument("rest", nargs=argparse.REMAINDER)
+    plan.set_defaults(run=lambda a: __import__("geollava.plan", fromlist=["main"]).main(a.rest))
     merge = groups.add_parser("merge", help="merge a LoRA checkpoint into a full HF model folder")
     merge.add_argument("checkpoint")
     merge.add_argument("out")

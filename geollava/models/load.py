@@ -31,7 +31,7 @@ def prepare_base_model(config) -> str:
                            "processes (geollava model prepare CONFIG)")
     if config.tiny_model is None and m.family != "llava":
         raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
-    with _zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them
+    with zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them
         if config.tiny_model is not None:
             build_tiny_model(m.family, folder, config.tiny_model)
         else:
@@ -41,7 +41,7 @@ def prepare_base_model(config) -> str:
 
 
 @contextmanager
-def _zero3_paused(train_args):
+def zero3_paused(train_args):
     """TrainingArguments with a ZeRO-3 config make every model construction partition its weights."""
     hf_deepspeed_config = getattr(train_args, "hf_deepspeed_config", None)
     unset_hf_deepspeed_config()

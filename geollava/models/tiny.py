@@ -39,28 +39,36 @@ def build_tiny_model(family_name: str, out_dir: str | Path, spec: TinySpec | Non
     family = get_family(family_name)
     out_dir = Path(out_dir)
     tokenizer = train_tokenizer(spec.vocab_size)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    assert tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS) == list(range(len(SPECIAL_TOKENS)))
+    config = tiny_config(family_name, spec, len(tokenizer))
+    torch.manual_seed(spec.seed)
+    model = family.model_class(config)
+    for key in ("pad", "eos", "bos"):
+        setattr(model.generation_config, f"{key}_token_id", getattr(config.text_config, f"{key}_token_id"))
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor(spec.image_size).save_pretrained(out_dir)
+    return out_dir
+
+
+def tiny_config(family_name: str, spec: TinySpec, vocab_size: int | None = None):
+    """The model config alone (no weights, no tokenizer): special tokens take the first ids, in SPECIAL_TOKENS order."""
+    family = get_family(family_name)
+    ids = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
     vision = CLIPVisionConfig(hidden_size=spec.vision_hidden, intermediate_size=2 * spec.vision_hidden,
                               num_hidden_layers=spec.vision_layers, num_attention_heads=spec.heads,
                               image_size=spec.image_size, patch_size=spec.patch_size, projection_dim=spec.vision_hidden)
     text = LlamaConfig(hidden_size=spec.text_hidden, intermediate_size=2 * spec.text_hidden,
                        num_hidden_layers=spec.text_layers, num_attention_heads=spec.heads,
-                       num_key_value_heads=spec.heads, vocab_size=len(tokenizer), max_position_embeddings=4096,
-                       bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"])
+                       num_key_value_heads=spec.heads, vocab_size=vocab_size or spec.vocab_size,
+                       max_position_embeddings=4096, bos_token_id=ids["<s>"], eos_token_id=ids["</s>"],
+                       pad_token_id=ids["<pad>"])
     config = family.config_class(vision_config=vision, text_config=text, image_token_index=ids["<image>"],
                                  projector_hidden_act="gelu", vision_feature_layer=-2,
                                  vision_feature_select_strategy="default",
                                  **({"video_token_index": ids["<video>"]} if family.frames_as == "video" else {}))
     config.pad_token_id = ids["<pad>"]
-    torch.manual_seed(spec.seed)
-    model = family.model_class(config)
-    model.generation_config.pad_token_id = ids["<pad>"]
-    model.generation_config.eos_token_id = ids["</s>"]
-    model.generation_config.bos_token_id = ids["<s>"]
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    image_processor(spec.image_size).save_pretrained(out_dir)
-    return out_dir
+    return config
 
 
 def image_processor(size: int) -> CLIPImageProcessorPil:

@@ -1,0 +1,164 @@
+"""How right is `geollava plan`? Three comparisons, printed as tables:
+  1. its model-state part (parameters, gradients, optimizer states, ZeRO-3 gather buffer) against DeepSpeed's own
+     estimators, for full fine-tuning of 7B- and 13B-shaped LLaVA under ZeRO-2 and ZeRO-3 — target within 10 %;
+  2. its whole estimate against the peak memory of real CPU training runs of the tiny model at several sizes
+     (resident memory gained from before the model loads to the end of training) — target within 25 %;
+  3. against the peak GPU memory measured by scripts/gpu_check.sh on an H200 (numbers in benchmarks/RESULTS.md).
+
+    python benchmarks/plan_accuracy.py
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+GiB = 2**30
+
+# Peak GPU memory (torch.cuda.max_memory_allocated) from scripts/gpu_check.sh on an NVIDIA H200, 2026-11-27.
+GPU_MEASURED = {"lora": 7.3795, "qlora": 8.5471}
+
+
+def parse(*argv):
+    from geollava.config import parse_config
+    from geollava.train import device_defaults
+
+    empty = Path(tempfile.mkdtemp()) / "empty.json"
+    empty.write_text("[]")
+    return parse_config([*map(str, argv), "--train_data", str(empty)], defaults=device_defaults(1))
+
+
+def llava_folder(folder: Path, hidden: int, intermediate: int, layers: int, heads: int) -> Path:
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                              image_size=336, patch_size=14, projection_dim=768)
+    text = LlamaConfig(hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=heads, vocab_size=32064)
+    LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, projector_hidden_act="gelu",
+                vision_feature_layer=-2).save_pretrained(folder)
+    return folder
+
+
+def sizes_and_plan(config, **kwargs):
+    from geollava.models.families import get_family
+    from geollava.plan import measure_model, model_config, plan
+
+    family = get_family(config.model.family)
+    hf = model_config(config)
+    sizes = measure_model(family, hf, config.lora.lora_target_modules, config.train)
+    return sizes, plan(config, sizes, family.tokens_per_frame(hf), **kwargs), family, hf
+
+
+def against_deepspeed(tmp: Path) -> None:
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    from geollava.models.load import zero3_paused
+
+    print("1. model states per GPU, full fine-tuning, 8 GPUs: geollava plan vs DeepSpeed's estimators")
+    print("| model | ZeRO | plan (GiB) | DeepSpeed (GiB) | difference |")
+    print("|---|---:|---:|---:|---:|")
+    for name, dims in (("LLaVA-7B-shaped", (4096, 11008, 32, 32)), ("LLaVA-13B-shaped", (5120, 13824, 40, 40))):
+        folder = llava_folder(tmp / name, *dims)
+        for stage in (2, 3):
+            config = parse(REPO / "configs" / "lora.yaml", "--family", "llava", "--model_name_or_path", folder,
+                           "--lora_enable", "false", "--deepspeed", REPO / f"configs/deepspeed/zero{stage}.json")
+            sizes, p, family, hf = sizes_and_plan(config, gpus=8)
+            states = sum(v for what, v in p.rows if what.startswith(("parameters", "gradients", "ZeRO-3")))
+            with zero3_paused(config.train), torch.device("meta"):  # DeepSpeed counts from the model itself
+                model = family.model_class(hf)
+            total = sum(p.numel() for p in model.parameters())
+            largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
+            if stage == 2:
+                reference = estimate_zero2_model_states_mem_needs(total, 8, 1, cpu_offload=False)[1]
+            else:
+                reference = estimate_zero3_model_states_mem_needs(total, largest, 8, 1, cpu_offload=False)[1]
+            print(f"| {name} ({total / 1e9:.2f} B) | {stage} | {states / GiB:.2f} | {reference / GiB:.2f} | "
+                  f"{100 * (states - reference) / reference:+.1f} % |")
+
+
+MEASURE = """
+import resource, sys, torch
+sys.argv = ["x"]
+from geollava.config import parse_config
+from geollava.train import build_trainer, device_defaults
+torch.set_num_threads(2)
+argv = {argv!r}
+config = parse_config(argv, defaults=device_defaults())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+trainer, _, _ = build_trainer(config)
+trainer.train()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("PEAK_KIB", before, peak)
+"""
+
+
+def against_cpu_runs(tmp: Path) -> None:
+    from geollava.synthetic.generate import generate_split
+
+    data = generate_split(tmp / "data", "train", 64, num_frames=4, size=64, seed=1)
+    print("\n2. whole estimate vs measured peak memory of CPU training runs (fp32, LoRA r16, batch 8, 4 frames)")
+    print("| tiny model | parameters | plan (MiB) | measured (MiB) | difference |")
+    print("|---|---:|---:|---:|---:|")
+    for hidden, layers, checkpointing in ((256, 4, False), (512, 8, False), (1024, 8, False), (1024, 8, True)):
+        argv = [str(REPO / "configs/tiny.yaml"), "--train_data", str(data), "--output_dir", str(tmp / f"r{hidden}"),
+                "--report_to", "none", "--max_steps", "3", "--save_strategy", "no", "--per_device_train_batch_size",
+                "8", "--dataloader_num_workers", "0", "--tiny_model.text_hidden", str(hidden),
+                "--tiny_model.text_layers", str(layers), "--tiny_model.heads", "8", "--model_max_length", "4096",
+                "--activation_checkpointing", str(checkpointing).lower(), "--train_sampling_strategy", "random"]
+        result = subprocess.run([sys.executable, "-c", MEASURE.format(argv=argv)], capture_output=True, text=True,
+                                cwd=REPO, timeout=900)
+        line = next((l for l in result.stdout.splitlines() if l.startswith("PEAK_KIB")), None)
+        if line is None:
+            print(f"| {hidden} x {layers} | run failed: {result.stderr[-300:]} |")
+            continue
+        before, peak = map(int, line.split()[1:])
+        measured = (peak - before) * 1024
+        config = parse(*argv[:1], *argv[3:])
+        lengths = _text_tokens(config, data)
+        sizes, p, *_ = sizes_and_plan(config, text_tokens=lengths, on_gpu=False)
+        label = f"{hidden} x {layers}" + (" (checkpointed)" if checkpointing else "")
+        print(f"| {label} | {sizes.total / 1e6:.1f} M | {p.total / 2**20:.0f} | {measured / 2**20:.0f} | "
+              f"{100 * (p.total - measured) / measured:+.1f} % |")
+
+
+def _text_tokens(config, data: Path) -> int:
+    """The longest sample's text tokens, as the planner's --text-tokens would be set for this data."""
+    from geollava.train import build_trainer
+
+    config.data.train_data = str(data)
+    trainer, _, _ = build_trainer(config)
+    per_frame = trainer.train_dataset.family.tokens_per_frame(trainer.model.config)
+    return max(trainer.train_dataset.lengths) - config.data.num_frames * per_frame
+
+
+def against_gpu(tmp: Path) -> None:
+    folder = llava_folder(tmp / "gpu", 4096, 11008, 4, 32)
+    print("\n3. vs peak GPU memory measured by scripts/gpu_check.sh (H200; allocated memory, so no CUDA context)")
+    print("| mode | plan (GiB) | measured (GiB) | difference |")
+    print("|---|---:|---:|---:|")
+    for mode, bits in (("lora", 16), ("qlora", 4)):
+        config = parse(REPO / "configs" / "lora.yaml", "--family", "llava", "--model_name_or_path", folder,
+                       "--deepspeed", "null", "--bits", bits, "--lora_r", 64, "--num_frames", 1,
+                       "--per_device_train_batch_size", 4, "--activation_checkpointing", "false", "--bf16", "true")
+        _, p, *_ = sizes_and_plan(config, text_tokens=128, on_gpu=False)
+        measured = GPU_MEASURED[mode]
+        print(f"| {mode} | {p.total / GiB:.2f} | {measured:.2f} | {100 * (p.total / GiB - measured) / measured:+.1f} % |")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        against_deepspeed(tmp)
+        against_cpu_runs(tmp)
+        against_gpu(tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""`geollava plan CONFIG`: will this training config fit the GPUs, before anything is launched?
+
+Sizes come from the model's config alone (a hub config.json, a local folder, the parts of an assembly, or a tiny
+spec): the model is instantiated on PyTorch's meta device, so a 13B plan needs no weights. Per GPU it counts:
+  parameters     frozen ones at their precision (4-bit NF4 ≈ 0.52 B, 8-bit 1 B, bf16 2 B, fp32 4 B), trainable
+                 ones in 16 bit; ZeRO-3 divides all of them by the number of GPUs
+  gradients and optimizer states of the trainables, with DeepSpeed's accounting (ZeRO-2: 2 B + 18 B / GPUs;
+                 ZeRO-3: 18 B / GPUs + 4 B x the largest layer; offload moves them to the CPU); without
+                 DeepSpeed torch's AdamW keeps a gradient and two states in each weight's dtype (LoRA: fp32)
+  activations    tokens (text + visual) x micro-batch x layers x a Llama layer's saved tensors (20 h + 4 i values
+                 per token, 26 h + 5 i with LoRA dropout), or with activation checkpointing one input per layer plus
+                 one layer recomputed;
+                 the logits in fp32 for the loss; the vision tower only when it trains
+  overhead       the CUDA context and allocator slack (1.5 GiB per GPU; 0 on the CPU)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+GiB = 2**30
+CUDA_OVERHEAD = 1.5 * GiB
+LINEAR_TYPES = (torch.nn.Linear,)
+
+
+@dataclass
+class ModelSizes:
+    total: int
+    vision: int
+    projector: int
+    language_model: int  # decoder layers and norms, not the embeddings
+    embeddings: int  # embed_tokens + lm_head
+    largest_layer: int  # the largest single parameter tensor group a ZeRO-3 gather brings in
+    lora_targets: dict[str, tuple[int, int]] = field(default_factory=dict)  # module path -> (in, out)
+    hidden: int = 0
+    intermediate: int = 0
+    layers: int = 0
+    vocab: int = 0
+    vision_hidden: int = 0
+    vision_layers: int = 0
+    patches: int = 0  # per frame, with CLS
+
+
+def model_config(config):
+    """The HF config of the model a training config trains, without loading any weights."""
+    from transformers import AutoConfig
+
+    from .models.families import get_family
+    from .models.tiny import tiny_config
+
+    m = config.model
+    if config.tiny_model is not None:
+        return tiny_config(m.family, config.tiny_model)
+    if m.model_name_or_path:
+        return AutoConfig.from_pretrained(m.model_name_or_path, trust_remote_code=m.trust_remote_code)
+    vision = AutoConfig.from_pretrained(m.vision_tower)
+    vision = getattr(vision, "vision_config", vision)
+    if m.image_size:
+        vision.image_size = m.image_size
+    text = AutoConfig.from_pretrained(m.language_model, trust_remote_code=m.trust_remote_code)
+    return get_family("llava").config_class(vision_config=vision, text_config=text, image_token_index=32000,
+                                            projector_hidden_act="gelu", vision_feature_layer=-2)
+
+
+def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -> ModelSizes:
+    """Parameter counts by part, from a model built on the meta device (no memory, no weights)."""
+    from .models.load import zero3_paused
+
+    with zero3_paused(train_args), torch.device("meta"):
+        model = family.model_class(hf_config)
+    parts = {"vision": 0, "projector": 0, "language_model": 0, "embeddings": 0}
+    largest = 0
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        largest = max(largest, own)
+    for name, p in model.named_parameters():
+        if any(name.startswith(t + ".") for t in family.vision_towers):
+            parts["vision"] += p.numel()
+        elif name.startswith(family.projector + "."):
+            parts["projector"] += p.numel()
+        elif "embed_tokens" in name or name.startswith("lm_head"):
+            parts["embeddings"] += p.numel()
+        else:
+            parts["language_model"] += p.numel()
+    targets = {name: (m.in_features, m.out_features) for name, m in model.named_modules()
+               if isinstance(m, LINEAR_TYPES) and name.startswith(family.language_model + ".")
+               and name.rsplit(".", 1)[-1] in lora_targets}
+    text, vision = hf_config.text_config, hf_config.vision_config
+    return ModelSizes(total=sum(parts.values()), largest_layer=largest, lora_targets=targets, **parts,
+                      hidden=text.hidden_size, intermediate=text.intermediate_size, layers=text.num_hidden_layers,
+                      vocab=text.vocab_size, vision_hidden=vision.hidden_size, vision_layers=vision.num_hidden_layers,
+                      patches=(vision.image_size // vision.patch_size) ** 2 + 1)
+
+
+@dataclass
+class Plan:
+    rows: list[tuple[str, float]]  # (what, bytes per GPU)
+    total: float
+    sequence: int
+    micro_batch: int
+    world: int
+    notes: list[str]
+
+
+def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes: int = 1, text_tokens: int = 256,
+         micro_batch: int | None = None, on_gpu: bool = True) -> Plan:
+    lora, t, d = config.lora, config.train, config.data
+    world = gpus * nodes
+    stage, offload = _zero(t.deepspeed)
+    b = micro_batch or t.per_device_train_batch_size
+    compute = 4 if not (t.bf16 or t.fp16) else 2
+    quant_bytes = {4: 0.5 + (1 / 64 + 4 / (64 * 256) if lora.double_quant else 4 / 64), 8: 1 + 4 / 64}
+    # trainable parameter counts
+    lora_params = sum(lora.lora_r * (i + o) for i, o in sizes.lora_targets.values()) if lora.lora_enable else 0
+    full = 0
+    if lora.tune_projector:
+        full += sizes.projector
+    if lora.tune_embeddings or not lora.lora_enable:
+        full += sizes.embeddings
+    if lora.tune_vision_tower:
+        full += sizes.vision
+    if not lora.lora_enable:
+        full += sizes.language_model
+    trainable = lora_params + full
+    quantized = sizes.language_model if lora.bits < 16 else 0  # the LLM's linear layers, to first order
+    frozen = sizes.total - full - quantized
+    lora_bytes = compute if stage else 4  # PEFT keeps LoRA in fp32; under DeepSpeed it is cast to the compute dtype
+    # prepare_model_for_kbit_training upcasts every weight it does not quantize to fp32 (measured on an H200)
+    frozen_bytes = 4 if lora.bits < 16 else compute
+    full_bytes = 4 if lora.bits < 16 and not stage else compute
+    param_bytes = (frozen * frozen_bytes + full * full_bytes + quantized * quant_bytes.get(lora.bits, compute)
+                   + lora_params * lora_bytes)
+    rows = [("parameters (frozen + trainable)", param_bytes / (world if stage == 3 else 1))]
+    if stage == 0:  # torch AdamW: gradients and two states in each weight's own dtype
+        rows.append(("gradients + optimizer states", lora_params * 3 * lora_bytes + full * 3 * full_bytes))
+    elif stage == 2:  # DeepSpeed's accounting: 16-bit grads + fp32 grads, master weights, momentum, variance
+        rows.append(("gradients + optimizer states (ZeRO-2)", 0 if offload else trainable * 18 / world))
+    else:  # DeepSpeed's ZeRO-3 estimate counts 18 bytes per parameter in all, the 16-bit weights included
+        rows.append(("gradients + optimizer states (ZeRO-3)", 0 if offload else trainable * 16 / world))
+        rows.append(("ZeRO-3 gather buffer (largest layer)", 4 * sizes.largest_layer))
+    visual = d.num_frames * tokens_per_frame
+    sequence = min(t.model_max_length, visual + text_tokens)
+    tokens = b * sequence
+    # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
+    act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
+    # Values a Llama layer saves per token for backward: RMSNorm's fp32 upcasts (10 h), the q/k/v/o inputs and
+    # RoPE (6 h), attention q, k, v and output (4 h), the MLP's gate, up, activation and product (4 i); with LoRA
+    # dropout each of the 7 adapted layers also keeps its dropped-out input (6 h + i).
+    per_token = 20 * sizes.hidden + 4 * sizes.intermediate
+    if lora.lora_enable and lora.lora_dropout > 0:
+        per_token += 6 * sizes.hidden + sizes.intermediate
+    per_layer = per_token * tokens * act_bytes
+    if t.activation_checkpointing:
+        activations = sizes.layers * sizes.hidden * tokens * act_bytes + per_layer
+    else:
+        activations = sizes.layers * per_layer
+    rows.append((f"activations ({sizes.layers} layers x {tokens} tokens"
+                 + (", checkpointed)" if t.activation_checkpointing else ")"), activations))
+    rows.append(("logits and loss (fp32)", tokens * sizes.vocab * (act_bytes + 4 + 4)))
+    if lora.tune_vision_tower:
+        frames = b * d.num_frames
+        rows.append(("vision tower activations", sizes.vision_layers * frames * sizes.patches *
+                     6 * sizes.vision_hidden * 4 * act_bytes))
+    if on_gpu:
+        rows.append(("CUDA context and allocator slack", CUDA_OVERHEAD))
+    notes = [] if visual < t.model_max_length else [
+        f"WARNING: {visual} visual tokens alone reach model_max_length {t.model_max_length}: every sample would be "
+        "skipped; raise model_max_length or use fewer frames"]
+    notes += [f"trainable: LoRA {lora_params:,}, fully trained {full:,} (of {sizes.total:,} parameters)",
+             f"sequence: {visual} visual tokens ({d.num_frames} frames x {tokens_per_frame}) + up to {text_tokens} "
+             f"text tokens, capped at model_max_length {t.model_max_length} = {sequence}",
+             f"DeepSpeed: {'ZeRO-' + str(stage) if stage else 'none'}{' with offload' if offload else ''}; "
+             f"{world} process(es)"]
+    return Plan(rows, sum(v for _, v in rows), sequence, b, world, notes)
+
+
+def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu_memory: float) -> tuple[int, int] | None:
+    """The largest per-device batch that fits (with 10 % headroom) and the accumulation keeping the global batch."""
+    t = config.train
+    world = gpus * nodes
+    global_batch = t.global_batch_size or t.per_device_train_batch_size * t.gradient_accumulation_steps * world
+    for b in range(min(global_batch // world, 64), 0, -1):
+        if (global_batch // world) % b:
+            continue
+        if plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, b).total <= 0.9 * gpu_memory * GiB:
+            return b, global_batch // (b * world)
+    return None
+
+
+def _zero(deepspeed_config) -> tuple[int, bool]:
+    if not deepspeed_config:
+        return 0, False
+    ds = json.loads(Path(deepspeed_config).read_text()) if isinstance(deepspeed_config, str) else deepspeed_config
+    zero = ds.get("zero_optimization", {})
+    offload = zero.get("offload_optimizer", {}).get("device") == "cpu"
+    return int(zero.get("stage", 0)), offload
+
+
+def format_plan(p: Plan, gpu_memory: float | None) -> str:
+    lines = [f"  {what:<48} {value / GiB:8.2f} GiB" for what, value in p.rows]
+    lines.append(f"  {'total per GPU':<48} {p.total / GiB:8.2f} GiB")
+    lines += [f"  {n}" for n in p.notes]
+    if gpu_memory:
+        fits = p.total <= 0.9 * gpu_memory * GiB
+        lines.append(f"  {'fits' if fits else 'DOES NOT FIT'} in {gpu_memory:.0f} GiB per GPU (keeping 10 % headroom)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError, parse_config
+    from .models.families import get_family
+    from .train import device_defaults
+
+    parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs per node")
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (default 80)")
+    parser.add_argument("--text-tokens", type=int, default=256, help="text tokens per sample (prompt + answer)")
+    parser.add_argument("--warn-only", action="store_true", help="exit 0 even when it does not fit")
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config = parse_config(rest, defaults=device_defaults(1))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    family = get_family(config.model.family)
+    hf_config = model_config(config)
+    sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
+    per_frame = family.tokens_per_frame(hf_config)
+    p = plan(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens)
+    print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
+          f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
+    print(format_plan(p, args.gpu_memory))
+    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory)
+    if suggestion:
+        print(f"  suggested: per_device_train_batch_size {suggestion[0]}, gradient_accumulation_steps "
+              f"{suggestion[1]} (same global batch)")
+    else:
+        print("  no per-device batch fits: enable activation_checkpointing, ZeRO-3, offload, QLoRA or more GPUs")
+    fits = p.total <= 0.9 * args.gpu_memory * GiB
+    return 0 if fits or args.warn_only else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
