@@ -16,6 +16,11 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["plan"]:  # its options mix with the config's --key value overrides: plan.main sorts them
+        from .plan import main as plan_main
+
+        return plan_main(argv[1:])
     parser = argparse.ArgumentParser(prog="geollava", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -30,10 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("--validate-only", action="store_true", help="do not build the base model")
     prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
     prepare.set_defaults(run=_run_prepare)
-    plan = groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching",
-                             add_help=False)
-    plan.add_argument("rest", nargs=argparse.REMAINDER)
-    plan.set_defaults(run=lambda a: __import__("geollava.plan", fromlist=["main"]).main(a.rest))
+    groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching")
     merge = groups.add_parser("merge", help="merge a LoRA checkpoint into a full HF model folder")
     merge.add_argument("checkpoint")
     merge.add_argument("out")

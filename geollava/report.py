@@ -70,7 +70,7 @@ def _summary_table(metrics: dict) -> str:
 def _card(record, sample_id: str, samples: dict, media_root: Path, num_frames: int) -> str:
     primary = list(samples)[-1]
     row = samples[primary][sample_id]
-    data = " ".join(f'data-{k.replace("_", "-")}="{row.get(k, -1):.4f}"' for k, _ in CARD_METRICS
+    data = " ".join(f'data-{k.lower().replace("_", "-")}="{row.get(k, -1):.4f}"' for k, _ in CARD_METRICS
                     if isinstance(row.get(k), (int, float)))
     refs = "".join(f"<li>{html.escape(r)}</li>" for r in row["references"])
     lines = []
@@ -178,7 +178,7 @@ figure{margin:0;text-align:center;font-size:11px;color:#4a5568}figure img{width:
 """
 
 _SCRIPT = """
-function sortCards(){const key=document.getElementById('metric').value.replace(/_/g,'-');
+function sortCards(){const key=document.getElementById('metric').value.toLowerCase().replace(/_/g,'-');
  const dir=document.getElementById('order').value==='asc'?1:-1;const box=document.getElementById('cards');
  [...box.children].sort((a,b)=>dir*((+a.dataset[camel(key)]||0)-(+b.dataset[camel(key)]||0))).forEach(c=>box.appendChild(c));}
 function camel(k){return k.replace(/-([a-z])/g,(m,c)=>c.toUpperCase());}

@@ -41,6 +41,17 @@ VALIDATE_ONLY=(); if [ "$DRY_RUN" = 1 ]; then VALIDATE_ONLY=(--validate-only); f
 PREPARED=$(python -m geollava.cli prepare --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
+# On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan).
+GPU_GIB=$(python -c "import torch; print(torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0)")
+if [ "$GPU_GIB" != "0" ]; then
+  PLAN=$(geollava plan --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" --warn-only "$CONFIG" "${ARGS[@]}" 2>&1) \
+    || PLAN="(the planner could not read the model's config; skipped)"
+  echo "$PLAN" | sed 's/^/[plan] /'
+  if grep -q "DOES NOT FIT" <<< "$PLAN"; then
+    echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2
+  fi
+fi
+
 if [ -n "$HOSTFILE" ]; then
   LAUNCH=(deepspeed --hostfile "$HOSTFILE" --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
           --module geollava.train)

@@ -1,0 +1,96 @@
+"""`geollava plan`: sizes from a config alone, DeepSpeed's accounting, and a verdict before launch."""
+import subprocess
+import sys
+
+import pytest
+import torch
+from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+from geollava.config import parse_config
+from geollava.models.families import get_family
+from geollava.plan import GiB, measure_model, plan
+from geollava.train import device_defaults
+
+from conftest import REPO_ROOT, write_json
+
+
+@pytest.fixture(scope="module")
+def llava_7b(tmp_path_factory):
+    """A LLaVA-1.5-7B-shaped config folder: config.json only, no weights."""
+    folder = tmp_path_factory.mktemp("llava7b")
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                              image_size=336, patch_size=14, projection_dim=768)
+    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                       num_key_value_heads=32, vocab_size=32064)
+    LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, projector_hidden_act="gelu",
+                vision_feature_layer=-2).save_pretrained(folder)
+    return folder
+
+
+def config_for(folder, tmp_path, *extra):
+    data = write_json(tmp_path / "empty.json", [])
+    return parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path",
+                         str(folder), "--train_data", str(data), "--num_frames", "1", *map(str, extra)],
+                        defaults=device_defaults(1))
+
+
+def estimate(config, **kwargs):
+    family = get_family("llava")
+    from transformers import AutoConfig
+
+    hf = AutoConfig.from_pretrained(config.model.model_name_or_path)
+    sizes = measure_model(family, hf, config.lora.lora_target_modules, config.train)
+    return sizes, plan(config, sizes, family.tokens_per_frame(hf), **kwargs)
+
+
+def test_sizes_come_from_the_config_alone(llava_7b, tmp_path):
+    sizes, _ = estimate(config_for(llava_7b, tmp_path))
+    assert 7.0e9 < sizes.total < 7.1e9  # LLaVA-1.5-7B: 7.06 B
+    assert 3.0e8 < sizes.vision < 3.1e8 and sizes.projector == 1024 * 4096 + 4096 + 4096 * 4096 + 4096
+    assert len(sizes.lora_targets) == 32 * 7 and all(".language_model." in n for n in sizes.lora_targets)
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_model_states_agree_with_deepspeed_within_10_percent(llava_7b, tmp_path, stage):
+    config = config_for(llava_7b, tmp_path, "--lora_enable", "false", "--deepspeed",
+                        REPO_ROOT / f"configs/deepspeed/zero{stage}.json")
+    sizes, p = estimate(config, gpus=8)
+    states = sum(v for what, v in p.rows if what.startswith(("parameters", "gradients", "ZeRO-3")))
+    if stage == 2:
+        reference = estimate_zero2_model_states_mem_needs(sizes.total, 8, 1, cpu_offload=False)[1]
+    else:
+        reference = estimate_zero3_model_states_mem_needs(sizes.total, sizes.largest_layer, 8, 1,
+                                                          cpu_offload=False)[1]
+    assert abs(states - reference) / reference < 0.10
+
+
+def test_levers_move_the_estimate_the_right_way(llava_7b, tmp_path):
+    rows = lambda p: dict(p.rows)  # noqa: E731
+    base = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null", "--activation_checkpointing", "false"))[1]
+    qlora = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null", "--bits", 4,
+                                "--activation_checkpointing", "false"))[1]
+    checkpointed = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null"))[1]
+    zero3 = estimate(config_for(llava_7b, tmp_path), gpus=4)[1]
+    assert rows(qlora)["parameters (frozen + trainable)"] < 0.5 * rows(base)["parameters (frozen + trainable)"]
+    assert checkpointed.total < 0.6 * base.total
+    assert zero3.total < checkpointed.total
+    assert base.total / GiB > 40  # a 7B LoRA without checkpointing, batch 4 x 832 tokens, is not for a 40 GiB card
+
+
+def test_plan_command_verdict_and_suggestion(llava_7b, tmp_path):
+    data = write_json(tmp_path / "empty.json", [])
+    command = [sys.executable, "-m", "geollava.cli", "plan", str(REPO_ROOT / "configs" / "lora.yaml"), "--family",
+               "llava", "--model_name_or_path", str(llava_7b), "--train_data", str(data), "--deepspeed", "null"]
+    small = subprocess.run(command + ["--gpu-memory", "24"], capture_output=True, text=True, timeout=300)
+    assert small.returncode == 1 and "DOES NOT FIT in 24 GiB" in small.stdout
+    assert "suggested: per_device_train_batch_size" in small.stdout or "no per-device batch fits" in small.stdout
+    big = subprocess.run(command + ["--gpu-memory", "141", "--gpus", "2"], capture_output=True, text=True, timeout=300)
+    assert big.returncode == 0 and "fits in 141 GiB" in big.stdout and "2 GPU(s)" in big.stdout
+
+
+def test_warns_when_visual_tokens_fill_the_context(llava_7b, tmp_path):
+    config = config_for(llava_7b, tmp_path, "--num_frames", 8, "--model_max_length", 2048)
+    _, p = estimate(config)
+    assert any("every sample would be skipped" in note for note in p.notes)
