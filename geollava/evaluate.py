@@ -149,6 +149,9 @@ def find_targets(path: str, include_base: bool, family: str | None) -> list[tupl
         checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
         targets = [(c.name, str(c), "checkpoint", read_run_config(c)) for c in checkpoints]
         if _has_weights(folder):
+            if checkpoints and _same_weights(checkpoints[-1], folder):
+                log.info("%s holds the same weights as the final model: evaluated once, as 'final'", checkpoints[-1])
+                targets.pop()
             targets.append(("final" if checkpoints else folder.name, str(folder), "checkpoint", config))
         if not targets:
             raise EvalError(f"{folder} has no checkpoint-* folders and no saved model")
@@ -240,6 +243,11 @@ def _column_name(name: str, group: str) -> str:
 
 def _format(value) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    name = "adapter_model.safetensors"
+    return (a / name).is_file() and (b / name).is_file() and (a / name).read_bytes() == (b / name).read_bytes()
 
 
 def _has_weights(folder: Path) -> bool:

@@ -37,7 +37,7 @@ def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: s
     metrics = {label: json.loads((Path(folder) / "metrics.json").read_text()) for label, folder in models}
     samples = {label: _per_sample(Path(folder)) for label, folder in models}
     records = {r.id: r for r in load_records(annotations, media_root)}
-    plots = [p for p in (_loss_plot(train_log), _checkpoint_plot(metrics)) if p]
+    plots = [p for p in (_loss_plot(train_log), _checkpoint_plot(metrics, train_log)) if p]
     page = _PAGE.format(title=html.escape(title), style=_STYLE, script=_SCRIPT,
                         table=_summary_table(metrics), plots="".join(f'<img class="plot" src="{p}">' for p in plots),
                         options="".join(f'<option value="{k}">{name}</option>' for k, name in CARD_METRICS),
@@ -134,8 +134,15 @@ def _loss_plot(train_log) -> str | None:
     return url
 
 
-def _checkpoint_plot(metrics: dict) -> str | None:
+def _checkpoint_plot(metrics: dict, train_log) -> str | None:
+    """The held-out metrics against the training step: the base model at 0, each checkpoint, the final model."""
     steps = {int(m.group(1)): label for label in metrics if (m := re.fullmatch(r"checkpoint-(\d+)", label))}
+    runs = {str(Path(metrics[label]["checkpoint"]).parent) for label in steps.values()}
+    steps.update({0: label for label, m in metrics.items() if m.get("kind") == "base"})
+    final = [label for label, m in metrics.items() if m.get("checkpoint") in runs]  # the run folder itself
+    last = _last_step(train_log)
+    if last and len(final) == 1:
+        steps[last] = final[0]
     if len(steps) < 2:
         return None
     import matplotlib
@@ -155,6 +162,13 @@ def _checkpoint_plot(metrics: dict) -> str | None:
     url = _png(figure)
     plt.close(figure)
     return url
+
+
+def _last_step(train_log) -> int | None:
+    if not train_log or not Path(train_log).is_file():
+        return None
+    steps = [e["step"] for e in json.loads(Path(train_log).read_text()) if "step" in e]
+    return max(steps) if steps else None
 
 
 def _fmt(value) -> str:

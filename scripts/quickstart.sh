@@ -2,16 +2,16 @@
 # The CPU quickstart, no downloads: generate a synthetic change-video set, fine-tune a small random LLaVA on it
 # with LoRA (and, as a control, the same fine-tuning with the frames blanked), evaluate the untrained model, a
 # constant-caption baseline, the fine-tuned model and the blind control on held-out videos, and write a report.
-#   bash scripts/quickstart.sh            # ~12 minutes on 2 cores; a second run reuses what is done
+#   bash scripts/quickstart.sh            # ~15 minutes on 2 cores; a second run reuses what is done
 # Tunables (environment):
 DATA=${DATA:-data/synthetic}      # synthetic set (git-ignored)
 OUT=${OUT:-runs/quickstart}       # models, evaluations, report.html
 TRAIN=${TRAIN:-2000}              # training videos
 VAL=${VAL:-200}                   # held-out videos (their own seed stream)
-FRAMES=${FRAMES:-4}               # frames per video = frames the model sees
+FRAMES=${FRAMES:-2}               # frames per video = frames the model sees (a before / after pair)
 SIZE=${SIZE:-128}                 # frame side in pixels
 SEED=${SEED:-0}
-STEPS=${STEPS:-1000}              # optimizer steps of each fine-tuning (batch 16)
+STEPS=${STEPS:-900}               # optimizer steps of each fine-tuning (batch 16)
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$REPO_ROOT"
 step() { echo; echo "[quickstart $(date +%H:%M:%S)] $*"; }
@@ -33,11 +33,11 @@ finetune() {  # finetune NAME [extra args]: skipped when the final model is alre
   if [ -f "$OUT/$name/adapter_model.safetensors" ]; then echo "reusing $OUT/$name"; return; fi
   bash scripts/finetune_lora.sh configs/quickstart.yaml --train_data "$DATA/train.json" --num_frames "$FRAMES" \
     --max_steps "$STEPS" --output_dir "$OUT/$name" --prepared_model_dir "$OUT/base_model" "$@" \
-    | grep --line-buffered -E "'loss'|trainable parameters|saved the final" || true
+    | tr '\r' '\n' | grep --line-buffered -E "'loss'|trainable parameters|saved the final" || true
   [ -f "$OUT/$name/adapter_model.safetensors" ] || { echo "fine-tuning $name failed: see $OUT/$name/train.log"; exit 1; }
 }
 step "2/6 fine-tuning the tiny LLaVA with LoRA for $STEPS steps (log: $OUT/finetuned/train.log)"
-finetune finetuned --save_steps $((STEPS / 4))
+finetune finetuned --save_steps $((STEPS / 2))
 step "3/6 the blind control: the same fine-tuning, every frame blanked"
 finetune blind --blank_frames true --save_strategy no
 
