@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import transformers
@@ -99,11 +99,16 @@ class Config:
             out.update(asdict(group))
         if self.tiny_model is not None:
             out["tiny_model"] = asdict(self.tiny_model)
-        defaults = TrainArguments(output_dir=self.train.output_dir)
+        # Compared with the declared defaults: building a second TrainingArguments would reset the process's
+        # shared distributed state (measured: a 2-process CPU run fell back to 2 independent runs).
         for f in fields(TrainArguments):
             value = getattr(self.train, f.name)
-            if f.init and value != getattr(defaults, f.name) or f.name == "output_dir":
-                out[f.name] = value.value if hasattr(value, "value") else value
+            value = value.value if hasattr(value, "value") else value
+            default = f.default if f.default is not MISSING else (
+                f.default_factory() if f.default_factory is not MISSING else None)
+            plain = isinstance(value, (str, int, float, bool, list, dict, type(None)))  # not objects built later
+            if f.init and plain and value != default and value != [default] or f.name == "output_dir":
+                out[f.name] = value
         return out
 
     def save(self, folder: str | Path) -> Path:

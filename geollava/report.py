@@ -183,7 +183,7 @@ tr th:first-child{text-align:left} .plot{height:260px;margin:8px 16px 8px 0;back
 .controls{margin:16px 0;position:sticky;top:0;background:#f7fafc;padding:8px 0;z-index:2}
 .controls>*{margin-right:10px;font-size:14px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
-.card{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:10px}
+.card{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:10px;min-width:0;overflow-wrap:anywhere}
 .card h3{margin:0 0 6px;font-size:14px}.frames{display:flex;gap:4px;flex-wrap:wrap}
 figure{margin:0;text-align:center;font-size:11px;color:#4a5568}figure img{width:112px;height:112px;image-rendering:pixelated}
 .refs{font-size:13px;color:#2f855a;margin-top:6px}.refs ul{margin:2px 0 6px 18px;padding:0}
