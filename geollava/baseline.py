@@ -16,7 +16,7 @@ from .predictions import append
 
 def most_frequent_caption(train: str | Path) -> tuple[str, int]:
     """(caption, how often); ties go to the caption seen first."""
-    counts = Counter(record.answer for record in load_records(train, Path(train).parent))
+    counts = Counter(record.answer for record in load_records(train))
     return counts.most_common(1)[0]
 
 
@@ -25,7 +25,7 @@ def write_baseline(train: str | Path, data: str | Path, out: str | Path) -> tupl
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    append(out, [prediction_row(r, caption, "baseline") for r in load_records(data, Path(data).parent)])
+    append(out, [prediction_row(r, caption, "baseline") for r in load_records(data)])
     return out, caption
 
 

@@ -79,12 +79,13 @@ def main(argv: list[str] | None = None) -> dict:
 def score_file(args) -> dict:
     rows = load_predictions(args.predictions)
     if args.data:
-        records = {r.id: r for r in load_records(args.data, args.media_root or Path(args.data).parent)}
+        records = {r.id: r for r in load_records(args.data, args.media_root)}
         missing = [row["id"] for row in rows if row["id"] not in records]
         if missing:
             raise EvalError(f"{len(missing)} predictions have ids that {args.data} does not have "
                             f"(first: {missing[:3]}); score them against their own references without --data")
-        unanswered = [i for i in records if i not in {row["id"] for row in rows}]
+        predicted = {row["id"] for row in rows}
+        unanswered = [i for i in records if i not in predicted]
         if unanswered:
             raise EvalError(f"{len(unanswered)} records of {args.data} have no prediction (first: {unanswered[:3]}); "
                             "finish generating them (eval.py resumes) before scoring")

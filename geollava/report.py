@@ -108,6 +108,15 @@ def _data_url(image: np.ndarray, side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to PNG only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -120,11 +129,7 @@ def _loss_plot(train_log) -> str | None:
     history = [e for e in json.loads(Path(train_log).read_text()) if "loss" in e and "step" in e]
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5, 3))
     axis.plot([e["step"] for e in history], [e["loss"] for e in history], color="#2b6cb0")
     axis.set(title="training loss", xlabel="step", ylabel="loss")
@@ -145,11 +150,7 @@ def _checkpoint_plot(metrics: dict, train_log) -> str | None:
         steps[last] = final[0]
     if len(steps) < 2:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5, 3))
     order = sorted(steps)
     for name, group, colour in (("CIDEr", "coco", "#2b6cb0"), ("score", "events", "#c05621")):
