@@ -147,6 +147,9 @@ def _add_synth(commands) -> None:
     p.add_argument("--size", type=int, default=128, help="frame side in pixels, even (default 128)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same set")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--style", choices=("realistic", "simple"), default="realistic",
+                   help="realistic (default): busy scenes, illumination, clouds and misregistration between frames; "
+                        "simple: few distractors and only pixel noise (the CPU quickstart)")
     p.set_defaults(run=_run_synth)
 
 
@@ -157,8 +160,8 @@ def _run_synth(args) -> int:
         if count <= 0:
             continue
         start = time.perf_counter()
-        path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers)
-        print(f"{path}: {count} videos of {args.frames} frames at {args.size} px "
+        path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style)
+        print(f"{path}: {count} {args.style} videos of {args.frames} frames at {args.size} px "
               f"in {time.perf_counter() - start:.1f} s")
     return 0
 

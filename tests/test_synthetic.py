@@ -10,7 +10,7 @@ from geollava.data.frames import load_frames
 from geollava.data.validate import check_annotations, load_records
 from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, _TEMPLATES, describe, read_event
 from geollava.synthetic.events import build_before_after, quadrant_box
-from geollava.synthetic.generate import generate_split
+from geollava.synthetic.generate import generate_split, make_sample
 from geollava.synthetic.scene import MARGIN, render
 
 
@@ -46,6 +46,20 @@ def test_generation_is_deterministic_for_a_seed(tmp_path, synth_set):
         assert all(np.array_equal(x, y) for x, y in zip(a, b))
     other = generate_split(tmp_path / "other", "val", 6, num_frames=8, size=64, seed=4, workers=1)
     assert json.loads(other.read_text()) != json.loads(again.read_text())
+
+
+def test_simple_style_changes_nothing_but_the_event():
+    """Simple scenes: no illumination, cloud or shift between acquisitions, and fewer distractors than realistic."""
+    busy = {"realistic": [], "simple": []}
+    for index in range(40):
+        for style in busy:
+            record, frames = make_sample(0, "train", index, 2, 64, style)
+            assert record["metadata"]["synthetic"]["style"] == style
+            diff = np.abs(frames[0].astype(int) - frames[1].astype(int)).max(-1)
+            busy[style].append(float((diff > 20).mean()))  # share of pixels changed beyond the noise (sd ~5.4)
+            if style == "simple" and not record["metadata"]["events"]:
+                assert busy[style][-1] < 0.01, record["id"]
+    assert np.median(busy["simple"]) < 0.05 < np.median(busy["realistic"])
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
@@ -92,7 +106,7 @@ def test_synth_command(tmp_path):
                              "--train", "4", "--val", "2", "--frames", "4", "--size", "48", "--seed", "1"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "4 videos of 4 frames at 48 px" in result.stdout
+    assert "4 realistic videos of 4 frames at 48 px" in result.stdout
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 6
     record = load_records(tmp_path / "train.json")[0]
     frames = load_frames(record, tmp_path, 4)

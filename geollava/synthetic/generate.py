@@ -19,23 +19,25 @@ from ..data.annotations import write_annotations
 from ..data.mp4 import write_mp4
 from .captions import COUNTED_TYPES, EVENT_TYPES, PROMPTS, QUADRANTS, Event, describe
 from .events import build_before_after
-from .scene import observe, render
+from .scene import STYLES, observe, render
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
-def make_sample(seed: int, split: str, index: int, num_frames: int, size: int) -> tuple[dict, list[np.ndarray]]:
-    """One annotation record and its frames."""
+def make_sample(seed: int, split: str, index: int, num_frames: int, size: int,
+                style: str = "realistic") -> tuple[dict, list[np.ndarray]]:
+    """One annotation record and its frames; ``style`` is a key of scene.STYLES."""
     rng = np.random.default_rng([seed, SPLITS[split], index])
     event_type = EVENT_TYPES[rng.integers(len(EVENT_TYPES))]
     quadrant = None if event_type == "none" else QUADRANTS[rng.integers(len(QUADRANTS))]
     count = int(rng.integers(1, 4)) if event_type in COUNTED_TYPES else int(event_type != "none")
     dates = _dates(rng, num_frames)
     change_frame = int(rng.integers(1, num_frames))
-    before, after = build_before_after(rng, size, event_type, quadrant, count)
+    before, after = build_before_after(rng, size, event_type, quadrant, count, STYLES[style])
     texture_seed = int(rng.integers(2**32))  # the same texture before and after: only the event may change
     clean = [render(scene, np.random.default_rng(texture_seed)) for scene in (before, after)]
-    frames = [observe(clean[int(t >= change_frame and event_type != "none")], size, rng) for t in range(num_frames)]
+    changed = [int(t >= change_frame and event_type != "none") for t in range(num_frames)]
+    frames = [observe(clean[c], size, rng, STYLES[style].sensor) for c in changed]
     if event_type == "none":
         event = Event("none", 0, None, 0, dates[0], dates[-1])
     else:
@@ -49,21 +51,23 @@ def make_sample(seed: int, split: str, index: int, num_frames: int, size: int) -
             {"from": "gpt", "value": describe(event, rng)},
         ],
         "metadata": {"events": [] if event_type == "none" else [event.to_json()],
-                     "synthetic": {"seed": seed, "split": split, "index": index, "size": size}},
+                     "synthetic": {"seed": seed, "split": split, "index": index, "size": size, "style": style}},
     }
     return record, frames
 
 
 def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int = 8, size: int = 128,
-                   seed: int = 0, workers: int | None = None) -> Path:
+                   seed: int = 0, workers: int | None = None, style: str = "realistic") -> Path:
     """Write ``count`` videos under out_dir/videos and their annotations to out_dir/<split>.json."""
     if num_frames < 2:
         raise ValueError(f"a change needs at least 2 frames, got --frames {num_frames}")
     if size < 32 or size % 2:
         raise ValueError(f"--size must be an even number of pixels >= 32, got {size}")
+    if style not in STYLES:
+        raise ValueError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    job = partial(_write_sample, str(out_dir), seed, split, num_frames, size)
+    job = partial(_write_sample, str(out_dir), seed, split, num_frames, size, style)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or count < 8:
         records = [job(i) for i in range(count)]
@@ -75,8 +79,8 @@ def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int 
     return path
 
 
-def _write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, index: int) -> dict:
-    record, frames = make_sample(seed, split, index, num_frames, size)
+def _write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, style: str, index: int) -> dict:
+    record, frames = make_sample(seed, split, index, num_frames, size, style)
     write_mp4(Path(out_dir) / record["video"], frames)
     return record
 

@@ -19,6 +19,27 @@ SOIL, ASPHALT, WATER, FOREST = (0.72, 0.62, 0.48), (0.33, 0.33, 0.35), (0.12, 0.
 
 
 @dataclass(frozen=True)
+class Style:
+    """How busy a scene is and how much two acquisitions of it differ besides the change itself."""
+    roads: tuple[int, int]  # [low, high) counts drawn with rng.integers
+    buildings: tuple[int, int]
+    vegetation: tuple[int, int]
+    pond: float  # chance of an unchanging pond
+    sensor: bool  # illumination, misregistration and thin clouds between acquisitions
+    building_divisors: tuple[int, int] = (16, 9)  # building sides from size // first to size // second pixels
+    road_divisor: int = 40  # road width: size // road_divisor pixels (at least 2)
+
+
+STYLES = {
+    "realistic": Style(roads=(1, 3), buildings=(3, 11), vegetation=(1, 4), pond=0.3, sensor=True),
+    # few distractors, larger buildings and roads, no acquisition differences: the change is the only thing that moves and
+    # a building covers up to a tenth of a quadrant (the CPU quickstart)
+    "simple": Style(roads=(0, 2), buildings=(0, 3), vegetation=(0, 2), pond=0.0, sensor=False,
+                    building_divisors=(9, 6), road_divisor=20),
+}
+
+
+@dataclass(frozen=True)
 class Box:
     x0: int
     y0: int
@@ -34,6 +55,8 @@ class Box:
 class Scene:
     size: int
     ground: np.ndarray  # (size + 2 * MARGIN)^2 x 3 float32 texture
+    building_size: tuple[int, int]  # smallest and largest building side in pixels
+    road_width: int
     roads: list[Box] = field(default_factory=list)  # axis-aligned strips
     buildings: list[tuple[Box, tuple]] = field(default_factory=list)  # footprint, roof colour
     vegetation: list[Box] = field(default_factory=list)  # ellipses inside these boxes
@@ -86,8 +109,11 @@ def render(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-def observe(clean: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One acquisition of a clean rendering: uint8 size x size x 3."""
+def observe(clean: np.ndarray, size: int, rng: np.random.Generator, sensor: bool = True) -> np.ndarray:
+    """One acquisition of a clean rendering: uint8 size x size x 3; ``sensor=False`` adds only pixel noise."""
+    if not sensor:
+        image = clean[MARGIN:MARGIN + size, MARGIN:MARGIN + size] + rng.normal(0, 0.015, (size, size, 3))
+        return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     dx, dy = rng.integers(-1, 2, size=2)  # misregistration of up to a pixel
     image = clean[MARGIN + dy:MARGIN + dy + size, MARGIN + dx:MARGIN + dx + size]
     gain = rng.uniform(0.85, 1.15) * rng.uniform(0.96, 1.04, size=3)  # sun angle and atmosphere
