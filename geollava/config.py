@@ -270,9 +270,9 @@ def _tiny_spec(values: dict, source: str | None) -> TinySpec:
         raise ConfigError(f"{source}: unknown tiny_model key(s) {', '.join(unknown)}"
                           + "".join(_suggest(k, set(known)) for k in unknown))
     try:
-        return TinySpec(**{k: int(v) for k, v in values.items()})
+        return TinySpec(**{k: float(v) if known[k] == "float" else int(v) for k, v in values.items()})
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{source}: tiny_model values must be whole numbers: {e}") from None
+        raise ConfigError(f"{source}: tiny_model values must be numbers (sizes whole): {e}") from None
 
 
 def _suggest(key: str, known: set[str]) -> str:

@@ -122,3 +122,24 @@ def test_too_long_samples_are_skipped_or_cut_in_the_answer(tmp_path, synth_set, 
     with pytest.raises(ValueError, match="every sample is longer"):
         trainer_for(tmp_path / "media", synth_set, tiny_models, "llava", "--model_max_length", 20,
                     "--too_long", "truncate_answer")
+
+
+def test_a_prebuilt_tiny_model_must_match_the_config(tmp_path, synth_set, tiny_models):
+    """A changed tiny_model block must not silently train the old folder's model."""
+    from geollava.models.load import prepare_base_model
+
+    argv = tiny_argv(tmp_path, synth_set, tiny_models["llava"])
+    assert prepare_base_model(parse_config(argv, defaults=device_defaults())) == str(tiny_models["llava"])
+    changed = parse_config([*argv, "--tiny_model.text_layers", "3"], defaults=device_defaults())
+    with pytest.raises(ValueError, match=r"text_layers: built 2, config 3.*Delete the folder"):
+        prepare_base_model(changed)
+
+
+def test_position_init_spreads_the_vision_position_embeddings(tmp_path):
+    from geollava.models.tiny import TinySpec, build_tiny_model
+    from transformers import LlavaForConditionalGeneration
+
+    folder = build_tiny_model("llava", tmp_path / "m", TinySpec(vision_position_std=1.0))
+    model = LlavaForConditionalGeneration.from_pretrained(folder)
+    spread = model.model.vision_tower.embeddings.position_embedding.weight.std().item()
+    assert 0.8 < spread < 1.2

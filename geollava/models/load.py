@@ -13,7 +13,7 @@ from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_h
 
 from .assemble import assemble_llava
 from .families import Family, get_family
-from .tiny import build_tiny_model
+from .tiny import build_tiny_model, check_built_from
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ def prepare_base_model(config) -> str:
         return m.model_name_or_path
     folder = Path(m.prepared_model_dir or Path(config.train.output_dir) / "base_model")
     if (folder / "config.json").is_file():
+        if config.tiny_model is not None:
+            check_built_from(folder, m.family, config.tiny_model)
         return str(folder)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(f"{folder} is not built yet; the launch scripts build it before starting several "

@@ -5,7 +5,8 @@ quickstart go through exactly the `from_pretrained` path a 7B checkpoint takes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..synthetic.captions import EVENT_TYPES, PROMPTS, QUADRANTS, Event, describ
 from .families import VICUNA_SYSTEM, get_family
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>"]
+SPEC_FILE = "geollava_tiny_model.json"  # what a folder was built from, so a changed config is not silently ignored
 
 
 @dataclass
@@ -31,6 +33,10 @@ class TinySpec:
     heads: int = 4
     vocab_size: int = 600
     seed: int = 0
+    # Spread of the vision tower's position embeddings at init; 0 keeps transformers' 0.02. A trained CLIP's patch
+    # tokens carry their place strongly; at 0.02 a random one's are drowned by the patch content (~1), and a
+    # random base must first learn *where* a patch is before it can say where a change happened.
+    vision_position_std: float = 0.0
 
 
 def build_tiny_model(family_name: str, out_dir: str | Path, spec: TinySpec | None = None) -> Path:
@@ -43,12 +49,33 @@ def build_tiny_model(family_name: str, out_dir: str | Path, spec: TinySpec | Non
     config = tiny_config(family_name, spec, len(tokenizer))
     torch.manual_seed(spec.seed)
     model = family.model_class(config)
+    if spec.vision_position_std:
+        for path in family.vision_towers:
+            position = model.get_submodule(f"{path}.embeddings.position_embedding")
+            torch.nn.init.normal_(position.weight, std=spec.vision_position_std)
     for key in ("pad", "eos", "bos"):
         setattr(model.generation_config, f"{key}_token_id", getattr(config.text_config, f"{key}_token_id"))
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     image_processor(spec.image_size).save_pretrained(out_dir)
+    (out_dir / SPEC_FILE).write_text(json.dumps(built_from(family_name, spec), indent=1))
     return out_dir
+
+
+def built_from(family_name: str, spec: TinySpec) -> dict:
+    return {"family": family_name, **asdict(spec)}
+
+
+def check_built_from(folder: Path, family_name: str, spec: TinySpec) -> None:
+    """Refuse a prebuilt tiny model whose family or sizes differ from the config's ``tiny_model`` block."""
+    fix = "Delete the folder to rebuild it, or set prepared_model_dir to another folder."
+    if not (folder / SPEC_FILE).is_file():
+        raise ValueError(f"{folder} has no {SPEC_FILE}: it was not built by this version of GeoLLaVA. {fix}")
+    saved = json.loads((folder / SPEC_FILE).read_text())
+    wanted = built_from(family_name, spec)
+    differ = [f"{k}: built {saved.get(k, '?')}, config {v}" for k, v in wanted.items() if saved.get(k) != v]
+    if differ:
+        raise ValueError(f"{folder} holds a tiny model built from other settings ({'; '.join(differ)}). {fix}")
 
 
 def tiny_config(family_name: str, spec: TinySpec, vocab_size: int | None = None):
