@@ -7,9 +7,10 @@ spec): the model is instantiated on PyTorch's meta device, so a 13B plan needs n
   gradients and optimizer states of the trainables, with DeepSpeed's accounting (ZeRO-2: 2 B + 18 B / GPUs;
                  ZeRO-3: 18 B / GPUs + 4 B x the largest layer; offload moves them to the CPU); without
                  DeepSpeed torch's AdamW keeps a gradient and two states in each weight's dtype (LoRA: fp32)
-  activations    tokens (text + visual) x micro-batch x layers x a Llama layer's saved tensors (20 h + 4 i values
-                 per token, 26 h + 5 i with LoRA dropout), or with activation checkpointing one input per layer plus
-                 one layer recomputed;
+  activations    tokens (text + visual) x micro-batch x layers x what a Llama layer saves for backward (5 h + 4 i
+                 values per token, the two norms' fp32 inputs and outputs, the LoRA intermediates, and the adapted
+                 layers' inputs with LoRA dropout), or with activation checkpointing one input per layer plus one
+                 layer recomputed;
                  the logits in fp32 for the loss; the vision tower only when it trains
   overhead       the CUDA context and allocator slack (1.5 GiB per GPU; 0 on the CPU)
 """
@@ -108,6 +109,23 @@ class Plan:
     notes: list[str]
 
 
+def _saved_per_token(sizes: ModelSizes, lora, act_bytes: int) -> float:
+    """Bytes one Llama decoder layer keeps per token for backward, counted from what autograd saves with frozen
+    base weights: each RMSNorm an fp32 input (its upcast copy in 16 bit) and its output; attention's q and k after
+    RoPE, v, the output and its re-laid-out copy for o_proj (5 h); the MLP's gate, up, activation and product
+    (4 i); each LoRA layer its rank-r intermediate, and with LoRA dropout its dropped-out input.
+    Checked against CPU training runs by benchmarks/plan_accuracy.py.
+    """
+    h, i, layers = sizes.hidden, sizes.intermediate, max(1, sizes.layers)
+    values = 5 * h + 4 * i
+    if lora.lora_enable:
+        values += lora.lora_r * len(sizes.lora_targets) / layers
+        if lora.lora_dropout > 0:
+            values += sum(n_in for n_in, _ in sizes.lora_targets.values()) / layers
+    norms = 2 * h * (4 + act_bytes)
+    return values * act_bytes + norms
+
+
 def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes: int = 1, text_tokens: int = 256,
          micro_batch: int | None = None, on_gpu: bool = True) -> Plan:
     lora, t, d = config.lora, config.train, config.data
@@ -149,13 +167,8 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     tokens = b * sequence
     # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
     act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
-    # Values a Llama layer saves per token for backward: RMSNorm's fp32 upcasts (10 h), the q/k/v/o inputs and
-    # RoPE (6 h), attention q, k, v and output (4 h), the MLP's gate, up, activation and product (4 i); with LoRA
-    # dropout each of the 7 adapted layers also keeps its dropped-out input (6 h + i).
-    per_token = 20 * sizes.hidden + 4 * sizes.intermediate
-    if lora.lora_enable and lora.lora_dropout > 0:
-        per_token += 6 * sizes.hidden + sizes.intermediate
-    per_layer = per_token * tokens * act_bytes
+    per_token = _saved_per_token(sizes, lora, act_bytes)
+    per_layer = per_token * tokens
     if t.activation_checkpointing:
         activations = sizes.layers * sizes.hidden * tokens * act_bytes + per_layer
     else:

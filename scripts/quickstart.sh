@@ -4,25 +4,27 @@
 # constant-caption baseline, the fine-tuned model and the blind control on held-out videos, and write a report.
 #   bash scripts/quickstart.sh            # ~15 minutes on 2 cores; a second run reuses what is done
 # Tunables (environment):
-DATA=${DATA:-data/synthetic}      # synthetic set (git-ignored)
+DATA=${DATA:-data/quickstart}     # the quickstart's synthetic set (git-ignored; data/synthetic is left alone)
 OUT=${OUT:-runs/quickstart}       # models, evaluations, report.html
 TRAIN=${TRAIN:-2000}              # training videos
 VAL=${VAL:-200}                   # held-out videos (their own seed stream)
 FRAMES=${FRAMES:-2}               # frames per video = frames the model sees (a before / after pair)
-SIZE=${SIZE:-128}                 # frame side in pixels
+SIZE=${SIZE:-64}                  # frame side in pixels (the model sees 64)
+STYLE=${STYLE:-simple}            # simple: few distractors, no illumination / cloud changes (realistic: harder)
 SEED=${SEED:-0}
-STEPS=${STEPS:-900}               # optimizer steps of each fine-tuning (batch 16)
+STEPS=${STEPS:-3500}              # optimizer steps of each fine-tuning (batch 8)
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$REPO_ROOT"
 step() { echo; echo "[quickstart $(date +%H:%M:%S)] $*"; }
 
-stamp="$DATA/.synth-$TRAIN-$VAL-$FRAMES-$SIZE-$SEED"
+stamp="$DATA/.synth-$TRAIN-$VAL-$FRAMES-$SIZE-$STYLE-$SEED"
 if [ -f "$stamp" ]; then
   step "reusing the synthetic set in $DATA"
 else
-  step "1/6 generating $TRAIN + $VAL synthetic change videos into $DATA"
+  step "1/6 generating $TRAIN + $VAL synthetic change videos ($STYLE scenes) into $DATA"
   rm -rf "$DATA"
-  geollava data synth --out "$DATA" --train "$TRAIN" --val "$VAL" --frames "$FRAMES" --size "$SIZE" --seed "$SEED"
+  geollava data synth --out "$DATA" --train "$TRAIN" --val "$VAL" --frames "$FRAMES" --size "$SIZE" --style "$STYLE" \
+    --seed "$SEED"
   geollava data check "$DATA/train.json" --deep --num-frames "$FRAMES" | tail -n 1
   geollava data check "$DATA/val.json" --deep --num-frames "$FRAMES" | tail -n 1
   touch "$stamp"
