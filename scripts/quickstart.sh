@@ -2,7 +2,7 @@
 # The CPU quickstart, no downloads: generate a synthetic change-video set, fine-tune a small random LLaVA on it
 # with LoRA (and, as a control, the same fine-tuning with the frames blanked), evaluate the untrained model, a
 # constant-caption baseline, the fine-tuned model and the blind control on held-out videos, and write a report.
-#   bash scripts/quickstart.sh            # ~15 minutes on 2 cores; a second run reuses what is done
+#   bash scripts/quickstart.sh            # ~12 minutes on 2 cores; a second run reuses what is done
 # Tunables (environment):
 DATA=${DATA:-data/quickstart}     # the quickstart's synthetic set (git-ignored; data/synthetic is left alone)
 OUT=${OUT:-runs/quickstart}       # models, evaluations, report.html

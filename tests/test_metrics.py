@@ -62,6 +62,7 @@ def test_empty_prediction_scores_zero_and_is_counted():
     assert corpus["empty_predictions"] == 1 and corpus["samples"] == 4
     empty = per_sample["c"]
     assert all(empty[k] == 0 for k in ("Bleu_1", "METEOR", "ROUGE_L", "CIDEr", "geollava_rouge1", "geollava_bleu2"))
+    assert isinstance(empty["geollava_bleu2"], float)  # NLTK returns the int 0: reports list floats only
 
 
 def test_cider_of_a_single_caption_is_zero_whatever_it_says():

@@ -24,8 +24,9 @@ def paper_scores(references: dict[str, list[str]], predictions: dict[str, str],
         per_sample[i] = {
             "rouge1": rouge["rouge1"].fmeasure, "rouge2": rouge["rouge2"].fmeasure,
             "rougeL": rouge["rougeL"].fmeasure,
-            "bleu2": sentence_bleu([r.split() for r in references[i]], prediction.split(), weights=(0.5, 0.5),
-                                   smoothing_function=_SMOOTH),
+            # float(): NLTK returns the int 0 when nothing matches, which would print as 0 and drop out of reports
+            "bleu2": float(sentence_bleu([r.split() for r in references[i]], prediction.split(), weights=(0.5, 0.5),
+                                         smoothing_function=_SMOOTH)),
         }
     if sbert_model:
         for i, value in sbert_cosines(references, predictions, sbert_model).items():

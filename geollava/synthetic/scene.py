@@ -32,8 +32,8 @@ class Style:
 
 STYLES = {
     "realistic": Style(roads=(1, 3), buildings=(3, 11), vegetation=(1, 4), pond=0.3, sensor=True),
-    # few distractors, larger buildings and roads, no acquisition differences: the change is the only thing that moves and
-    # a building covers up to a tenth of a quadrant (the CPU quickstart)
+    # few distractors, larger buildings and roads, no acquisition differences: the change is the only thing that
+    # moves, and a building covers up to a tenth of a quadrant (the CPU quickstart)
     "simple": Style(roads=(0, 2), buildings=(0, 3), vegetation=(0, 2), pond=0.0, sensor=False,
                     building_divisors=(9, 6), road_divisor=20),
 }
