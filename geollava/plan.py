@@ -193,6 +193,11 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     return Plan(rows, sum(v for _, v in rows), sequence, b, world, notes)
 
 
+def fits(p: Plan, gpu_memory: float) -> bool:
+    """Whether the estimate fits ``gpu_memory`` GiB per GPU, keeping 10 % headroom."""
+    return p.total <= 0.9 * gpu_memory * GiB
+
+
 def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu_memory: float) -> tuple[int, int] | None:
     """The largest per-device batch that fits (with 10 % headroom) and the accumulation keeping the global batch."""
     t = config.train
@@ -201,7 +206,7 @@ def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu
     for b in range(min(global_batch // world, 64), 0, -1):
         if (global_batch // world) % b:
             continue
-        if plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, b).total <= 0.9 * gpu_memory * GiB:
+        if fits(plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, b), gpu_memory):
             return b, global_batch // (b * world)
     return None
 
@@ -220,8 +225,8 @@ def format_plan(p: Plan, gpu_memory: float | None) -> str:
     lines.append(f"  {'total per GPU':<48} {p.total / GiB:8.2f} GiB")
     lines += [f"  {n}" for n in p.notes]
     if gpu_memory:
-        fits = p.total <= 0.9 * gpu_memory * GiB
-        lines.append(f"  {'fits' if fits else 'DOES NOT FIT'} in {gpu_memory:.0f} GiB per GPU (keeping 10 % headroom)")
+        verdict = "fits" if fits(p, gpu_memory) else "DOES NOT FIT"
+        lines.append(f"  {verdict} in {gpu_memory:.0f} GiB per GPU (keeping 10 % headroom)")
     return "\n".join(lines)
 
 
@@ -256,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{suggestion[1]} (same global batch)")
     else:
         print("  no per-device batch fits: enable activation_checkpointing, ZeRO-3, offload, QLoRA or more GPUs")
-    fits = p.total <= 0.9 * args.gpu_memory * GiB
-    return 0 if fits or args.warn_only else 1
+    return 0 if fits(p, args.gpu_memory) or args.warn_only else 1
 
 
 if __name__ == "__main__":

@@ -111,9 +111,13 @@ def render(scene: Scene, rng: np.random.Generator) -> np.ndarray:
 
 def observe(clean: np.ndarray, size: int, rng: np.random.Generator, sensor: bool = True) -> np.ndarray:
     """One acquisition of a clean rendering: uint8 size x size x 3; ``sensor=False`` adds only pixel noise."""
-    if not sensor:
-        image = clean[MARGIN:MARGIN + size, MARGIN:MARGIN + size] + rng.normal(0, 0.015, (size, size, 3))
-        return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    image = _sensor_effects(clean, size, rng) if sensor else clean[MARGIN:MARGIN + size, MARGIN:MARGIN + size]
+    image = image + rng.normal(0, 0.015, image.shape)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _sensor_effects(clean: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """What differs between two acquisitions of an unchanged place: registration, illumination, thin clouds."""
     dx, dy = rng.integers(-1, 2, size=2)  # misregistration of up to a pixel
     image = clean[MARGIN + dy:MARGIN + dy + size, MARGIN + dx:MARGIN + dx + size]
     gain = rng.uniform(0.85, 1.15) * rng.uniform(0.96, 1.04, size=3)  # sun angle and atmosphere
@@ -121,8 +125,7 @@ def observe(clean: np.ndarray, size: int, rng: np.random.Generator, sensor: bool
     if rng.random() < 0.35:  # a thin cloud veil
         veil = np.clip(smooth_noise(rng, size, 4) * 1.6 - 0.6, 0, 1)[..., None] * rng.uniform(0.2, 0.45)
         image = image * (1 - veil) + 0.95 * veil
-    image = image + rng.normal(0, 0.015, image.shape)
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    return image
 
 
 def _mask(full: int, boxes: list[Box], ellipse: bool = False) -> np.ndarray:
