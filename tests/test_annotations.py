@@ -1,8 +1,11 @@
 """Reading every supported annotation style into one record type, and writing it back."""
+import datetime as dt
 import json
 
+import pytest
+
 from geollava.data.annotations import Annotations, write_annotations
-from geollava.data.schema import Record, parse_record
+from geollava.data.schema import Record, parse_record, parse_timestamp
 
 GEOLLAVA = {
     "id": "airport_hangar_0_4-airport_hangar_0_1",
@@ -84,3 +87,13 @@ def test_jsonl_is_read_lazily_by_offset(tmp_path):
     assert loaded._items is None and len(loaded) == 1000
     assert loaded.raw(737)["id"] == "r737"
     assert isinstance(parse_record(loaded.raw(0))[0], Record)
+
+
+def test_timestamps_read_dates_and_utc_datetimes():
+    assert parse_timestamp("2016-03-02") == dt.datetime(2016, 3, 2)
+    assert parse_timestamp(" 2016-03-02T10:04:00Z ") == dt.datetime(2016, 3, 2, 10, 4)  # fMoW's form
+    assert parse_timestamp("2015-07-30T15:47:49.293Z") == dt.datetime(2015, 7, 30, 15, 47, 49, 293000)
+    assert parse_timestamp("2016-03-02T12:04:00+02:00") == dt.datetime(2016, 3, 2, 10, 4)
+    for bad in ("March 2016", "", 2016):
+        with pytest.raises(ValueError):
+            parse_timestamp(bad)

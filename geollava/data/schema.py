@@ -80,7 +80,10 @@ def parse_timestamp(value: str) -> dt.datetime:
     """ISO date ('2016-03-02') or datetime ('2016-03-02T10:04:00Z'); raises ValueError otherwise."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a string")
-    parsed = dt.datetime.fromisoformat(value.strip())
+    text = value.strip()
+    if text.endswith("Z"):  # UTC as fMoW writes it; Python 3.10's fromisoformat does not read "Z"
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text)
     return parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 

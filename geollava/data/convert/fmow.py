@@ -93,7 +93,7 @@ def convert_fmow_sequences(root: Path, out_dir: Path, min_views: int = 3, min_ga
             meta_path = image.with_suffix(".json")
             try:
                 meta = json.loads(meta_path.read_text())
-                views.append((parse_timestamp(meta["timestamp"].replace("Z", "+00:00")), image, meta))
+                views.append((parse_timestamp(meta["timestamp"]), image, meta))
             except (OSError, ValueError, KeyError, TypeError) as e:
                 conversion.skip("view without a readable timestamp", f"{image}: {type(e).__name__}")
         views.sort(key=lambda v: v[0])
@@ -143,12 +143,12 @@ def _timestamp(value, image: Path) -> dt.datetime:
         return value.replace(tzinfo=None)
     if value not in (None, ""):
         try:
-            return parse_timestamp(str(value).strip().replace("Z", "+00:00"))
+            return parse_timestamp(str(value))
         except ValueError:
             pass
     meta = image.with_suffix(".json")
     if meta.is_file():
-        return parse_timestamp(json.loads(meta.read_text())["timestamp"].replace("Z", "+00:00"))
+        return parse_timestamp(json.loads(meta.read_text())["timestamp"])
     raise ValueError(f"timestamp {value!r} is not a date and {meta.name} does not exist")
 
 
