@@ -47,21 +47,13 @@ def llava_folder(folder: Path, hidden: int, intermediate: int, layers: int, head
     return folder
 
 
-def sizes_and_plan(config, **kwargs):
-    from geollava.models.families import get_family
-    from geollava.plan import measure_model, model_config, plan
-
-    family = get_family(config.model.family)
-    hf = model_config(config)
-    sizes = measure_model(family, hf, config.lora.lora_target_modules, config.train)
-    return sizes, plan(config, sizes, family.tokens_per_frame(hf), **kwargs), family, hf
-
-
 def against_deepspeed(tmp: Path) -> None:
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
+    from geollava.models.families import get_family
     from geollava.models.load import zero3_paused
+    from geollava.plan import estimate, model_config
 
     print("1. model states per GPU, full fine-tuning, 8 GPUs: geollava plan vs DeepSpeed's estimators")
     print("| model | ZeRO | plan (GiB) | DeepSpeed (GiB) | difference |")
@@ -71,10 +63,10 @@ def against_deepspeed(tmp: Path) -> None:
         for stage in (2, 3):
             config = parse(REPO / "configs" / "lora.yaml", "--family", "llava", "--model_name_or_path", folder,
                            "--lora_enable", "false", "--deepspeed", REPO / f"configs/deepspeed/zero{stage}.json")
-            sizes, p, family, hf = sizes_and_plan(config, gpus=8)
+            sizes, _, p = estimate(config, gpus=8)
             states = sum(v for what, v in p.rows if what.startswith(("parameters", "gradients", "ZeRO-3")))
             with zero3_paused(config.train), torch.device("meta"):  # DeepSpeed counts from the model itself
-                model = family.model_class(hf)
+                model = get_family("llava").model_class(model_config(config))
             total = sum(p.numel() for p in model.parameters())
             largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
             if stage == 2:
@@ -153,7 +145,7 @@ def against_cpu_runs(tmp: Path) -> None:
         allocated, resident = map(int, line.split()[1:])
         config = parse(*argv[:1], *argv[3:])
         lengths = _text_tokens(config, data)
-        sizes, p, *_ = sizes_and_plan(config, text_tokens=lengths, on_gpu=False)
+        sizes, _, p = estimate(config, text_tokens=lengths, on_gpu=False)
         label = f"{hidden} x {layers}" + (" (checkpointed)" if checkpointing else "")
         print(f"| {label} | {sizes.total / 1e6:.1f} M | {p.total / 2**20:.0f} | {allocated / 2**20:.0f} | "
               f"{100 * (p.total - allocated) / allocated:+.1f} % | {resident / 2**20:.0f} | "
@@ -171,17 +163,16 @@ def _text_tokens(config, data: Path) -> int:
 
 
 def against_gpu(tmp: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from gpu_check import planned_gib  # the estimate gpu_check.sh prints beside each measured peak
+
     folder = llava_folder(tmp / "gpu", 4096, 11008, 4, 32)
     print("\n3. vs peak GPU memory measured by scripts/gpu_check.sh (H200; allocated memory, so no CUDA context)")
     print("| mode | plan (GiB) | measured (GiB) | difference |")
     print("|---|---:|---:|---:|")
-    for mode, bits in (("lora", 16), ("qlora", 4)):
-        config = parse(REPO / "configs" / "lora.yaml", "--family", "llava", "--model_name_or_path", folder,
-                       "--deepspeed", "null", "--bits", bits, "--lora_r", 64, "--num_frames", 1,
-                       "--per_device_train_batch_size", 4, "--activation_checkpointing", "false", "--bf16", "true")
-        _, p, *_ = sizes_and_plan(config, text_tokens=128, on_gpu=False)
-        measured = GPU_MEASURED[mode]
-        print(f"| {mode} | {p.total / GiB:.2f} | {measured:.2f} | {100 * (p.total / GiB - measured) / measured:+.1f} % |")
+    for mode, measured in GPU_MEASURED.items():
+        planned = planned_gib(folder, mode, batch=4, text_tokens=128)
+        print(f"| {mode} | {planned:.2f} | {measured:.2f} | {100 * (planned - measured) / measured:+.1f} % |")
 
 
 def main() -> None:

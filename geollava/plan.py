@@ -193,6 +193,18 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     return Plan(rows, sum(v for _, v in rows), sequence, b, world, notes)
 
 
+def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micro_batch: int | None = None,
+             on_gpu: bool = True) -> tuple[ModelSizes, int, Plan]:
+    """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone."""
+    from .models.families import get_family
+
+    family = get_family(config.model.family)
+    hf_config = model_config(config)
+    sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
+    per_frame = family.tokens_per_frame(hf_config)
+    return sizes, per_frame, plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu)
+
+
 def fits(p: Plan, gpu_memory: float) -> bool:
     """Whether the estimate fits ``gpu_memory`` GiB per GPU, keeping 10 % headroom."""
     return p.total <= 0.9 * gpu_memory * GiB
@@ -232,7 +244,6 @@ def format_plan(p: Plan, gpu_memory: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, parse_config
-    from .models.families import get_family
     from .train import device_defaults
 
     parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0])
@@ -247,11 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    family = get_family(config.model.family)
-    hf_config = model_config(config)
-    sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
-    per_frame = family.tokens_per_frame(hf_config)
-    p = plan(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens)
+    sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
     print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
     print(format_plan(p, args.gpu_memory))

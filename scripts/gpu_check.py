@@ -5,7 +5,7 @@ fewer LLM layers — saves it, and trains a few steps through GeoLLaVA's own loa
   lora    bf16 base, LoRA r64 on the LLM, projector trained
   qlora   4-bit NF4 base (bitsandbytes CUDA kernels), same adapters
   zero3   bf16 LoRA under DeepSpeed ZeRO-3 on one GPU, through GeoTrainer, then the adapter is saved and checked
-For each: samples/s, tokens/s, peak GPU memory, and model-FLOPs utilisation (6 x parameters x tokens, the usual
+For each: samples/s, tokens/s, peak GPU memory next to `geollava plan`'s estimate, and model-FLOPs utilisation (6 x parameters x tokens, the usual
 convention; LoRA skips the frozen weights' gradients, so the useful work is nearer 4 x).
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 
 
@@ -49,6 +50,31 @@ def synthetic_batch(batch: int, text_tokens: int, device="cuda") -> dict:
     return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device),
             "labels": labels.to(device),
             "pixel_values": torch.randn(batch, 3, 336, 336, dtype=torch.bfloat16, device=device)}
+
+
+def plan_config(folder: Path, mode: str, batch: int):
+    """The training config a mode's run amounts to, for `geollava plan` (reads only the folder's config.json)."""
+    from geollava.config import parse_config
+    from geollava.train import device_defaults
+
+    empty = folder.parent / "no_data.json"
+    empty.write_text("[]")
+    argv = [REPO / "configs/lora.yaml", "--family", "llava", "--model_name_or_path", folder, "--train_data", empty,
+            "--deepspeed", "null", "--bits", 4 if mode == "qlora" else 16, "--lora_r", 64, "--lora_alpha", 128,
+            "--lora_dropout", 0.05, "--num_frames", 1, "--per_device_train_batch_size", batch,
+            "--activation_checkpointing", "false", "--bf16", "true"]
+    config = parse_config([str(a) for a in argv], defaults=device_defaults(1))
+    if mode == "zero3":  # set after parsing: a ZeRO-3 TrainingArguments would switch this process into ZeRO-3 mode
+        config.train.deepspeed = str(REPO / "configs/deepspeed/zero3.json")
+    return config
+
+
+def planned_gib(folder: Path, mode: str, batch: int, text_tokens: int) -> float:
+    """The planner's per-GPU estimate without its CUDA-overhead row (comparable with max_memory_allocated)."""
+    from geollava.plan import estimate
+
+    _, _, p = estimate(plan_config(folder, mode, batch), text_tokens=text_tokens, on_gpu=False)
+    return p.total / 2**30
 
 
 def lora_args():
@@ -156,7 +182,9 @@ def main() -> None:
         params = build_7b_shaped(folder, args.text_layers)
         print(f"built a 7B-shaped LLaVA with {args.text_layers} LLM layers: {params / 1e9:.2f} B parameters")
         batch = synthetic_batch(args.batch, args.text_tokens)
-        for mode in args.modes.split(","):
+        modes = args.modes.split(",")
+        plans = {mode: planned_gib(folder, mode, args.batch, args.text_tokens) for mode in modes}
+        for mode in modes:
             print(f"{mode}:")
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
@@ -166,18 +194,19 @@ def main() -> None:
                 seconds = plain_steps(folder, 4 if mode == "qlora" else 16, batch, args.steps, checkpointing=False)
             flops = 6 * params * tokens * args.batch / seconds
             row = {"mode": mode, "samples_per_s": args.batch / seconds, "tokens_per_s": tokens * args.batch / seconds,
-                   "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+                   "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "plan_gib": plans[mode],
                    "mfu": flops / (peak * 1e12) if peak else None}
             results.append(row)
             print(f"  {row['samples_per_s']:.2f} samples/s, {row['tokens_per_s']:.0f} tokens/s, "
-                  f"peak {row['peak_gib']:.2f} GiB" + (f", MFU {100 * row['mfu']:.1f} %" if peak else ""))
+                  f"peak {row['peak_gib']:.2f} GiB (plan {row['plan_gib']:.2f})" + (f", MFU {100 * row['mfu']:.1f} %" if peak else ""))
     print(f"\n{name}, 7B-shaped LLaVA-1.5 with {args.text_layers} LLM layers ({params / 1e9:.2f} B parameters), "
           f"batch {args.batch} x {tokens} tokens, bf16")
-    print("| mode | samples/s | tokens/s | peak GPU memory (GiB) | MFU (6N) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| mode | samples/s | tokens/s | peak GPU memory (GiB) | geollava plan (GiB) | MFU (6N) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         mfu = f"{100 * r['mfu']:.1f} %" if r["mfu"] is not None else "n/a"
-        print(f"| {r['mode']} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['peak_gib']:.2f} | {mfu} |")
+        print(f"| {r['mode']} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['peak_gib']:.2f} | "
+              f"{r['plan_gib']:.2f} | {mfu} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"device": name, "params": params, "tokens_per_sample": tokens,
                                                "batch": args.batch, "text_layers": args.text_layers,

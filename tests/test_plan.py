@@ -9,8 +9,7 @@ from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
 from geollava.config import parse_config
-from geollava.models.families import get_family
-from geollava.plan import GiB, measure_model, plan
+from geollava.plan import GiB, estimate
 from geollava.train import device_defaults
 
 from conftest import REPO_ROOT, write_json
@@ -36,17 +35,8 @@ def config_for(folder, tmp_path, *extra):
                         defaults=device_defaults(1))
 
 
-def estimate(config, **kwargs):
-    family = get_family("llava")
-    from transformers import AutoConfig
-
-    hf = AutoConfig.from_pretrained(config.model.model_name_or_path)
-    sizes = measure_model(family, hf, config.lora.lora_target_modules, config.train)
-    return sizes, plan(config, sizes, family.tokens_per_frame(hf), **kwargs)
-
-
 def test_sizes_come_from_the_config_alone(llava_7b, tmp_path):
-    sizes, _ = estimate(config_for(llava_7b, tmp_path))
+    sizes, _, _ = estimate(config_for(llava_7b, tmp_path))
     assert 7.0e9 < sizes.total < 7.1e9  # LLaVA-1.5-7B: 7.06 B
     assert 3.0e8 < sizes.vision < 3.1e8 and sizes.projector == 1024 * 4096 + 4096 + 4096 * 4096 + 4096
     assert len(sizes.lora_targets) == 32 * 7 and all(".language_model." in n for n in sizes.lora_targets)
@@ -56,7 +46,7 @@ def test_sizes_come_from_the_config_alone(llava_7b, tmp_path):
 def test_model_states_agree_with_deepspeed_within_10_percent(llava_7b, tmp_path, stage):
     config = config_for(llava_7b, tmp_path, "--lora_enable", "false", "--deepspeed",
                         REPO_ROOT / f"configs/deepspeed/zero{stage}.json")
-    sizes, p = estimate(config, gpus=8)
+    sizes, _, p = estimate(config, gpus=8)
     states = sum(v for what, v in p.rows if what.startswith(("parameters", "gradients", "ZeRO-3")))
     if stage == 2:
         reference = estimate_zero2_model_states_mem_needs(sizes.total, 8, 1, cpu_offload=False)[1]
@@ -68,11 +58,11 @@ def test_model_states_agree_with_deepspeed_within_10_percent(llava_7b, tmp_path,
 
 def test_levers_move_the_estimate_the_right_way(llava_7b, tmp_path):
     rows = lambda p: dict(p.rows)  # noqa: E731
-    base = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null", "--activation_checkpointing", "false"))[1]
+    base = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null", "--activation_checkpointing", "false"))[2]
     qlora = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null", "--bits", 4,
-                                "--activation_checkpointing", "false"))[1]
-    checkpointed = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null"))[1]
-    zero3 = estimate(config_for(llava_7b, tmp_path), gpus=4)[1]
+                                "--activation_checkpointing", "false"))[2]
+    checkpointed = estimate(config_for(llava_7b, tmp_path, "--deepspeed", "null"))[2]
+    zero3 = estimate(config_for(llava_7b, tmp_path), gpus=4)[2]
     assert rows(qlora)["parameters (frozen + trainable)"] < 0.5 * rows(base)["parameters (frozen + trainable)"]
     assert checkpointed.total < 0.6 * base.total
     assert zero3.total < checkpointed.total
@@ -92,5 +82,18 @@ def test_plan_command_verdict_and_suggestion(llava_7b, tmp_path):
 
 def test_warns_when_visual_tokens_fill_the_context(llava_7b, tmp_path):
     config = config_for(llava_7b, tmp_path, "--num_frames", 8, "--model_max_length", 2048)
-    _, p = estimate(config)
+    _, _, p = estimate(config)
     assert any("every sample would be skipped" in note for note in p.notes)
+
+
+def test_gpu_check_estimates_each_mode_it_runs(llava_7b):
+    """scripts/gpu_check.sh prints the plan beside each measured peak: the config it plans must be the mode's."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from gpu_check import plan_config
+
+    rows = {mode: dict(estimate(plan_config(llava_7b, mode, 4), text_tokens=128, on_gpu=False)[2].rows)
+            for mode in ("lora", "qlora", "zero3")}
+    assert "ZeRO-3 gather buffer (largest layer)" in rows["zero3"]
+    assert "ZeRO-3 gather buffer (largest layer)" not in rows["lora"]
+    assert rows["qlora"]["parameters (frozen + trainable)"] < 0.5 * rows["lora"]["parameters (frozen + trainable)"]
+    assert not any("CUDA" in what for what in rows["lora"])  # comparable with max_memory_allocated
