@@ -15,23 +15,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geollava.data.dataset import ChangeCaptionDataset, SampleSettings
+from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.prompt import PromptSettings
 from geollava.data.validate import load_records
-from geollava.evaluate import load_target
+from geollava.evaluate import Target, load_target
+from geollava.families import get_family
 from geollava.generate import generate_predictions
 from geollava.metrics import score
 from geollava.models.tiny import build_tiny_model
 from geollava.predictions import load_predictions
-from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, describe
+from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, describe, tokenizer_corpus
 from geollava.synthetic.generate import generate_split
 
 
 def generation_speed(tmp: Path, samples: int, max_new_tokens: int, workers: int) -> None:
     data = generate_split(tmp / "data", "val", samples, num_frames=4, size=64, seed=5)
-    model_dir = build_tiny_model("llava", tmp / "model")
-    model, tokenizer, processor, family = load_target(str(model_dir), "base", {"family": "llava"})
-    dataset = ChangeCaptionDataset(load_records(data), data.parent, family, model.config, tokenizer, processor,
-                                   SampleSettings(num_frames=4), for_generation=True)
+    model_dir = build_tiny_model("llava", tmp / "model", tokenizer_corpus())
+    prompt = PromptSettings(num_frames=4)
+    model, tokenizer, processor = load_target(Target("base", str(model_dir), "base", "llava", prompt, {"bits": 16}))
+    dataset = ChangeCaptionDataset(load_records(data), data.parent, get_family("llava"), model.config, tokenizer,
+                                   processor, prompt, for_generation=True)
     timings, texts = {}, {}
     for batch in (1, 16, 1, 16):  # interleaved twice; the faster of each pair is kept
         out = tmp / f"p{batch}_{len(timings)}.jsonl"

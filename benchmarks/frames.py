@@ -17,7 +17,7 @@ import av
 import decord
 import numpy as np
 
-from geollava.data.frames import read_video_frames_pyav, sample_indices
+from geollava.data.frames import read_video_pyav, sample_indices
 from geollava.data.mp4 import write_mp4
 from geollava.synthetic.generate import make_sample
 
@@ -30,7 +30,7 @@ def decord_sampled(path: Path) -> int:
 
 
 def pyav_sampled(path: Path) -> int:
-    return len(read_video_frames_pyav(path, sample_indices(TOTAL, SAMPLED)))
+    return len(read_video_pyav(path, lambda total: sample_indices(total, SAMPLED)).images)
 
 
 def decord_every_frame(path: Path) -> int:

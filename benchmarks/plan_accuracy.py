@@ -28,11 +28,10 @@ GPU_MEASURED = {"lora": 7.3795, "qlora": 8.5471}
 
 def parse(*argv):
     from geollava.config import parse_config
-    from geollava.train import device_defaults
 
     empty = Path(tempfile.mkdtemp()) / "empty.json"
     empty.write_text("[]")
-    return parse_config([*map(str, argv), "--train_data", str(empty)], defaults=device_defaults(1))
+    return parse_config([*map(str, argv), "--train_data", str(empty)])
 
 
 def llava_folder(folder: Path, hidden: int, intermediate: int, layers: int, heads: int) -> Path:
@@ -51,7 +50,7 @@ def against_deepspeed(tmp: Path) -> None:
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
-    from geollava.models.families import get_family
+    from geollava.families import get_family
     from geollava.models.load import zero3_paused
     from geollava.plan import estimate, model_config
 
@@ -82,7 +81,8 @@ import ctypes, sys, threading, time, torch
 sys.argv = ["x"]
 from geollava.config import parse_config
 from geollava.models.load import prepare_base_model
-from geollava.train import build_trainer, device_defaults
+from geollava.synthetic.captions import tokenizer_corpus
+from geollava.train import build_trainer
 torch.set_num_threads(2)
 libc = ctypes.CDLL("libc.so.6")
 
@@ -99,11 +99,11 @@ def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
 
-config = parse_config({argv!r}, defaults=device_defaults())
-prepare_base_model(config)  # build the tiny model's files first: building is not training
+config = parse_config({argv!r})
+prepare_base_model(config, tokenizer_corpus())  # build the tiny model's files first: building is not training
 libc.malloc_trim(0)
 before = allocated(), rss()
-trainer, _, _ = build_trainer(config)
+trainer, _ = build_trainer(config)
 for p in trainer.model.parameters():  # loaded weights may stay file-mapped, outside malloc: hold them as a GPU would
     p.data = p.data.clone()
 libc.malloc_trim(0)  # hand back what loading freed, so the resident peak is the training's
@@ -154,12 +154,13 @@ def against_cpu_runs(tmp: Path) -> None:
 
 def _text_tokens(config, data: Path) -> int:
     """The longest sample's text tokens, as the planner's --text-tokens would be set for this data."""
-    from geollava.train import build_trainer
+    from geollava.synthetic.captions import tokenizer_corpus
+from geollava.train import build_trainer
 
     config.data.train_data = str(data)
-    trainer, _, _ = build_trainer(config)
+    trainer, _ = build_trainer(config)
     per_frame = trainer.train_dataset.family.tokens_per_frame(trainer.model.config)
-    return max(trainer.train_dataset.lengths) - config.data.num_frames * per_frame
+    return max(trainer.train_dataset.lengths) - config.prompt.num_frames * per_frame
 
 
 def against_gpu(tmp: Path) -> None:

@@ -10,8 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from .data.validate import load_records
-from .generate import prediction_row
-from .predictions import append
+from .predictions import append, prediction_row
 
 
 def most_frequent_caption(train: str | Path) -> tuple[str, int]:

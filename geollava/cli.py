@@ -47,16 +47,16 @@ def main(argv: list[str] | None = None) -> int:
 def _run_prepare(args) -> int:
     from .config import ConfigError, apply_global_batch, parse_config
     from .models.load import prepare_base_model
-    from .train import device_defaults
+    from .synthetic.captions import tokenizer_corpus
 
     world = args.world_size
     try:
-        config = parse_config(args.config_and_overrides, defaults=device_defaults(1))
+        config = parse_config(args.config_and_overrides)
         apply_global_batch(config, world)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    base = "(not built: --validate-only)" if args.validate_only else prepare_base_model(config)
+    base = "(not built: --validate-only)" if args.validate_only else prepare_base_model(config, tokenizer_corpus())
     t = config.train
     print(f"base model: {base}", file=sys.stderr)
     print(f"batch: {t.per_device_train_batch_size} per device x {world} processes x "

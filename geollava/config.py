@@ -1,20 +1,25 @@
-"""YAML config → dataclasses. The YAML sets the values, `--key value` on the command line overrides them, unknown
-keys are errors, and the resolved config is written into the run folder.
+"""YAML config → dataclasses. The YAML's values are the defaults, `--key value` on the command line overrides
+them, unknown keys and wrong types are errors naming the key, and the resolved config is written into the run
+folder. A YAML file may start from another with `extends: other.yaml` and change only what differs.
 
     python -m geollava.train configs/tiny.yaml --learning_rate 2e-4 --tiny_model.text_layers 4
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+import torch
 import transformers
 import yaml
 
-from .models.families import FAMILIES, VICUNA_SYSTEM
+from .data.annotations import is_hub_dataset_id
+from .data.prompt import PromptSettings
+from .families import FAMILIES
 from .models.tiny import TinySpec
 
 
@@ -30,7 +35,6 @@ class ModelArguments:
     language_model: str | None = field(default=None, metadata={"help": "assemble: Vicuna / LLaMA LLM"})
     pretrained_projector: str | None = field(default=None, metadata={"help": "assemble: LLaVA's mm_projector.bin"})
     image_size: int | None = field(default=None, metadata={"help": "assemble: vision input size, e.g. 504"})
-    image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
     prepared_model_dir: str | None = field(default=None, metadata={
         "help": "where an assembled or tiny base model is saved (default: <output_dir>/base_model)"})
     device_map: str | None = field(default=None, metadata={"help": "e.g. auto; never with ZeRO-3"})
@@ -42,14 +46,8 @@ class DataArguments:
     train_data: str | None = field(default=None, metadata={"help": "training annotations (.json / .jsonl)"})
     eval_data: str | None = field(default=None, metadata={"help": "optional evaluation annotations"})
     media_root: str | None = field(default=None, metadata={"help": "default: each annotation file's folder"})
-    num_frames: int = 8
-    pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
-    dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
-    system_prompt: str = VICUNA_SYSTEM
     on_bad_record: str = field(default="error", metadata={"help": "error | skip"})
     deep_check: bool = field(default=False, metadata={"help": "decode all media before training"})
-    too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over model_max_length"})
-    blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees grey frames"})
 
 
 @dataclass
@@ -72,7 +70,6 @@ class LoraArguments:
 @dataclass
 class TrainArguments(transformers.TrainingArguments):
     output_dir: str = "runs/default"
-    model_max_length: int = 2048
     mm_projector_lr: float | None = field(default=None, metadata={"help": "projector learning rate"})
     global_batch_size: int | None = field(default=None, metadata={
         "help": "derive gradient_accumulation_steps = global / (per-device batch x processes); env GLOBAL_BATCH"})
@@ -87,6 +84,7 @@ class TrainArguments(transformers.TrainingArguments):
 class Config:
     model: ModelArguments
     data: DataArguments
+    prompt: PromptSettings
     lora: LoraArguments
     train: TrainArguments
     tiny_model: TinySpec | None = None
@@ -95,7 +93,7 @@ class Config:
     def resolved(self) -> dict:
         """A flat dict the parser accepts again: everything of ours, and the training arguments that were set."""
         out = {}
-        for group in (self.model, self.data, self.lora):
+        for group in (self.model, self.data, self.prompt, self.lora):
             out.update(asdict(group))
         if self.tiny_model is not None:
             out["tiny_model"] = asdict(self.tiny_model)
@@ -111,20 +109,16 @@ class Config:
                 out[f.name] = value
         return out
 
-    def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / "geollava_config.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
-        return path
+
+GROUPS = (ModelArguments, DataArguments, PromptSettings, LoraArguments, TrainArguments)
 
 
-GROUPS = (ModelArguments, DataArguments, LoraArguments, TrainArguments)
-
-
-def parse_config(argv: list[str], defaults: list[str] = ()) -> Config:
+def parse_config(argv: list[str], need_data: bool = True) -> Config:
     """``[CONFIG.yaml] [--key value ...]`` → Config; raises ConfigError with the file and key on any mistake.
 
-    ``defaults`` (command-line words) come first, so that the YAML and the command line override them.
+    The YAML's values become the parser's defaults and the command line overrides them (TRL's pattern); this
+    machine's defaults (CPU, gloo) come first, so both can still change them. ``need_data=False`` accepts a
+    config whose data files do not exist yet (the memory planner needs only the model and a text length).
     """
     source = argv[0] if argv and not argv[0].startswith("--") else None
     cli = argv[1:] if source else list(argv)
@@ -132,27 +126,68 @@ def parse_config(argv: list[str], defaults: list[str] = ()) -> Config:
     tiny = values.pop("tiny_model", None)
     tiny_cli, cli = _split_tiny_overrides(cli)
     nulls, cli = _split_nulls(cli)
-    values = {k: (None if k in nulls else v) for k, v in values.items()}
-    known = {f.name for group in GROUPS for f in fields(group) if f.init}
-    unknown = [k for k in values if k not in known]
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}"
-                          + "".join(_suggest(k, known) for k in unknown))
+    values.update(dict.fromkeys(nulls))
     parser = transformers.HfArgumentParser(GROUPS)
+    actions = {a.dest: a for a in parser._actions if a.option_strings}
+    unknown = [k for k in values if k not in actions]
+    if unknown:
+        where = source if not set(unknown) & nulls else "the command line"
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}"
+                          + "".join(_suggest(k, set(actions)) for k in unknown))
+    parser.set_defaults(**device_defaults(), **{k: _typed(actions[k], v, source) for k, v in values.items()})
     try:
-        model, data, lora, train = parser.parse_args_into_dataclasses([*defaults, *_as_cli(values), *cli])
+        model, data, prompt, lora, train = parser.parse_args_into_dataclasses(cli)
     except SystemExit:
-        raise ConfigError(f"invalid value or unknown option in {source or 'the command line'}: {' '.join(cli)} "
+        raise ConfigError(f"invalid value or unknown option on the command line: {' '.join(cli)} "
                           "(see the message above)") from None
     except ValueError as e:
         raise ConfigError(f"{source or 'command line'}: {e}") from None
     tiny_spec = _tiny_spec({**(tiny or {}), **tiny_cli}, source) if tiny is not None or tiny_cli else None
-    config = Config(model, data, lora, train, tiny_spec, source)
-    validate(config)
+    config = Config(model, data, prompt, lora, train, tiny_spec, source)
+    validate(config, need_data)
     return config
 
 
-def validate(config: Config) -> None:
+def device_defaults() -> dict:
+    """Defaults for this machine: a CPU run uses the CPU, and several CPU processes talk over gloo."""
+    if torch.cuda.is_available():
+        return {}
+    defaults = {"use_cpu": True}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        defaults["ddp_backend"] = "gloo"
+    return defaults
+
+
+def _typed(action, value, source: str | None):
+    """A YAML value converted and checked as argparse would a command-line word, so both fail the same way."""
+    if value is None or isinstance(value, dict) or action.type is None:
+        return value
+    convert = action.type
+    try:
+        if isinstance(value, list):
+            if action.nargs not in ("+", "*"):
+                raise ValueError("expected one value, not a list")
+            converted = [convert(v if isinstance(v, (bool, str)) else str(v)) for v in value]
+        else:
+            if action.nargs in ("+", "*"):
+                value = [value]
+                converted = [convert(v if isinstance(v, (bool, str)) else str(v)) for v in value]
+            else:
+                converted = convert(value if isinstance(value, (bool, str)) else str(value))
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+        raise ConfigError(f"{source}: {action.dest}: invalid value {value!r}: expected {_type_name(convert)} ({e})") from None
+    allowed = action.choices
+    items = converted if isinstance(converted, list) else [converted]
+    if allowed is not None and any(v not in allowed for v in items):
+        raise ConfigError(f"{source}: {action.dest}: {value!r} is not one of {list(allowed)}")
+    return converted
+
+
+def _type_name(convert) -> str:
+    return {"string_to_bool": "true / false"}.get(getattr(convert, "__name__", ""), getattr(convert, "__name__", "value"))
+
+
+def validate(config: Config, need_data: bool = True) -> None:
     """Impossible combinations, caught before any model is loaded."""
     m, d, lora, t = config.model, config.data, config.lora, config.train
     where = config.source or "config"
@@ -165,8 +200,8 @@ def validate(config: Config) -> None:
                           "language_model (assembly), or a tiny_model block")
     if (m.vision_tower is None) != (m.language_model is None):
         raise ConfigError(f"{where}: assembling a model needs both vision_tower and language_model")
-    if m.image_aspect_ratio not in ("resize", "pad"):
-        raise ConfigError(f"{where}: image_aspect_ratio must be resize or pad, got {m.image_aspect_ratio!r}")
+    for problem in config.prompt.problems():
+        raise ConfigError(f"{where}: {problem}")
     if lora.bits not in (4, 8, 16):
         raise ConfigError(f"{where}: bits must be 16, 8 or 4, got {lora.bits}")
     if lora.bits < 16 and not lora.lora_enable:
@@ -175,17 +210,25 @@ def validate(config: Config) -> None:
     if is_zero3(t.deepspeed) and m.device_map is not None:
         raise ConfigError(f"{where}: device_map: {m.device_map!r} cannot be combined with DeepSpeed ZeRO-3, which "
                           "places the weights itself; remove device_map")
+    if need_data:
+        check_data_files(config)
+    if d.on_bad_record not in ("error", "skip"):
+        raise ConfigError(f"{where}: on_bad_record must be error or skip, got {d.on_bad_record!r}")
+    if t.deepspeed is not None and not Path(t.deepspeed).is_file():
+        raise ConfigError(f"{where}: deepspeed: {t.deepspeed} does not exist (see configs/deepspeed/)")
+    apply_global_batch(config)
+
+
+def check_data_files(config: Config) -> None:
+    where, d = config.source or "config", config.data
     if d.train_data is None:
         raise ConfigError(f"{where}: train_data is not set; point it at an annotation file")
     for key in ("train_data", "eval_data"):
         path = getattr(d, key)
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{where}: {key}: {path} does not exist")
-    if d.on_bad_record not in ("error", "skip") or d.too_long not in ("skip", "truncate_answer"):
-        raise ConfigError(f"{where}: on_bad_record must be error | skip and too_long skip | truncate_answer")
-    if t.deepspeed is not None and not Path(t.deepspeed).is_file():
-        raise ConfigError(f"{where}: deepspeed: {t.deepspeed} does not exist (see configs/deepspeed/)")
-    apply_global_batch(config)
+        if path is not None and not Path(path).is_file() and not is_hub_dataset_id(path):
+            raise ConfigError(f"{where}: {key}: {path} does not exist; write it with `geollava data synth` (a "
+                              "synthetic set, e.g. --out data/synthetic --train 200 --val 20) or `geollava data "
+                              "convert`, or point the key at your annotations")
 
 
 def apply_global_batch(config: Config, world_size: int | None = None) -> None:
@@ -211,31 +254,24 @@ def is_zero3(deepspeed_config: str | dict | None) -> bool:
     return config.get("zero_optimization", {}).get("stage") == 3
 
 
-def _load_yaml(path: str) -> dict:
+def _load_yaml(path: str, seen: tuple = ()) -> dict:
     if not Path(path).is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist" + (f" (extended by {seen[-1]})" if seen else ""))
     try:
         values = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of key: value")
-    return values
-
-
-def _as_cli(values: dict) -> list[str]:
-    """YAML values as command-line words, so that YAML and CLI go through one type conversion."""
-    words = []
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, list):
-            words += [f"--{key}", *map(str, value)]
-        elif isinstance(value, dict):
-            words += [f"--{key}", json.dumps(value)]
-        else:
-            words += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return words
+    parent = values.pop("extends", None)
+    if parent is None:
+        return values
+    parent_path = str(Path(path).parent / parent)
+    if parent_path in seen or parent_path == path:
+        raise ConfigError(f"{path}: extends: {parent} extends itself")
+    merged = _load_yaml(parent_path, (*seen, path))
+    merged.update(values)
+    return merged
 
 
 def _split_nulls(cli: list[str]) -> tuple[set[str], list[str]]:

@@ -14,25 +14,35 @@ import logging
 import os
 import re
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from .config import DataArguments
-from .data.dataset import ChangeCaptionDataset, SampleSettings
+from .data.dataset import ChangeCaptionDataset
+from .data.prompt import PromptSettings
 from .data.validate import DataError, load_records
+from .families import FAMILIES, get_family
 from .generate import generate_predictions
 from .metrics import score
-from .models.checkpoint import CheckpointError, load_checkpoint, read_run_config
-from .models.families import FAMILIES, get_family
+from .models.checkpoint import (CheckpointError, base_loading, load_checkpoint, load_prompt, read_run_config,
+                                resolve_base)
 from .models.load import load_model, load_processors
 from .predictions import PredictionsError, load_predictions
+from .report import build_report, comparison_table
 
 log = logging.getLogger("geollava.eval")
-TABLE = [("Bleu_1", "coco"), ("Bleu_4", "coco"), ("METEOR", "coco"), ("ROUGE_L", "coco"), ("CIDEr", "coco"),
-         ("rouge1", "geollava"), ("rouge2", "geollava"), ("rougeL", "geollava"), ("bleu2", "geollava"),
-         ("sbert", "geollava"), ("score", "events")]
+
+
+@dataclass
+class Target:
+    """One model to evaluate: its table label, where it is, and how it is loaded and prompted."""
+    label: str
+    path: str
+    kind: str  # "checkpoint" | "base"
+    family: str
+    prompt: PromptSettings
+    loading: dict  # quantization of the base as in training: {"bits", "double_quant", "quant_type"}
 
 
 class EvalError(ValueError):
@@ -113,18 +123,21 @@ def evaluate_models(args) -> dict:
     media_root = args.media_root or str(Path(args.data).parent)
     records = load_records(args.data, media_root)  # records without an answer cannot be scored: an error
     results = {}
-    for label, path, kind, config in targets:
-        log.info("evaluating %s (%s)", label, path)
-        model, tokenizer, image_processor, family = load_target(path, kind, config)
-        settings = sample_settings(config, args)
-        dataset = ChangeCaptionDataset(records, media_root, family, model.config, tokenizer, image_processor,
-                                       settings, for_generation=True)
+    for target in targets:
+        label = target.label
+        log.info("evaluating %s (%s)", label, target.path)
+        model, tokenizer, image_processor = load_target(target)
+        if args.num_frames:
+            target.prompt.num_frames = args.num_frames
+        dataset = ChangeCaptionDataset(records, media_root, get_family(target.family), model.config, tokenizer,
+                                       image_processor, target.prompt, for_generation=True)
         folder = out / label
         folder.mkdir(parents=True, exist_ok=True)
         shard = folder / ("predictions.jsonl" if world == 1 else f"predictions.rank{rank}.jsonl")
         started = now()
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
                              args.num_workers, rank, world)
+        model_dtype = next(model.parameters()).dtype
         del model
         if world > 1:
             torch.distributed.barrier()
@@ -132,32 +145,35 @@ def evaluate_models(args) -> dict:
                 continue
             merge_shards(folder, world)
         rows = load_predictions(folder / "predictions.jsonl")
-        info = {"checkpoint": str(path), "kind": kind, "data": args.data, "generation_started": started,
+        info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
                 "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
                              "batch_size": args.batch_size, "processes": world},
-                "prompt": asdict(settings)}
+                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(model_dtype)}}
         results[label] = score_rows(rows, args, folder, label, info)
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results
 
 
-def find_targets(path: str, include_base: bool, family: str | None) -> list[tuple[str, str, str, dict]]:
-    """(label, path, kind, run config) for each model to evaluate, in step order."""
+def find_targets(path: str, include_base: bool, family: str | None) -> list[Target]:
+    """Each model to evaluate, in step order: a run's checkpoints and final model (its base first with
+    ``include_base``), one checkpoint, or a base model given by hub id or folder with ``family``."""
     folder = Path(path)
     if folder.is_dir() and (folder / "geollava_config.yaml").is_file():
         config = read_run_config(folder)
         checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        targets = [(c.name, str(c), "checkpoint", read_run_config(c)) for c in checkpoints]
+        targets = [_checkpoint_target(c.name, c) for c in checkpoints]
         if _has_weights(folder):
             if checkpoints and _same_weights(checkpoints[-1], folder):
                 log.info("%s holds the same weights as the final model: evaluated once, as 'final'", checkpoints[-1])
                 targets.pop()
-            targets.append(("final" if checkpoints else folder.name, str(folder), "checkpoint", config))
+            targets.append(_checkpoint_target("final" if checkpoints else folder.name, folder))
         if not targets:
             raise EvalError(f"{folder} has no checkpoint-* folders and no saved model")
         if include_base:
-            targets.insert(0, ("base", config["model_name_or_path"], "base", config))
+            # loaded exactly as the adapter's base was (same bits and quantization), prompted as in training
+            targets.insert(0, Target("base", resolve_base(folder, config["model_name_or_path"]), "base",
+                                     config["family"], load_prompt(folder), base_loading(config)))
         return targets
     if folder.exists() and not folder.is_dir():
         raise EvalError(f"--checkpoint {path} is a file; give a checkpoint folder, a run folder or a model")
@@ -166,31 +182,26 @@ def find_targets(path: str, include_base: bool, family: str | None) -> list[tupl
     if family is None:
         raise EvalError(f"{path} is not a GeoLLaVA checkpoint (no geollava_config.yaml): evaluating it as a base "
                         "model needs --family llava | video_llava | llava_next_video")
-    return [("base", path, "base", {"family": family})]
+    return [Target("base", path, "base", family, PromptSettings(), base_loading({}))]
 
 
-def load_target(path: str, kind: str, config: dict):
-    family = get_family(config["family"])
+def _checkpoint_target(label: str, folder: Path) -> Target:
+    config = read_run_config(folder)
+    return Target(label, str(folder), "checkpoint", config["family"], load_prompt(folder), base_loading(config))
+
+
+def load_target(target: Target):
+    """(model, tokenizer, image processor), ready for left-padded batched generation."""
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else None
-    if kind == "checkpoint":
-        model, tokenizer, image_processor, _ = load_checkpoint(path, dtype, device_map)
+    if target.kind == "checkpoint":
+        model, tokenizer, image_processor, *_ = load_checkpoint(target.path, dtype, device_map)
     else:
-        tokenizer, image_processor = load_processors(path)
-        model = load_model(path, family.name, dtype, device_map=device_map).eval()
+        tokenizer, image_processor = load_processors(target.path)
+        model = load_model(target.path, target.family, dtype, device_map=device_map, **target.loading).eval()
         model.config.use_cache = True
     tokenizer.padding_side = "left"
-    return model, tokenizer, image_processor, family
-
-
-def sample_settings(config: dict, args) -> SampleSettings:
-    """The prompt exactly as in training: the run config's values, defaults for a base model."""
-    defaults = DataArguments()
-    get = lambda key: config.get(key, getattr(defaults, key))  # noqa: E731
-    return SampleSettings(num_frames=args.num_frames or get("num_frames"), pad_frames=get("pad_frames"),
-                          dates_in_prompt=get("dates_in_prompt"), system_prompt=get("system_prompt"),
-                          image_aspect_ratio=config.get("image_aspect_ratio", "resize"),
-                          blank_frames=get("blank_frames"), model_max_length=config.get("model_max_length", 2048))
+    return model, tokenizer, image_processor
 
 
 def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict) -> dict:
@@ -219,31 +230,10 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
     print(table)
     print(f"\nmetrics: {out / 'metrics.json'}")
     if args.report:
-        from .report import build_report
-
         frames = args.num_frames or next(iter(results.values())).get("prompt", {}).get("num_frames", 4)
         path = build_report([(label, out / label) for label in results], args.data, out / "report.html",
                             args.media_root, frames, train_log)
         print(f"report: {path}")
-
-
-def comparison_table(results: dict) -> str:
-    columns = [(name, group) for name, group in TABLE
-               if any(m["scores"].get(group, {}).get(name) is not None for m in results.values())]
-    head = "| model | samples | " + " | ".join(_column_name(n, g) for n, g in columns) + " |"
-    lines = [head, "|---|---:|" + "---:|" * len(columns)]
-    for label, m in results.items():
-        cells = [_format(m["scores"].get(group, {}).get(name)) for name, group in columns]
-        lines.append(f"| {label} | {m['samples']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _column_name(name: str, group: str) -> str:
-    return {"geollava": f"GeoLLaVA {name}", "events": "event score"}.get(group, name)
-
-
-def _format(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 def _same_weights(a: Path, b: Path) -> bool:

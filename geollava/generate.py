@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
-from .predictions import append, drop_partial_last_line, read_done_ids
+from .predictions import append, drop_partial_last_line, prediction_row, read_done_ids
 
 log = logging.getLogger(__name__)
 MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos")
@@ -52,10 +52,3 @@ def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int, device, d
                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     new_tokens = output[:, inputs["input_ids"].shape[1]:]
     return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-
-
-def prediction_row(record, text: str, label: str) -> dict:
-    row = {"id": record.id, "prediction": text, "references": record.all_references(), "checkpoint": label}
-    if "events" in record.metadata:
-        row["events"] = record.metadata["events"]
-    return row

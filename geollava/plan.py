@@ -27,6 +27,7 @@ import torch
 
 GiB = 2**30
 CUDA_OVERHEAD = 1.5 * GiB
+DEFAULT_TEXT_TOKENS = 256
 LINEAR_TYPES = (torch.nn.Linear,)
 
 
@@ -52,7 +53,7 @@ def model_config(config):
     """The HF config of the model a training config trains, without loading any weights."""
     from transformers import AutoConfig
 
-    from .models.families import get_family
+    from .families import get_family
     from .models.tiny import tiny_config
 
     m = config.model
@@ -128,7 +129,7 @@ def _saved_per_token(sizes: ModelSizes, lora, act_bytes: int) -> float:
 
 def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes: int = 1, text_tokens: int = 256,
          micro_batch: int | None = None, on_gpu: bool = True) -> Plan:
-    lora, t, d = config.lora, config.train, config.data
+    lora, t, d = config.lora, config.train, config.prompt
     world = gpus * nodes
     stage, offload = _zero(t.deepspeed)
     b = micro_batch or t.per_device_train_batch_size
@@ -163,7 +164,7 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
         rows.append(("gradients + optimizer states (ZeRO-3)", 0 if offload else trainable * 16 / world))
         rows.append(("ZeRO-3 gather buffer (largest layer)", 4 * sizes.largest_layer))
     visual = d.num_frames * tokens_per_frame
-    sequence = min(t.model_max_length, visual + text_tokens)
+    sequence = min(d.model_max_length, visual + text_tokens)
     tokens = b * sequence
     # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
     act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
@@ -182,12 +183,12 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
                      6 * sizes.vision_hidden * 4 * act_bytes))
     if on_gpu:
         rows.append(("CUDA context and allocator slack", CUDA_OVERHEAD))
-    notes = [] if visual < t.model_max_length else [
-        f"WARNING: {visual} visual tokens alone reach model_max_length {t.model_max_length}: every sample would be "
+    notes = [] if visual < d.model_max_length else [
+        f"WARNING: {visual} visual tokens alone reach model_max_length {d.model_max_length}: every sample would be "
         "skipped; raise model_max_length or use fewer frames"]
     notes += [f"trainable: LoRA {lora_params:,}, fully trained {full:,} (of {sizes.total:,} parameters)",
              f"sequence: {visual} visual tokens ({d.num_frames} frames x {tokens_per_frame}) + up to {text_tokens} "
-             f"text tokens, capped at model_max_length {t.model_max_length} = {sequence}",
+             f"text tokens, capped at model_max_length {d.model_max_length} = {sequence}",
              f"DeepSpeed: {'ZeRO-' + str(stage) if stage else 'none'}{' with offload' if offload else ''}; "
              f"{world} process(es)"]
     return Plan(rows, sum(v for _, v in rows), sequence, b, world, notes)
@@ -196,13 +197,42 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
 def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micro_batch: int | None = None,
              on_gpu: bool = True) -> tuple[ModelSizes, int, Plan]:
     """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone."""
-    from .models.families import get_family
+    from .families import get_family
 
     family = get_family(config.model.family)
     hf_config = model_config(config)
     sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
     per_frame = family.tokens_per_frame(hf_config)
     return sizes, per_frame, plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu)
+
+
+def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[int, str]:
+    """(text tokens per sample, where the number comes from): as given, else the longest text (prompt and
+    answers) of the first records of train_data — by the model's own tokenizer when it is a local folder, else
+    a conservative 1 token per 3 characters — else DEFAULT_TEXT_TOKENS."""
+    if given is not None:
+        return given, "--text-tokens"
+    path = config.data.train_data
+    if not path or not Path(path).is_file():
+        return DEFAULT_TEXT_TOKENS, f"default; train_data {path} is not there yet, set --text-tokens to change it"
+    from itertools import islice
+
+    from .data.annotations import AnnotationFileError
+    from .data.validate import DataError, load_records
+
+    try:
+        records = list(islice(load_records(path, on_bad_record="skip"), sample))
+    except (AnnotationFileError, DataError) as e:
+        return DEFAULT_TEXT_TOKENS, f"default; train_data cannot be measured ({str(e).splitlines()[0]})"
+    texts = [" ".join(turn.text for turn in r.conversations) for r in records]
+    name = config.model.model_name_or_path or config.model.language_model
+    if name and Path(name).is_dir():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        return max(len(tokenizer(t).input_ids) for t in texts) + 32, \
+            f"longest of {len(texts)} records of {path} by the model's tokenizer, + 32 for the template"
+    return max(len(t) for t in texts) // 3 + 32, f"longest of {len(texts)} records of {path}, ~3 characters a token"
 
 
 def fits(p: Plan, gpu_memory: float) -> bool:
@@ -244,20 +274,23 @@ def format_plan(p: Plan, gpu_memory: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, parse_config
-    from .train import device_defaults
 
     parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per node")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (default 80)")
-    parser.add_argument("--text-tokens", type=int, default=256, help="text tokens per sample (prompt + answer)")
+    parser.add_argument("--text-tokens", type=int, help="text tokens per sample, prompt and answer (default: the "
+                                                         "longest of train_data's first 1,000 records when the file "
+                                                         f"exists, else {DEFAULT_TEXT_TOKENS})")
     parser.add_argument("--warn-only", action="store_true", help="exit 0 even when it does not fit")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        config = parse_config(rest, defaults=device_defaults(1))
+        config = parse_config(rest, need_data=False)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    args.text_tokens, how = measure_text_tokens(config, args.text_tokens)
+    print(f"text tokens per sample: {args.text_tokens} ({how})")
     sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
     print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")

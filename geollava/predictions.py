@@ -38,6 +38,14 @@ def drop_partial_last_line(path: Path) -> None:
             path.write_bytes(data[:data.rfind(b"\n") + 1])
 
 
+def prediction_row(record, text: str, label: str) -> dict:
+    """One line of predictions.jsonl for ``record``."""
+    row = {"id": record.id, "prediction": text, "references": record.all_references(), "checkpoint": label}
+    if "events" in record.metadata:
+        row["events"] = record.metadata["events"]
+    return row
+
+
 def load_predictions(path: str | Path) -> list[dict]:
     """Rows with id, prediction and (when the file has them) references, from our JSONL or GeoLLaVA's format."""
     path = Path(path)

@@ -21,9 +21,14 @@ from PIL import Image
 from .data.frames import MediaError, load_frames
 from .data.validate import load_records
 
-SUMMARY = [("CIDEr", "coco"), ("Bleu_4", "coco"), ("METEOR", "coco"), ("ROUGE_L", "coco"), ("rouge1", "geollava"),
-           ("bleu2", "geollava"), ("sbert", "geollava"), ("score", "events"), ("type", "events"),
-           ("count", "events"), ("quadrant", "events")]
+# The metric tables, markdown (comparison.md, printed) and HTML (the report), from this one list:
+# (metrics.json group, key, column header). A column no model has a value for is left out.
+COLUMNS = [("coco", "Bleu_1", "Bleu_1"), ("coco", "Bleu_4", "Bleu_4"), ("coco", "METEOR", "METEOR"),
+           ("coco", "ROUGE_L", "ROUGE_L"), ("coco", "CIDEr", "CIDEr"), ("geollava", "rouge1", "GeoLLaVA rouge1"),
+           ("geollava", "rouge2", "GeoLLaVA rouge2"), ("geollava", "rougeL", "GeoLLaVA rougeL"),
+           ("geollava", "bleu2", "GeoLLaVA bleu2"), ("geollava", "sbert", "GeoLLaVA sbert"),
+           ("events", "score", "event score"), ("events", "type", "event type"), ("events", "count", "event count"),
+           ("events", "quadrant", "event place")]
 CARD_METRICS = [("CIDEr", "CIDEr"), ("ROUGE_L", "ROUGE-L"), ("geollava_rouge1", "ROUGE-1"),
                 ("geollava_bleu2", "BLEU-2"), ("geollava_sbert", "SBERT"), ("event_score", "event")]
 
@@ -55,15 +60,28 @@ def _per_sample(folder: Path) -> dict[str, dict]:
     return {row["id"]: row for row in rows}
 
 
-def _summary_table(metrics: dict) -> str:
-    columns = [(n, g) for n, g in SUMMARY if any(m["scores"].get(g, {}).get(n) is not None for m in metrics.values())]
-    names = {"score": "event score", "type": "event type", "count": "event count", "quadrant": "event place",
-             "rouge1": "GeoLLaVA ROUGE-1", "bleu2": "GeoLLaVA BLEU-2", "sbert": "GeoLLaVA SBERT"}
-    head = "".join(f"<th>{names.get(n, n)}</th>" for n, _ in columns)
-    rows = []
-    for label, m in metrics.items():
-        cells = "".join(f"<td>{_fmt(m['scores'].get(g, {}).get(n))}</td>" for n, g in columns)
-        rows.append(f"<tr><th>{html.escape(label)}</th><td>{m['samples']}</td>{cells}</tr>")
+def _columns(results: dict) -> list[tuple[str, str, str]]:
+    return [c for c in COLUMNS if any(m["scores"].get(c[0], {}).get(c[1]) is not None for m in results.values())]
+
+
+def _cells(metrics: dict, columns) -> list[str]:
+    return [_fmt(metrics["scores"].get(group, {}).get(key)) for group, key, _ in columns]
+
+
+def comparison_table(results: dict) -> str:
+    """The metrics of every model, one row each, as a markdown table."""
+    columns = _columns(results)
+    lines = ["| model | samples | " + " | ".join(header for *_, header in columns) + " |",
+             "|---|---:|" + "---:|" * len(columns)]
+    lines += [f"| {label} | {m['samples']} | " + " | ".join(_cells(m, columns)) + " |" for label, m in results.items()]
+    return "\n".join(lines)
+
+
+def _summary_table(results: dict) -> str:
+    columns = _columns(results)
+    head = "".join(f"<th>{html.escape(header)}</th>" for *_, header in columns)
+    rows = [f"<tr><th>{html.escape(label)}</th><td>{m['samples']}</td>"
+            + "".join(f"<td>{cell}</td>" for cell in _cells(m, columns)) + "</tr>" for label, m in results.items()]
     return f"<table><tr><th>model</th><th>samples</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -230,8 +248,6 @@ def main(argv: list[str] | None = None) -> None:
     path = build_report([(label, Path(folder)) for label, folder in models], args.data, args.out, args.media_root,
                         args.num_frames, args.train_log, args.title)
     if args.markdown:
-        from .evaluate import comparison_table
-
         table = comparison_table({label: json.loads((Path(folder) / "metrics.json").read_text())
                                   for label, folder in models})
         Path(args.markdown).write_text(table + "\n")

@@ -17,38 +17,40 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .config import Config, parse_config
 from .data.collator import Collator
-from .data.dataset import ChangeCaptionDataset, SampleSettings
+from .data.dataset import ChangeCaptionDataset
 from .data.validate import load_records
+from .families import get_family
 from .models.adapters import cast_trainable, trainable_summary, trainable_setup
-from .models.families import get_family
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
+from .synthetic.captions import tokenizer_corpus
 from .trainer import GeoTrainer, SaveExtras, save_extras
 
 log = logging.getLogger("geollava.train")
 
 
 def main(argv: list[str] | None = None) -> Path:
-    config = parse_config(sys.argv[1:] if argv is None else argv, defaults=device_defaults())
+    config = parse_config(sys.argv[1:] if argv is None else argv)
     setup_logging(config.train)
-    trainer, image_processor, resolved = build_trainer(config)
+    trainer, extras = build_trainer(config)
     t = config.train
     trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
     trainer.save_model(t.output_dir)
     if trainer.is_world_process_zero():
-        save_extras(Path(t.output_dir), image_processor, resolved, trainer.state.log_history)
+        save_extras(Path(t.output_dir), extras, trainer.state.log_history)
         log.info("saved the final model to %s", t.output_dir)
     return Path(t.output_dir)
 
 
-def build_trainer(config: Config) -> tuple[GeoTrainer, object, dict]:
-    """Base model → trainable setup → datasets → Trainer; returns (trainer, image processor, resolved config)."""
+def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
+    """Base model → trainable setup → datasets → Trainer; returns the trainer and what every checkpoint gets
+    beside the weights (image processor, prompt settings, resolved config)."""
     t = config.train
     if t.deepspeed:
         init_deepspeed_distributed()
     transformers.set_seed(t.seed)
     family = get_family(config.model.family)
 
-    base = prepare_base_model(config)
+    base = prepare_base_model(config, tokenizer_corpus())
     tokenizer, image_processor = load_processors(base, config.model.trust_remote_code)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
                        config.lora.quant_type, config.model.device_map, config.model.trust_remote_code)
@@ -63,28 +65,27 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, object, dict]:
     log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
     datasets = {split: build_dataset(config, path, family, model.config, tokenizer, image_processor)
                 for split, path in (("train", config.data.train_data), ("eval", config.data.eval_data)) if path}
+    extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoTrainer(model=model, args=t, train_dataset=datasets["train"], eval_dataset=datasets.get("eval"),
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
-                         callbacks=[SaveExtras(image_processor, resolved)], mm_projector_lr=t.mm_projector_lr)
-    return trainer, image_processor, resolved
+                         callbacks=[extras], mm_projector_lr=t.mm_projector_lr)
+    return trainer, extras
 
 
 def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor):
     d = config.data
     media_root = d.media_root or str(Path(path).parent)
-    records = load_records(path, media_root, d.on_bad_record, d.num_frames if d.deep_check else None, d.deep_check)
-    settings = SampleSettings(num_frames=d.num_frames, pad_frames=d.pad_frames, dates_in_prompt=d.dates_in_prompt,
-                              system_prompt=d.system_prompt, image_aspect_ratio=config.model.image_aspect_ratio,
-                              blank_frames=d.blank_frames, model_max_length=config.train.model_max_length,
-                              too_long=d.too_long)
-    dataset = ChangeCaptionDataset(records, media_root, family, model_config, tokenizer, image_processor, settings)
+    frames = config.prompt.num_frames if d.deep_check else None
+    records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check)
+    dataset = ChangeCaptionDataset(records, media_root, family, model_config, tokenizer, image_processor,
+                                   config.prompt)
     log.info("%s: %d samples, %d to %d tokens", path, len(dataset), min(dataset.lengths), max(dataset.lengths))
     return dataset
 
 
 def resolved_for_checkpoints(config: Config, base: str) -> dict:
-    """The resolved config, with the model source replaced by the folder the base was loaded from, so evaluation
-    and resuming find the same base model."""
+    """The resolved config, with the model source replaced by the base it was loaded from (each checkpoint
+    writes it relative to itself when it is inside the run), so evaluation and resuming find the same model."""
     resolved = config.resolved()
     resolved.pop("tiny_model", None)
     for key in ("vision_tower", "language_model", "pretrained_projector", "image_size"):
@@ -103,16 +104,6 @@ def resume_checkpoint(setting: str | None, output_dir: str) -> str | None:
     if not Path(setting).is_dir():
         raise FileNotFoundError(f"resume_from_checkpoint: {setting} is not a checkpoint folder")
     return setting
-
-
-def device_defaults(world_size: int | None = None) -> list[str]:
-    """Defaults for this machine; the config and the command line can still override them."""
-    if torch.cuda.is_available():
-        return []
-    defaults = ["--use_cpu", "true"]
-    if (world_size or int(os.environ.get("WORLD_SIZE", "1"))) > 1:
-        defaults += ["--ddp_backend", "gloo"]
-    return defaults
 
 
 def init_deepspeed_distributed() -> None:

@@ -1,14 +1,19 @@
 """HF Trainer with the two things LLaVA-style training needs on top: a separate projector learning rate, and
-length grouping from lengths the dataset computed without decoding any video. Plus a callback that makes every
-checkpoint self-contained (image processor and resolved config beside the adapter and tokenizer)."""
+length grouping from lengths the dataset computed without decoding any video — in an order that is a function of
+(seed, epoch), so a resumed run sees the batches an uninterrupted one would. Plus a callback that makes every
+checkpoint self-contained (image processor, prompt settings and resolved config beside the adapter and tokenizer)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_pt_utils import get_length_grouped_indices
+
+from .data.prompt import PromptSettings
+from .models.checkpoint import base_reference
 
 PROJECTOR = "multi_modal_projector"
 
@@ -55,33 +60,54 @@ class GeoTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
-            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        lengths=dataset.lengths)
+            return EpochLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                             dataset.lengths, self.args.data_seed or self.args.seed)
         return super()._get_train_sampler(train_dataset)
 
 
-class SaveExtras(TrainerCallback):
-    """Write the image processor, the resolved config and the step log into every checkpoint folder."""
+class EpochLengthGroupedSampler(torch.utils.data.Sampler):
+    """transformers' length grouping (batches of similar length, the longest first), shuffled by a generator seeded
+    with (seed, epoch) rather than the global RNG: a run resumed in epoch 2 draws epoch 2's order again.
+    The Trainer (through accelerate) calls ``set_epoch`` at the start of every epoch."""
 
-    def __init__(self, image_processor, resolved_config: dict):
-        self.image_processor, self.resolved_config = image_processor, resolved_config
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        self.batch_size, self.lengths, self.seed, self.epoch = batch_size, lengths, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+class SaveExtras(TrainerCallback):
+    """Write the image processor, the prompt settings, the resolved config and the step log into every
+    checkpoint folder."""
+
+    def __init__(self, image_processor, prompt: PromptSettings, resolved_config: dict, base: str):
+        self.image_processor, self.prompt, self.resolved_config, self.base = (image_processor, prompt,
+                                                                              resolved_config, base)
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            save_extras(Path(args.output_dir) / f"checkpoint-{state.global_step}", self.image_processor,
-                        self.resolved_config, state.log_history)
+            save_extras(Path(args.output_dir) / f"checkpoint-{state.global_step}", self, state.log_history)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero:
             write_log_history(Path(args.output_dir), state.log_history)
 
 
-def save_extras(folder: Path, image_processor, resolved_config: dict, log_history: list) -> None:
-    import yaml
-
+def save_extras(folder: Path, extras: SaveExtras, log_history: list) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    image_processor.save_pretrained(folder)
-    (folder / "geollava_config.yaml").write_text(yaml.safe_dump(resolved_config, sort_keys=False))
+    extras.image_processor.save_pretrained(folder)
+    extras.prompt.save(folder)
+    run_dir = Path(extras.resolved_config["output_dir"])
+    config = {**extras.resolved_config, "model_name_or_path": base_reference(extras.base, folder, run_dir)}
+    (folder / "geollava_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_log_history(folder, log_history)
 
 

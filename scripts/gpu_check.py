@@ -55,7 +55,6 @@ def synthetic_batch(batch: int, text_tokens: int, device="cuda") -> dict:
 def plan_config(folder: Path, mode: str, batch: int):
     """The training config a mode's run amounts to, for `geollava plan` (reads only the folder's config.json)."""
     from geollava.config import parse_config
-    from geollava.train import device_defaults
 
     empty = folder.parent / "no_data.json"
     empty.write_text("[]")
@@ -63,7 +62,7 @@ def plan_config(folder: Path, mode: str, batch: int):
             "--deepspeed", "null", "--bits", 4 if mode == "qlora" else 16, "--lora_r", 64, "--lora_alpha", 128,
             "--lora_dropout", 0.05, "--num_frames", 1, "--per_device_train_batch_size", batch,
             "--activation_checkpointing", "false", "--bf16", "true"]
-    config = parse_config([str(a) for a in argv], defaults=device_defaults(1))
+    config = parse_config([str(a) for a in argv])
     if mode == "zero3":  # set after parsing: a ZeRO-3 TrainingArguments would switch this process into ZeRO-3 mode
         config.train.deepspeed = str(REPO / "configs/deepspeed/zero3.json")
     return config
@@ -86,7 +85,7 @@ def lora_args():
 def plain_steps(folder: Path, bits: int, batch: dict, steps: int, checkpointing: bool) -> float:
     """Seconds per optimizer step after two warm-up steps."""
     from geollava.models.adapters import trainable_setup
-    from geollava.models.families import get_family
+    from geollava.families import get_family
     from geollava.models.load import load_model
 
     model = load_model(str(folder), "llava", torch.bfloat16, bits=bits, device_map={"": 0})
@@ -118,7 +117,7 @@ def zero3_steps(folder: Path, batch: dict, steps: int, out: Path, **extra_args) 
 
     from geollava.config import TrainArguments
     from geollava.models.adapters import cast_trainable, trainable_setup
-    from geollava.models.families import get_family
+    from geollava.families import get_family
     from geollava.models.load import load_model
     from geollava.train import init_deepspeed_distributed
     from geollava.trainer import GeoTrainer

@@ -5,9 +5,8 @@ import sys
 import pytest
 
 from geollava.config import ConfigError, parse_config
-from geollava.train import device_defaults
 
-from conftest import REPO_ROOT, write_json
+from helpers import REPO_ROOT, write_json
 
 SHIPPED = sorted((REPO_ROOT / "configs").glob("*.yaml"))
 
@@ -19,7 +18,7 @@ def annotations(tmp_path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_config_parses(path, annotations):
-    config = parse_config([str(path), "--train_data", str(annotations)], defaults=device_defaults())
+    config = parse_config([str(path), "--train_data", str(annotations)])
     assert config.model.family in ("llava", "video_llava", "llava_next_video")
     assert path.read_text().startswith("#"), "each config starts with a comment showing how to launch it"
     assert "bash scripts/finetune_" in path.read_text().split("\n\n")[0]
@@ -27,8 +26,7 @@ def test_every_shipped_config_parses(path, annotations):
 
 def test_recipes_carry_geollava_values(annotations):
     for name, bits in (("lora.yaml", 16), ("qlora.yaml", 4)):
-        c = parse_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)],
-                         defaults=device_defaults())
+        c = parse_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])
         assert (c.lora.lora_r, c.lora.lora_alpha, c.lora.lora_dropout, c.lora.bits) == (64, 128, 0.1, bits)
         assert c.train.learning_rate == 1e-4 and c.train.num_train_epochs == 1
         assert c.model.model_name_or_path == "LanguageBind/Video-LLaVA-7B-hf"
@@ -38,7 +36,7 @@ def test_recipes_carry_geollava_values(annotations):
 def test_command_line_overrides_yaml(annotations):
     c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
                       "--learning_rate", "3e-5", "--lora_target_modules", "q_proj", "v_proj",
-                      "--tiny_model.text_layers", "3", "--deepspeed", "null"], defaults=device_defaults())
+                      "--tiny_model.text_layers", "3", "--deepspeed", "null"])
     assert c.train.learning_rate == 3e-5 and c.lora.lora_target_modules == ["q_proj", "v_proj"]
     assert c.tiny_model.text_layers == 3 and c.tiny_model.text_hidden == 128 and c.train.deepspeed is None
 
@@ -59,7 +57,7 @@ def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, 
     base = (REPO_ROOT / "configs" / "tiny.yaml").read_text()
     path.write_text(base + "\n" + yaml_text)
     with pytest.raises(ConfigError) as error:
-        parse_config([str(path), "--train_data", str(annotations), *extra], defaults=device_defaults())
+        parse_config([str(path), "--train_data", str(annotations), *extra])
     assert message in str(error.value)
 
 
@@ -74,6 +72,5 @@ def test_missing_train_data_is_refused_before_loading(tmp_path):
 
 def test_global_batch_from_the_environment(annotations, monkeypatch):
     monkeypatch.setenv("GLOBAL_BATCH", "32")
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)],
-                     defaults=device_defaults())
+    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
     assert c.train.gradient_accumulation_steps == 8  # 32 / (4 per device x 1 process)

@@ -10,13 +10,15 @@ import pytest
 import yaml
 
 import geollava.generate as generate_module
-from geollava.data.dataset import ChangeCaptionDataset, SampleSettings
+from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.prompt import PromptSettings
 from geollava.data.validate import load_records
-from geollava.evaluate import load_target
+from geollava.evaluate import find_targets, load_target
+from geollava.families import get_family
 from geollava.generate import generate_predictions
 from geollava.predictions import load_predictions
 
-from conftest import REPO_ROOT, write_json
+from helpers import REPO_ROOT, write_json
 
 
 def eval_py(*args, env=None, timeout=600):
@@ -25,11 +27,12 @@ def eval_py(*args, env=None, timeout=600):
 
 
 def dataset_for(path, kind, synth_set):
-    config = {"family": "llava"} if kind == "base" else yaml.safe_load((path / "geollava_config.yaml").read_text())
-    model, tokenizer, processor, family = load_target(str(path), kind, config)
+    target = find_targets(str(path), False, "llava")[-1]
+    assert target.kind == kind
+    model, tokenizer, processor = load_target(target)
     records = load_records(synth_set / "val.json")
-    dataset = ChangeCaptionDataset(records, synth_set, family, model.config, tokenizer, processor,
-                                   SampleSettings(num_frames=4, system_prompt="sys"), for_generation=True)
+    dataset = ChangeCaptionDataset(records, synth_set, get_family("llava"), model.config, tokenizer, processor,
+                                   PromptSettings(num_frames=4, system_prompt="sys"), for_generation=True)
     return model, tokenizer, dataset
 
 

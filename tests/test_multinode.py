@@ -6,7 +6,7 @@ import subprocess
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO_ROOT, tiny_argv
+from helpers import REPO_ROOT, tiny_argv
 
 
 def launch(node_rank, out, synth_set, tiny_models, port, dry_run=False):

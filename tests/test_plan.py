@@ -10,9 +10,8 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
 from geollava.config import parse_config
 from geollava.plan import GiB, estimate
-from geollava.train import device_defaults
 
-from conftest import REPO_ROOT, write_json
+from helpers import REPO_ROOT, write_json
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,7 @@ def llava_7b(tmp_path_factory):
 def config_for(folder, tmp_path, *extra):
     data = write_json(tmp_path / "empty.json", [])
     return parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path",
-                         str(folder), "--train_data", str(data), "--num_frames", "1", *map(str, extra)],
-                        defaults=device_defaults(1))
+                         str(folder), "--train_data", str(data), "--num_frames", "1", *map(str, extra)])
 
 
 def test_sizes_come_from_the_config_alone(llava_7b, tmp_path):

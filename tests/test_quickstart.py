@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def run_quickstart(data, out):

@@ -11,7 +11,7 @@ from geollava.baseline import most_frequent_caption, write_baseline
 from geollava.learning_check import verdict
 from geollava.predictions import load_predictions
 
-from conftest import REPO_ROOT, write_json
+from helpers import REPO_ROOT, write_json
 
 
 @pytest.fixture(scope="module")

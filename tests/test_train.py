@@ -5,16 +5,15 @@ import torch
 from geollava.config import parse_config
 from geollava.data.schema import parse_record
 from geollava.data.template import IGNORE_INDEX
-from geollava.models.families import FAMILIES
-from geollava.train import build_trainer, device_defaults
+from geollava.families import FAMILIES
+from geollava.train import build_trainer
 
-from conftest import tiny_argv
+from helpers import tiny_argv
 
 
 def trainer_for(tmp_path, synth_set, tiny_models, family="llava", *extra):
-    config = parse_config(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, *extra),
-                          defaults=device_defaults())
-    trainer, _, _ = build_trainer(config)
+    config = parse_config(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, *extra))
+    trainer, _ = build_trainer(config)
     return trainer
 
 
@@ -103,7 +102,7 @@ def test_collator_batches_have_frames_and_lengths_are_exposed(tmp_path, synth_se
         assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
         assert len(dataset.lengths) == len(dataset) and dataset.lengths[0] == len(dataset[0]["input_ids"])
         sampler = trainer._get_train_sampler()
-        assert type(sampler).__name__ == "LengthGroupedSampler"
+        assert type(sampler).__name__ == "EpochLengthGroupedSampler"
 
 
 def test_too_long_samples_are_skipped_or_cut_in_the_answer(tmp_path, synth_set, tiny_models, caplog):
@@ -127,19 +126,21 @@ def test_too_long_samples_are_skipped_or_cut_in_the_answer(tmp_path, synth_set, 
 def test_a_prebuilt_tiny_model_must_match_the_config(tmp_path, synth_set, tiny_models):
     """A changed tiny_model block must not silently train the old folder's model."""
     from geollava.models.load import prepare_base_model
+    from geollava.synthetic.captions import tokenizer_corpus
 
     argv = tiny_argv(tmp_path, synth_set, tiny_models["llava"])
-    assert prepare_base_model(parse_config(argv, defaults=device_defaults())) == str(tiny_models["llava"])
-    changed = parse_config([*argv, "--tiny_model.text_layers", "3"], defaults=device_defaults())
+    assert prepare_base_model(parse_config(argv), tokenizer_corpus()) == str(tiny_models["llava"])
+    changed = parse_config([*argv, "--tiny_model.text_layers", "3"])
     with pytest.raises(ValueError, match=r"text_layers: built 2, config 3.*Delete the folder"):
-        prepare_base_model(changed)
+        prepare_base_model(changed, tokenizer_corpus())
 
 
 def test_position_init_spreads_the_vision_position_embeddings(tmp_path):
     from geollava.models.tiny import TinySpec, build_tiny_model
+    from geollava.synthetic.captions import tokenizer_corpus
     from transformers import LlavaForConditionalGeneration
 
-    folder = build_tiny_model("llava", tmp_path / "m", TinySpec(vision_position_std=1.0))
+    folder = build_tiny_model("llava", tmp_path / "m", tokenizer_corpus(), TinySpec(vision_position_std=1.0))
     model = LlavaForConditionalGeneration.from_pretrained(folder)
     spread = model.model.vision_tower.embeddings.position_embedding.weight.std().item()
     assert 0.8 < spread < 1.2

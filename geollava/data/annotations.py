@@ -1,12 +1,25 @@
-"""Open an annotation file (a JSON list, or JSONL with one record per line) without copying it twice.
+"""Open annotations without copying them twice: a JSON list, JSONL (one record per line), a Parquet or Arrow
+file, or a dataset on the Hugging Face hub (`owner/name`, or `owner/name:split`).
 
 A JSON list is parsed once into raw dicts; JSONL keeps only the byte offset of each line and parses a record when
-it is asked for, so a 100k-record file costs one small integer per record until it is read.
+it is asked for, so a 100k-record file costs one small integer per record until it is read. Parquet, Arrow and
+hub datasets go through `datasets.load_dataset`, which memory-maps them: a row becomes a dict when it is read.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+TABLE_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow"}
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+(:[\w.-]+)?")
+
+
+def is_hub_dataset_id(name: str) -> bool:
+    """``owner/name`` or ``owner/name:split`` that is not a local path or an annotation file name."""
+    suffix = Path(name.split(":")[0]).suffix
+    return (bool(_HUB_ID.fullmatch(name)) and not Path(name).exists()
+            and suffix not in (".json", ".jsonl", *TABLE_SUFFIXES))
 
 
 class AnnotationFileError(ValueError):
@@ -26,9 +39,12 @@ class Annotations:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
+        self.from_hub = is_hub_dataset_id(str(path))
+        if not self.from_hub and not self.path.is_file():
             raise AnnotationFileError(f"{self.path}: no such annotation file")
-        if self.path.suffix == ".jsonl":
+        if self.from_hub or self.path.suffix in TABLE_SUFFIXES:
+            self._items, self._offsets = _load_table(str(path), self.from_hub), None
+        elif self.path.suffix == ".jsonl":
             self._items, self._offsets = None, _line_offsets(self.path)
         else:
             self._items, self._offsets = _load_json_list(self.path), None
@@ -39,7 +55,7 @@ class Annotations:
     def raw(self, index: int) -> object:
         """The record at ``index`` as parsed JSON; raises RawLineError for a broken JSONL line."""
         if self._items is not None:
-            return self._items[index]
+            return self._row(self._items[index])
         offset, line_number = self._offsets[index]
         with open(self.path, "rb") as f:
             f.seek(offset)
@@ -49,10 +65,16 @@ class Annotations:
         except json.JSONDecodeError as e:
             raise RawLineError(self.path, line_number, e.colno, e.msg) from None
 
+    def _row(self, item):
+        """A table gives every row every column; a column a record does not have is None there: drop it."""
+        if isinstance(item, dict) and not isinstance(self._items, list):
+            return {k: v for k, v in item.items() if v is not None}
+        return item
+
     def __iter__(self):
         """Sequential reading; for JSONL this streams the file once instead of seeking per record."""
         if self._items is not None:
-            yield from self._items
+            yield from map(self._row, self._items)
             return
         wanted = {line for _, line in self._offsets}
         with open(self.path, "rb") as f:
@@ -63,6 +85,21 @@ class Annotations:
                     yield json.loads(line)
                 except json.JSONDecodeError as e:
                     yield RawLineError(self.path, line_number, e.colno, e.msg)
+
+
+def _load_table(name: str, from_hub: bool):
+    """A `datasets.Dataset` (indexable, rows as dicts): a Parquet / Arrow file, or a hub dataset's split."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        if from_hub:
+            repo, _, split = name.partition(":")
+            return datasets.load_dataset(repo, split=split or "train")
+        return datasets.load_dataset(TABLE_SUFFIXES[Path(name).suffix], data_files=name, split="train")
+    except Exception as e:  # datasets raises many types (missing repo, schema, arrow errors): all mean "unreadable"
+        raise AnnotationFileError(f"{name}: cannot be read as a {'hub dataset' if from_hub else 'table'} "
+                                  f"({type(e).__name__}: {e})") from None
 
 
 def _load_json_list(path: Path) -> list:

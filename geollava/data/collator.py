@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.families import Family
+from ..families import Family
 from .template import IGNORE_INDEX
 
 

@@ -7,38 +7,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..models.families import Family
+from ..families import Family
 from .frames import load_frames, sample_indices
+from .prompt import PromptSettings
 from .schema import Record
 from .template import Encoded, conversation_turns, encode
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SampleSettings:
-    num_frames: int = 8
-    pad_frames: bool = False
-    dates_in_prompt: bool = True
-    system_prompt: str = ""
-    image_aspect_ratio: str = "resize"  # or "pad": pad to a square of the processor's mean colour first
-    blank_frames: bool = False  # control runs: every frame becomes the mean colour
-    model_max_length: int = 2048
-    too_long: str = "skip"  # or "truncate_answer"
-
-
 class ChangeCaptionDataset(torch.utils.data.Dataset):
     """``for_generation=True`` yields the prompt only (up to 'ASSISTANT:'), for evaluation."""
 
     def __init__(self, records: Sequence[Record], media_root: str | Path, family: Family, model_config,
-                 tokenizer, image_processor, settings: SampleSettings, for_generation: bool = False):
+                 tokenizer, image_processor, settings: PromptSettings, for_generation: bool = False):
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
         self.for_generation = for_generation

@@ -6,6 +6,7 @@ images through Pillow. Readers are opened inside each call (never kept across a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,12 @@ def sample_indices(total: int, num_frames: int, pad: bool = False) -> list[int]:
 
 
 def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bool = False) -> Frames:
-    """The frames a model sees for ``record``; a single image is one frame whatever ``num_frames`` says."""
+    """The frames a model sees for ``record``; a single image is one frame whatever ``num_frames`` says.
+    A video is opened once: counted, sampled and decoded through the same reader."""
     paths = [Path(media_root) / p for p in record.media]
     if record.media_kind == "video":
-        total = count_video_frames(paths[0])
-        indices = sample_indices(total, num_frames, pad)
-        images = list(read_video_frames(paths[0], indices))
+        video = read_video(paths[0], lambda total: sample_indices(total, num_frames, pad))
+        total, indices, images = video.total, video.indices, list(video.images)
     elif record.media_kind == "frames":
         total = len(paths)
         indices = sample_indices(total, num_frames, pad)
@@ -79,56 +80,63 @@ def read_image(path: Path) -> np.ndarray:
         raise MediaError(f"cannot read image {path}: {e}") from None
 
 
-def count_video_frames(path: Path) -> int:
+@dataclass
+class Video:
+    total: int  # frames in the file
+    indices: list[int]  # the frames decoded
+    images: np.ndarray  # N x H x W x 3 uint8
+
+
+def read_video(path: Path, choose: Callable[[int], list[int]]) -> Video:
+    """Open ``path`` once, count its frames, decode the frames ``choose(total)`` picks (repeats allowed)."""
     if not Path(path).is_file():
         raise MediaError(f"video {path} does not exist")
     if decord is not None:
         try:
-            return len(decord.VideoReader(str(path), num_threads=1))
+            reader = decord.VideoReader(str(path), num_threads=1)
         except Exception as e:  # decord raises its own DECORDError or RuntimeError on broken files
             log.debug("decord cannot open %s (%s); trying PyAV", path, e)
-    return _pyav_count(path)
+        else:
+            indices = choose(len(reader))
+            try:
+                return Video(len(reader), indices, reader.get_batch(indices).asnumpy())
+            except Exception as e:
+                log.debug("decord cannot read %s (%s); trying PyAV", path, e)
+    return read_video_pyav(path, choose)
 
 
-def read_video_frames(path: Path, indices: list[int]) -> np.ndarray:
-    """Frames at ``indices`` (repeats allowed) as an N x H x W x 3 uint8 array."""
-    if decord is not None:
-        try:
-            reader = decord.VideoReader(str(path), num_threads=1)
-            return reader.get_batch(indices).asnumpy()
-        except Exception as e:
-            log.debug("decord cannot read %s (%s); trying PyAV", path, e)
-    return read_video_frames_pyav(path, indices)
-
-
-def read_video_frames_pyav(path: Path, indices: list[int]) -> np.ndarray:
-    """Decode sequentially up to the last wanted frame: exact frame indices, whatever the container says."""
+def read_video_pyav(path: Path, choose: Callable[[int], list[int]]) -> Video:
+    """The frame count from the container (or, where it has none, from its packets: demuxed, not decoded), then
+    a sequential decode up to the last wanted frame: exact frame indices, whatever the timestamps say."""
     import av
 
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            total = stream.frames or _count_packets(container, stream)
+            indices = choose(total)
+            return Video(total, indices, _decode_at(container, indices, path))
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
+        raise MediaError(f"cannot decode video {path}: {e}") from None
+
+
+def _count_packets(container, stream) -> int:
+    count = sum(1 for packet in container.demux(stream) if packet.size)
+    container.seek(0)
+    return count
+
+
+def _decode_at(container, indices: list[int], path: Path) -> np.ndarray:
     wanted, last = set(indices), max(indices)
     found: dict[int, np.ndarray] = {}
     decoded = 0
-    try:
-        with av.open(str(path)) as container:
-            for i, frame in enumerate(container.decode(video=0)):
-                decoded = i + 1
-                if i in wanted:
-                    found[i] = frame.to_ndarray(format="rgb24")
-                if i >= last:
-                    break
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise MediaError(f"cannot decode video {path}: {e}") from None
+    for i, frame in enumerate(container.decode(video=0)):
+        decoded = i + 1
+        if i in wanted:
+            found[i] = frame.to_ndarray(format="rgb24")
+        if i >= last:
+            break
     missing = sorted(wanted - found.keys())
     if missing:
         raise MediaError(f"video {path} ended before frame {missing[0]} (it has {decoded} decodable frames)")
     return np.stack([found[i] for i in indices])
-
-
-def _pyav_count(path: Path) -> int:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return sum(1 for _ in container.decode(video=0))
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise MediaError(f"cannot decode video {path}: {e}") from None

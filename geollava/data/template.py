@@ -3,16 +3,18 @@ same code, so the model is always prompted exactly as it was trained.
 
     <s><system> USER: <media prefix><question> ASSISTANT: <answer></s>USER: <question> ASSISTANT: <answer></s>
 
-Labels are -100 everywhere except the answers and their EOS. The media prefix holds the frames' placeholders
-(one <image> per frame for LLaVA, one <video> for the video families) and, when there are dates, the frame dates.
-Each placeholder is expanded to as many placeholder tokens as the model makes features for it.
+The conversation is rendered once as text and tokenized once, exactly as the tokenizer tokenizes that text (its
+own BOS, if it has one; SentencePiece and byte-level BPE alike); labels are -100 everywhere except the tokens whose
+characters lie in an answer or its EOS (found by the tokenizer's character offsets). The media prefix holds the
+frames' placeholders (one <image> per frame for LLaVA, one <video> for the video families) and, when there are
+dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from ..models.families import Family
+from ..families import Family
 from .schema import GPT, IMAGE_TOKEN, VIDEO_TOKEN, Record
 
 IGNORE_INDEX = -100
@@ -56,32 +58,37 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
     return turns if with_answers else [(first_question, None)]
 
 
+def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
+           system_prompt: str = "") -> tuple[str, list[tuple[int, int]]]:
+    """The conversation as one text, and the character spans to learn: each answer with its EOS. A final turn
+    without an answer ends the text at 'ASSISTANT:' (the generation prompt)."""
+    text, spans = "", []
+    for k, (question, answer) in enumerate(turns):
+        turn = f"{family.user} {question} {family.assistant}"
+        text += f"{system_prompt} {turn}" if k == 0 and system_prompt else turn
+        if answer is not None:
+            start = len(text) + 1
+            text += f" {answer.strip()}{eos_token}"
+            spans.append((start, len(text)))
+    return text, spans
+
+
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
            tokens_per_placeholder: int, system_prompt: str = "") -> Encoded:
-    """Token ids and labels for the turns; a final turn without an answer ends the text at 'ASSISTANT:'."""
-    ids, labels = [tokenizer.bos_token_id], [IGNORE_INDEX]
-    media_end = 1
-    for k, (question, answer) in enumerate(turns):
-        text = f"{family.user} {question} {family.assistant}"
-        if k == 0 and system_prompt:
-            text = f"{system_prompt} {text}"
-        prompt_ids = _tokenize_with_media(text, tokenizer, family.media_token, media_token_id, tokens_per_placeholder)
-        ids += prompt_ids
-        labels += [IGNORE_INDEX] * len(prompt_ids)
-        if k == 0:
-            media_end = max(i for i, t in enumerate(ids) if t == media_token_id) + 1 if media_token_id in ids else 1
-        if answer is not None:
-            answer_ids = tokenizer(" " + answer.strip(), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
-            ids += answer_ids
-            labels += answer_ids
+    """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded."""
+    if tokenizer.eos_token is None:
+        raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
+                         "never learn to stop; set tokenizer.eos_token in the model folder")
+    text, spans = render(turns, family, tokenizer.eos_token, system_prompt)
+    encoding = tokenizer(text, return_offsets_mapping=True)
+    ids, labels, media_end = [], [], 0
+    for token, (start, end) in zip(encoding.input_ids, encoding.offset_mapping):
+        if token == media_token_id:
+            ids += [media_token_id] * tokens_per_placeholder
+            labels += [IGNORE_INDEX] * tokens_per_placeholder
+            media_end = len(ids)
+            continue
+        ids.append(token)
+        learned = end > start and any(start < span_end and end > span_start for span_start, span_end in spans)
+        labels.append(token if learned else IGNORE_INDEX)
     return Encoded(ids, labels, media_end)
-
-
-def _tokenize_with_media(text: str, tokenizer, media_token: str, media_token_id: int, count: int) -> list[int]:
-    ids = []
-    for i, piece in enumerate(text.split(media_token)):
-        if i:
-            ids += [media_token_id] * count
-        if piece:
-            ids += tokenizer(piece, add_special_tokens=False).input_ids
-    return ids

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .annotations import Annotations, RawLineError
-from .frames import MediaError, count_video_frames, read_image, read_video_frames
+from .frames import MediaError, read_image, read_video
 from .schema import Problem, Record, parse_record
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,8 @@ def media_problems(record: Record, root: Path, num_frames: int | None, deep: boo
 
 def _video_problems(record: Record, path: Path, num_frames: int | None) -> list[Problem]:
     try:
-        total = count_video_frames(path)
-        if total:
-            read_video_frames(path, [0, total - 1])  # the container can index frames that do not decode
+        # the container can index frames that do not decode: decode the first and the last
+        total = read_video(path, lambda count: [0, count - 1] if count else []).total
     except MediaError as e:
         return [Problem("video_unreadable", str(e), "re-encode the video (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")]
     if total == 0:

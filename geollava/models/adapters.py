@@ -8,7 +8,7 @@ import re
 import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-from .families import Family
+from ..families import Family
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel
 
-from .families import get_family
+from ..families import get_family
 
 log = logging.getLogger(__name__)
 

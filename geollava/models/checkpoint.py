@@ -1,17 +1,21 @@
 """Load what training saved — a checkpoint folder, or a run's final folder — back into a model; and merge LoRA
 into a full model folder.
 
-A checkpoint holds the adapter (LoRA + projector) or full weights, the tokenizer, the image processor and
-`geollava_config.yaml`, whose `model_name_or_path` names the base model the adapter belongs to.
+A checkpoint holds the adapter (LoRA + projector) or full weights, the tokenizer, the image processor, the prompt
+settings (`geollava_prompt.json`) and `geollava_config.yaml`, whose `model_name_or_path` names the base model the
+adapter belongs to: relative to the checkpoint's own folder when the base lies inside the run (so a run folder can
+be moved or copied elsewhere with its `base_model/`), an absolute path for another local folder, or a hub id.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 import yaml
 
-from .families import get_family
+from ..data.prompt import PromptSettings
+from ..families import get_family
 from .load import load_model, load_processors
 
 
@@ -26,29 +30,61 @@ def read_run_config(folder: str | Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def base_reference(base: str, folder: Path, run_dir: Path) -> str:
+    """How ``folder``'s config names the base model: relative to ``folder`` when the base is inside the run
+    folder, absolute for any other local folder, unchanged for a hub id."""
+    if not Path(base).is_dir():
+        return base
+    base_path, run_path = Path(base).resolve(), run_dir.resolve()
+    if base_path == run_path or run_path in base_path.parents:
+        return os.path.relpath(base_path, folder.resolve())
+    return str(base_path)
+
+
+def resolve_base(folder: Path, name: str) -> str:
+    """The base model a checkpoint names, found from wherever the checkpoint now is."""
+    if not Path(name).is_absolute() and (folder / name).is_dir():
+        return str(folder / name)
+    return name  # an absolute path, a path from the working directory (older checkpoints), or a hub id
+
+
+def base_loading(config: dict) -> dict:
+    """How the adapter's base was loaded in training (quantization included): the base is loaded the same way."""
+    return {"bits": config.get("bits", 16), "double_quant": config.get("double_quant", True),
+            "quant_type": config.get("quant_type", "nf4")}
+
+
+def load_prompt(folder: Path) -> PromptSettings:
+    try:
+        return PromptSettings.load(folder)
+    except FileNotFoundError as e:
+        raise CheckpointError(str(e)) from None
+
+
 def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, device_map=None):
-    """(model, tokenizer, image_processor, run config) for a checkpoint; the adapter stays unmerged."""
+    """(model, tokenizer, image_processor, run config, prompt settings) for a checkpoint; the adapter stays
+    unmerged."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint {folder} does not exist")
     config = read_run_config(folder)
+    prompt = load_prompt(folder)
     family = get_family(config["family"])
     tokenizer, image_processor = load_processors(str(folder))
     is_adapter = (folder / "adapter_config.json").is_file()
-    base = config["model_name_or_path"] if is_adapter else str(folder)
+    base = resolve_base(folder, config["model_name_or_path"]) if is_adapter else str(folder)
     if is_adapter and not _reachable(base):
         raise CheckpointError(f"{folder} is a LoRA adapter for base model {base}, which is neither a local folder "
                               "nor reachable on the hub; restore it or edit model_name_or_path in "
                               f"{folder / 'geollava_config.yaml'}")
-    model = load_model(base, family.name, dtype, config.get("bits", 16), config.get("double_quant", True),
-                       config.get("quant_type", "nf4"), device_map)
+    model = load_model(base, family.name, dtype, device_map=device_map, **base_loading(config))
     if is_adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(folder))
     model.eval()
     model.config.use_cache = True
-    return model, tokenizer, image_processor, config
+    return model, tokenizer, image_processor, config, prompt
 
 
 def merge_checkpoint(folder: str | Path, out_dir: str | Path) -> Path:
@@ -60,13 +96,14 @@ def merge_checkpoint(folder: str | Path, out_dir: str | Path) -> Path:
                               "the adapter as it is")
     if not (Path(folder) / "adapter_config.json").is_file():
         raise CheckpointError(f"{folder} holds full weights, not a LoRA adapter: nothing to merge")
-    model, tokenizer, image_processor, config = load_checkpoint(folder)
+    model, tokenizer, image_processor, config, prompt = load_checkpoint(folder)
     merged = model.merge_and_unload()
     out_dir = Path(out_dir)
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     image_processor.save_pretrained(out_dir)
-    merged_config = {**config, "model_name_or_path": str(out_dir), "lora_enable": False}
+    prompt.save(out_dir)
+    merged_config = {**config, "model_name_or_path": ".", "lora_enable": False}
     (out_dir / "geollava_config.yaml").write_text(yaml.safe_dump(merged_config, sort_keys=False))
     return out_dir
 

@@ -12,14 +12,15 @@ from transformers import AutoImageProcessor, AutoTokenizer, BitsAndBytesConfig
 from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
 
 from .assemble import assemble_llava
-from .families import Family, get_family
+from ..families import Family, get_family
 from .tiny import build_tiny_model, check_built_from
 
 log = logging.getLogger(__name__)
 
 
-def prepare_base_model(config) -> str:
-    """The folder or hub id to load. Tiny and assembled models are built once into ``prepared_model_dir``."""
+def prepare_base_model(config, tokenizer_corpus=None) -> str:
+    """The folder or hub id to load. Tiny and assembled models are built once into ``prepared_model_dir``; a tiny
+    model's tokenizer is trained on ``tokenizer_corpus`` (an iterable of texts)."""
     m = config.model
     if m.model_name_or_path:
         return m.model_name_or_path
@@ -35,7 +36,7 @@ def prepare_base_model(config) -> str:
         raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
     with zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them
         if config.tiny_model is not None:
-            build_tiny_model(m.family, folder, config.tiny_model)
+            build_tiny_model(m.family, folder, tokenizer_corpus, config.tiny_model)
         else:
             assemble_llava(m.vision_tower, m.language_model, folder, m.pretrained_projector, m.image_size,
                            m.trust_remote_code)

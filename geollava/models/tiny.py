@@ -6,16 +6,15 @@ quickstart go through exactly the `from_pretrained` path a 7B checkpoint takes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
 
-from ..synthetic.captions import EVENT_TYPES, PROMPTS, QUADRANTS, Event, describe
-from .families import VICUNA_SYSTEM, get_family
+from ..families import get_family
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>"]
 SPEC_FILE = "geollava_tiny_model.json"  # what a folder was built from, so a changed config is not silently ignored
@@ -39,12 +38,13 @@ class TinySpec:
     vision_position_std: float = 0.0
 
 
-def build_tiny_model(family_name: str, out_dir: str | Path, spec: TinySpec | None = None) -> Path:
-    """Build, save and return the folder of a tiny random model of ``family_name``."""
+def build_tiny_model(family_name: str, out_dir: str | Path, corpus: Iterable[str], spec: TinySpec | None = None) -> Path:
+    """Build, save and return the folder of a tiny random model of ``family_name``; its tokenizer is trained on
+    ``corpus`` (texts like those it will see)."""
     spec = spec or TinySpec()
     family = get_family(family_name)
     out_dir = Path(out_dir)
-    tokenizer = train_tokenizer(spec.vocab_size)
+    tokenizer = train_tokenizer(corpus, spec.vocab_size)
     assert tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS) == list(range(len(SPECIAL_TOKENS)))
     config = tiny_config(family_name, spec, len(tokenizer))
     torch.manual_seed(spec.seed)
@@ -62,8 +62,11 @@ def build_tiny_model(family_name: str, out_dir: str | Path, spec: TinySpec | Non
     return out_dir
 
 
+TOKENIZER_VERSION = 2  # 2: the tokenizer adds <s> itself, as Llama's does
+
+
 def built_from(family_name: str, spec: TinySpec) -> dict:
-    return {"family": family_name, **asdict(spec)}
+    return {"family": family_name, **asdict(spec), "tokenizer_version": TOKENIZER_VERSION}
 
 
 def check_built_from(folder: Path, family_name: str, spec: TinySpec) -> None:
@@ -103,28 +106,16 @@ def image_processor(size: int) -> CLIPImageProcessorPil:
     return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
 
 
-def train_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on the words our prompts and synthetic captions use."""
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on ``corpus``; like Llama's, it starts every text with <s>."""
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
+                                                             special_tokens=[("<s>", SPECIAL_TOKENS.index("<s>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>",
                                    eos_token="</s>", pad_token="<pad>",
                                    extra_special_tokens={"image_token": "<image>", "video_token": "<video>"})
-
-
-def _corpus():
-    rng = np.random.default_rng(0)
-    yield VICUNA_SYSTEM
-    yield from PROMPTS
-    for year in range(2010, 2031):
-        yield " ".join(f"Frame {i} ({year}-{m:02d}-{d:02d})" for i, (m, d) in enumerate([(1, 9), (5, 17), (12, 28)]))
-    for _ in range(3000):
-        event_type = EVENT_TYPES[rng.integers(len(EVENT_TYPES))]
-        quadrant = None if event_type == "none" else QUADRANTS[rng.integers(4)]
-        count = 0 if quadrant is None else int(rng.integers(1, 4))
-        date = f"20{rng.integers(14, 25)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
-        yield "USER: " + describe(Event(event_type, count, quadrant, 1, date, date), rng) + " ASSISTANT:"

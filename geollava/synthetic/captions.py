@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..data.prompt import VICUNA_SYSTEM
+
 QUADRANTS = ("north-west", "north-east", "south-west", "south-east")
 EVENT_TYPES = ("construction", "demolition", "road", "deforestation", "water_growth", "water_shrink", "none")
 COUNTED_TYPES = ("construction", "demolition")  # the only types whose count the caption states
@@ -111,3 +113,19 @@ def read_event(text: str) -> dict:
 
 def _number(word: str) -> int:
     return int(word) if word.isdigit() else NUMBER_WORDS.index(word)
+
+
+def tokenizer_corpus(seed: int = 0):
+    """Texts with the words our prompts, dates and synthetic captions use: what a tiny model's tokenizer is
+    trained on (models/tiny.py takes it as an argument)."""
+    rng = np.random.default_rng(seed)
+    yield VICUNA_SYSTEM
+    yield from PROMPTS
+    for year in range(2010, 2031):
+        yield " ".join(f"Frame {i} ({year}-{m:02d}-{d:02d})" for i, (m, d) in enumerate([(1, 9), (5, 17), (12, 28)]))
+    for _ in range(3000):
+        event_type = EVENT_TYPES[rng.integers(len(EVENT_TYPES))]
+        quadrant = None if event_type == "none" else QUADRANTS[rng.integers(4)]
+        count = 0 if quadrant is None else int(rng.integers(1, 4))
+        date = f"20{rng.integers(14, 25)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        yield "USER: " + describe(Event(event_type, count, quadrant, 1, date, date), rng) + " ASSISTANT:"

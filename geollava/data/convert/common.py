@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..annotations import write_annotations
+from ..prompt import CHANGE_QUESTION
 from ..schema import parse_record
 from ..validate import check_annotations, media_problems
 
-CHANGE_PROMPT = "<video>\nWhat changed in this area between the images?"
+CHANGE_PROMPT = "<video>\n" + CHANGE_QUESTION
 
 
 @dataclass

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from geollava.config import parse_config
-from geollava.data.frames import count_video_frames, read_video_frames
+from geollava.data.frames import read_video
 from geollava.data.validate import check_annotations, load_records
-from geollava.train import build_trainer, device_defaults
+from geollava.train import build_trainer
 
-from conftest import REPO_ROOT, tiny_argv, write_json
+from helpers import REPO_ROOT, tiny_argv, write_json
 
 
 def image(path, value, size=(40, 30)):
@@ -72,7 +72,7 @@ def test_converted_levir_cc_trains_one_step(tmp_path, levir, tiny_models):
     out = tmp_path / "out"
     assert convert("levir-cc", levir, "--out", out).returncode == 0
     argv = tiny_argv(tmp_path / "run", out, tiny_models["llava"], "llava", "--num_frames", 2, "--max_steps", 1)
-    trainer, _, _ = build_trainer(parse_config(argv, defaults=device_defaults()))
+    trainer, _ = build_trainer(parse_config(argv))
     result = trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
 
@@ -130,9 +130,9 @@ def test_fmow_pairs_as_videos(tmp_path, fmow, suffix):
     assert pairs[0]["timestamps"] == ["2014-01-05", "2015-02-01"]  # the second from the image's JSON
     assert pairs[0]["conversations"][1]["value"] == "A new hangar was built."
     video = out / "videos" / "airport_0_4-airport_0_1.mp4"
-    frames = read_video_frames(video, [0, 1])
-    assert count_video_frames(video) == 2 and frames.shape[1:] == (50, 68, 3)  # the first image's size
-    assert frames[0].mean() > frames[1].mean()  # image 4 (brighter) comes first, as named
+    read = read_video(video, lambda total: list(range(total)))
+    assert read.total == 2 and read.images.shape[1:] == (50, 68, 3)  # the first image's size
+    assert read.images[0].mean() > read.images[1].mean()  # image 4 (brighter) comes first, as named
     inference = json.loads((out / "pairs_inference.json").read_text())
     assert [r["id"] for r in inference] == ["airport_0_2-airport_0_3"] and len(inference[0]["conversations"]) == 1
     assert check(out / "pairs.json").returncode == 0

@@ -5,14 +5,16 @@ import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
 from geollava.config import parse_config
-from geollava.data.dataset import ChangeCaptionDataset, SampleSettings
+from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.prompt import PromptSettings
 from geollava.models.assemble import assemble_llava, load_projector
-from geollava.models.families import get_family
+from geollava.families import get_family
 from geollava.models.load import load_model, load_processors
 from geollava.models.tiny import image_processor, train_tokenizer
-from geollava.train import build_trainer, device_defaults
+from geollava.synthetic.captions import tokenizer_corpus
+from geollava.train import build_trainer
 
-from conftest import tiny_argv
+from helpers import tiny_argv
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,7 @@ def parts(tmp_path_factory):
                                               num_attention_heads=4, image_size=32, patch_size=8))
     vision.save_pretrained(root / "clip")
     image_processor(32).save_pretrained(root / "clip")
-    tokenizer = train_tokenizer()
+    tokenizer = train_tokenizer(tokenizer_corpus())
     llm = LlamaForCausalLM(LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                                        num_attention_heads=4, vocab_size=len(tokenizer)))
     llm.save_pretrained(root / "vicuna")
@@ -81,9 +83,9 @@ def test_training_from_parts_and_padding_to_square(tmp_path, parts, synth_set):
     argv[0] = str(config_path)
     config = parse_config(argv + ["--vision_tower", str(root / "clip"), "--language_model", str(root / "vicuna"),
                                   "--pretrained_projector", str(root / "mm_projector.bin"),
-                                  "--image_aspect_ratio", "pad"], defaults=device_defaults())
-    trainer, processor, resolved = build_trainer(config)
-    assert (tmp_path / "assembled" / "config.json").is_file() and resolved["vision_tower"] is None
+                                  "--image_aspect_ratio", "pad"])
+    trainer, extras = build_trainer(config)
+    assert (tmp_path / "assembled" / "config.json").is_file() and extras.resolved_config["vision_tower"] is None
     trainer.train()
     dataset: ChangeCaptionDataset = trainer.train_dataset
     wide = np.full((16, 32, 3), 200, dtype=np.uint8)
@@ -92,5 +94,5 @@ def test_training_from_parts_and_padding_to_square(tmp_path, parts, synth_set):
     assert pixels[:, 0, :].abs().max() < 0.02  # the padded band is the mean colour: ~0 after normalising
     assert pixels[:, 16, :].mean() > 1.0  # the picture itself
     resize = ChangeCaptionDataset(dataset.records, dataset.media_root, dataset.family, dataset.model_config,
-                                  dataset.tokenizer, processor, SampleSettings(num_frames=4))
+                                  dataset.tokenizer, extras.image_processor, PromptSettings(num_frames=4))
     assert resize.to_pixels([wide])[0][:, 0, :].mean() > 1.0  # no padding: resized and cropped

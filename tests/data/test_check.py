@@ -7,7 +7,7 @@ import pytest
 from geollava.data.mp4 import write_mp4
 from geollava.data.validate import DataError, load_records
 
-from conftest import index_frame, write_image, write_json
+from helpers import index_frame, write_image, write_json
 
 
 def run_check(*args) -> subprocess.CompletedProcess:

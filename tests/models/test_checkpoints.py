@@ -8,9 +8,9 @@ from transformers import TrainerCallback
 
 from geollava.config import parse_config
 from geollava.models.checkpoint import load_checkpoint
-from geollava.train import build_trainer, device_defaults, main
+from geollava.train import build_trainer, main
 
-from conftest import REPO_ROOT, tiny_argv
+from helpers import REPO_ROOT, tiny_argv
 
 
 class StopAt(TrainerCallback):
@@ -23,7 +23,7 @@ class StopAt(TrainerCallback):
 
 
 def run(argv, stop_at=None, resume=None):
-    trainer, _, _ = build_trainer(parse_config(argv, defaults=device_defaults()))
+    trainer, _ = build_trainer(parse_config(argv))
     if stop_at:
         trainer.add_callback(StopAt(stop_at))
     trainer.train(resume_from_checkpoint=resume)
@@ -39,7 +39,7 @@ def test_every_checkpoint_is_self_contained_and_reloads_exactly(tmp_path, synth_
                 "geollava_config.yaml", "train_log.json"} <= names, folder
         saved = load_file(folder / "adapter_model.safetensors")
         assert any("multi_modal_projector" in k for k in saved) and any("lora_B" in k for k in saved)
-        model, tokenizer, processor, config = load_checkpoint(folder)
+        model, tokenizer, processor, config, prompt = load_checkpoint(folder)
         assert config["model_name_or_path"] == str(tiny_models["llava"]) and config["family"] == "llava"
         state = model.state_dict()
         for key, tensor in saved.items():
@@ -72,8 +72,7 @@ def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models):
     assert result.returncode == 0, result.stderr[-2000:]
     adapted, *_ = load_checkpoint(out)
     full, *_ = load_checkpoint(merged)
-    trainer, _, _ = build_trainer(parse_config(tiny_argv(tmp_path / "x", synth_set, tiny_models["llava"]),
-                                               defaults=device_defaults()))
+    trainer, _ = build_trainer(parse_config(tiny_argv(tmp_path / "x", synth_set, tiny_models["llava"])))
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     batch.pop("labels")
     with torch.no_grad():

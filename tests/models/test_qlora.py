@@ -4,16 +4,16 @@ import pytest
 import torch
 
 from geollava.config import parse_config
-from geollava.models.families import FAMILIES
-from geollava.train import build_trainer, device_defaults
+from geollava.families import FAMILIES
+from geollava.train import build_trainer
 
-from conftest import tiny_argv
+from helpers import tiny_argv
 
 
 def qlora_trainer(tmp_path, synth_set, tiny_models, bits, family="llava"):
     argv = tiny_argv(tmp_path / f"q{bits}", synth_set, tiny_models[family], family, "--bits", bits,
                      "--max_steps", 2)
-    trainer, _, _ = build_trainer(parse_config(argv, defaults=device_defaults()))
+    trainer, _ = build_trainer(parse_config(argv))
     return trainer
 
 

@@ -16,10 +16,6 @@ from transformers import (
     VideoLlavaForConditionalGeneration,
 )
 
-VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
-
-
 @dataclass(frozen=True)
 class Family:
     name: str

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from geollava.data import frames
-from geollava.data.frames import MediaError, load_frames, read_video_frames, read_video_frames_pyav, sample_indices
+from geollava.data.frames import MediaError, load_frames, read_video, read_video_pyav, sample_indices
 from geollava.data.schema import Record, Turn
 
-from conftest import decode_index, write_image
+from helpers import decode_index, write_image
 
 TURNS = [Turn("human", "<video>\nWhat changed?"), Turn("gpt", "A road was built.")]
 
@@ -29,17 +29,55 @@ def test_too_few_frames_is_an_error_unless_padding():
 def test_decord_returns_exactly_the_sampled_frames(index_video):
     assert frames.decord is not None, "decord is pinned in requirements.txt"
     wanted = sample_indices(24, 8)
-    got = read_video_frames(index_video, wanted)
+    video = read_video(index_video, lambda total: sample_indices(total, 8))
+    got = video.images
+    assert video.total == 24 and video.indices == wanted
     assert got.shape == (8, 64, 64, 3) and got.dtype == np.uint8
     assert [decode_index(f) for f in got] == wanted
 
 
 def test_pyav_returns_the_same_frames_as_decord(index_video):
     wanted = [0, 5, 5, 11, 23]
-    via_pyav = read_video_frames_pyav(index_video, wanted)
-    via_decord = read_video_frames(index_video, wanted)
+    via_pyav = read_video_pyav(index_video, lambda total: wanted).images
+    via_decord = read_video(index_video, lambda total: wanted).images
     assert [decode_index(f) for f in via_pyav] == wanted
     assert np.abs(via_pyav.astype(int) - via_decord.astype(int)).max() <= 2
+
+
+def test_each_video_is_opened_once_and_pyav_counts_without_decoding(index_video, monkeypatch):
+    import av
+
+    opened, decoded = [], []
+    real_open = av.open
+
+    class Counting:  # the container, counting what is decoded
+        def __init__(self, container):
+            self.container = container
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.container.__exit__(*exc)
+
+        def decode(self, *args, **kwargs):
+            for frame in self.container.decode(*args, **kwargs):
+                decoded.append(1)
+                yield frame
+
+    def counting_open(*args, **kwargs):
+        opened.append(args[0])
+        return Counting(real_open(*args, **kwargs))
+
+    monkeypatch.setattr(frames, "decord", None)
+    monkeypatch.setattr(av, "open", counting_open)
+    record = Record("v", "video", [index_video.name], TURNS)
+    got = load_frames(record, index_video.parent, num_frames=2)
+    assert len(opened) == 1, "one open per sample: counted, sampled and decoded through one reader"
+    assert got.indices == [0, 23] and len(decoded) == 24  # decoded up to the last wanted frame, once
 
 
 def test_pyav_fallback_when_decord_is_missing(index_video, monkeypatch):
@@ -80,4 +118,4 @@ def test_corrupt_video_is_a_media_error(tmp_path, index_video):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(index_video.read_bytes()[:300])
     with pytest.raises(MediaError):
-        read_video_frames(broken, [0, 1])
+        read_video(broken, lambda total: [0, 1])

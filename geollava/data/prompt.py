@@ -1,0 +1,59 @@
+"""Everything that decides what the model sees — frames, dates, system prompt, aspect ratio, blank frames, length
+limit and too-long policy, the default question — as one object.
+
+Training fills it from the config (its fields are config keys), writes it into every checkpoint as
+`geollava_prompt.json`, and evaluation, merging and prediction read it back from there: a checkpoint is always
+prompted exactly as it was trained. A zero-shot base model gets these defaults, and metrics.json names them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PROMPT_FILE = "geollava_prompt.json"
+VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+CHANGE_QUESTION = "What changed in this area between the images?"
+
+
+@dataclass
+class PromptSettings:
+    num_frames: int = field(default=8, metadata={"help": "frames sampled from each video or frame list"})
+    pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
+    dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
+    system_prompt: str = field(default=VICUNA_SYSTEM, metadata={"help": "text before the first USER turn"})
+    image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
+    blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees mean-colour frames"})
+    model_max_length: int = field(default=2048, metadata={"help": "tokens per sample, visual tokens included"})
+    too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over the limit"})
+    question: str = field(default=CHANGE_QUESTION, metadata={"help": "what is asked when a sample brings no question"})
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / PROMPT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PromptSettings:
+        path = Path(folder) / PROMPT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} has no {PROMPT_FILE}: it was not saved by this version of GeoLLaVA "
+                                    "(re-save it by training, or evaluate the base model with --family)")
+        values = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def problems(self) -> list[str]:
+        """What makes these settings impossible, each with the key to change."""
+        out = []
+        if self.num_frames < 1:
+            out.append(f"num_frames must be at least 1, got {self.num_frames}")
+        if self.image_aspect_ratio not in ("resize", "pad"):
+            out.append(f"image_aspect_ratio must be resize or pad, got {self.image_aspect_ratio!r}")
+        if self.too_long not in ("skip", "truncate_answer"):
+            out.append(f"too_long must be skip or truncate_answer, got {self.too_long!r}")
+        if self.model_max_length < 1:
+            out.append(f"model_max_length must be positive, got {self.model_max_length}")
+        return out
