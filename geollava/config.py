@@ -134,6 +134,11 @@ def parse_config(argv: list[str], need_data: bool = True) -> Config:
         where = source if not set(unknown) & nulls else "the command line"
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}"
                           + "".join(_suggest(k, set(actions)) for k in unknown))
+    unknown_cli = [w for w in cli if w.startswith("--") and w[2:] not in actions and w[2:].replace("-", "_")
+                   not in actions and not w.startswith("--no_")]
+    if unknown_cli:
+        raise ConfigError(f"the command line: unknown option(s) {', '.join(unknown_cli)}"
+                          + "".join(_suggest(w[2:], set(actions)) for w in unknown_cli))
     parser.set_defaults(**device_defaults(), **{k: _typed(actions[k], v, source) for k, v in values.items()})
     try:
         model, data, prompt, lora, train = parser.parse_args_into_dataclasses(cli)
@@ -179,7 +184,7 @@ def _typed(action, value, source: str | None):
     allowed = action.choices
     items = converted if isinstance(converted, list) else [converted]
     if allowed is not None and any(v not in allowed for v in items):
-        raise ConfigError(f"{source}: {action.dest}: {value!r} is not one of {list(allowed)}")
+        raise ConfigError(f"{source}: {action.dest}: invalid value {value!r}: expected one of {list(allowed)}")
     return converted
 
 

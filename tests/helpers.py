@@ -1,8 +1,13 @@
 """Plain helpers the tests import (`from helpers import ...`); fixtures live in conftest.py."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
+import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -38,3 +43,20 @@ def tiny_argv(output_dir, data_dir, model_dir, family="llava", *extra) -> list[s
             "--prepared_model_dir", str(model_dir), "--report_to", "none", "--max_steps", "3",
             "--per_device_train_batch_size", "2", "--save_steps", "100", "--logging_steps", "1",
             "--dataloader_num_workers", "0", *map(str, extra)]
+
+
+def cli(*args) -> SimpleNamespace:
+    """`geollava ARGS` run in this process (a quick command needs no interpreter of its own): returncode, stdout
+    and stderr as a subprocess would give them, an uncaught exception's traceback included."""
+    from geollava.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (print(e.code, file=sys.stderr) or 1)
+        except Exception:  # noqa: BLE001 - what the interpreter would print and exit 1 with
+            traceback.print_exc()
+            code = 1
+    return SimpleNamespace(returncode=code or 0, stdout=out.getvalue(), stderr=err.getvalue())

@@ -51,6 +51,12 @@ def test_command_line_overrides_yaml(annotations):
     ("bits: 3\n", [], "bits must be 16, 8 or 4"),
     ("global_batch_size: 10\nper_device_train_batch_size: 4\n", [], "global batch 10 is not divisible"),
     ("model_name_or_path: some/model\n", [], "exactly one model source"),
+    ("learning_rate: fast\n", [], "learning_rate: invalid value 'fast'"),
+    ("bf16: maybe\n", [], "bf16: invalid value 'maybe'"),
+    ("lr_scheduler_type: wobbly\n", [], "lr_scheduler_type: invalid value 'wobbly'"),
+    ("num_frames: [1, 2]\n", [], "num_frames: invalid value [1, 2]: expected int (expected one value, not a list)"),
+    ("too_long: cut\n", [], "too_long must be skip or truncate_answer"),
+    ("", ["--lora_alhpa", "8"], "the command line: unknown option(s) --lora_alhpa (did you mean lora_alpha?)"),
 ])
 def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, extra, message):
     path = tmp_path / "c.yaml"
@@ -61,6 +67,7 @@ def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, 
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_missing_train_data_is_refused_before_loading(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text((REPO_ROOT / "configs" / "tiny.yaml").read_text().replace("train_data:", "# train_data:"))
@@ -74,3 +81,51 @@ def test_global_batch_from_the_environment(annotations, monkeypatch):
     monkeypatch.setenv("GLOBAL_BATCH", "32")
     c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
     assert c.train.gradient_accumulation_steps == 8  # 32 / (4 per device x 1 process)
+
+
+def test_yaml_values_are_typed_like_command_line_words(annotations):
+    """YAML reads 1e-4 as a string and a bare number as an int: both must become the field's type."""
+    path = annotations.parent / "typed.yaml"
+    path.write_text("extends: " + str(REPO_ROOT / "configs" / "tiny.yaml") + "\nlearning_rate: 1e-4\n"
+                    "lora_dropout: 0\nlora_target_modules: q_proj\nbf16: false\n")
+    c = parse_config([str(path), "--train_data", str(annotations)])
+    assert c.train.learning_rate == 1e-4 and isinstance(c.train.learning_rate, float)
+    assert c.lora.lora_dropout == 0.0 and c.lora.lora_target_modules == ["q_proj"] and c.train.bf16 is False
+    assert c.tiny_model.text_hidden == 128, "extends: keeps the parent's tiny_model block"
+
+
+def test_qlora_recipe_is_the_lora_recipe_with_a_quantized_base(annotations):
+    parse = lambda name: parse_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])  # noqa
+    lora, qlora = parse("lora.yaml").resolved(), parse("qlora.yaml").resolved()
+    differ = {k for k in lora.keys() | qlora.keys() if lora.get(k) != qlora.get(k)}
+    assert differ == {"bits", "output_dir"}, differ
+    assert "extends: lora.yaml" in (REPO_ROOT / "configs" / "qlora.yaml").read_text()
+
+
+def test_a_config_that_extends_itself_is_refused(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        parse_config([str(tmp_path / "a.yaml")])
+
+
+def test_machine_defaults_come_from_config_parsing(annotations, monkeypatch):
+    from geollava.config import device_defaults
+
+    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
+    assert c.train.use_cpu is True and c.train.ddp_backend is None  # this machine has no GPU
+    monkeypatch.setenv("WORLD_SIZE", "2")  # (a parse would now start a process group: the 2-process tests do)
+    assert device_defaults() == {"use_cpu": True, "ddp_backend": "gloo"}
+
+
+def test_prompt_settings_are_one_group_of_the_config(annotations):
+    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
+                      "--num_frames", "2", "--image_aspect_ratio", "pad", "--model_max_length", "512"])
+    assert (c.prompt.num_frames, c.prompt.image_aspect_ratio, c.prompt.model_max_length) == (2, "pad", 512)
+    assert c.prompt.question and c.prompt.too_long == "skip"
+
+
+def test_plan_needs_no_data(tmp_path):
+    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(tmp_path / "later.json")],
+                     need_data=False)
+    assert c.data.train_data.endswith("later.json")

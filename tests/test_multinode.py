@@ -3,6 +3,8 @@ loopback, train the tiny model and end with identical LoRA weights."""
 import os
 import subprocess
 
+import pytest
+
 import torch
 from safetensors.torch import load_file
 
@@ -17,6 +19,7 @@ def launch(node_rank, out, synth_set, tiny_models, port, dry_run=False):
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_two_nodes_over_loopback_end_with_identical_weights(tmp_path, synth_set, tiny_models):
     outs = [tmp_path / "node0", tmp_path / "node1"]
     nodes = [launch(rank, out, synth_set, tiny_models, 29561) for rank, out in enumerate(outs)]
@@ -32,6 +35,7 @@ def test_two_nodes_over_loopback_end_with_identical_weights(tmp_path, synth_set,
     assert any(weights[0][k].abs().sum() > 0 for k in weights[0] if "lora_B" in k)  # and they trained
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_command_and_batch_arithmetic(tmp_path, synth_set, tiny_models):
     env = {**os.environ, "GLOBAL_BATCH": "16", "NNODES": "2", "NUM_GPUS": "2"}
     argv = tiny_argv(tmp_path / "x", synth_set, tiny_models["llava"])

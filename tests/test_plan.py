@@ -67,6 +67,7 @@ def test_levers_move_the_estimate_the_right_way(llava_7b, tmp_path):
     assert base.total / GiB > 40  # a 7B LoRA without checkpointing, batch 4 x 832 tokens, is not for a 40 GiB card
 
 
+@pytest.mark.slow
 def test_plan_command_verdict_and_suggestion(llava_7b, tmp_path):
     data = write_json(tmp_path / "empty.json", [])
     command = [sys.executable, "-m", "geollava.cli", "plan", str(REPO_ROOT / "configs" / "lora.yaml"), "--family",

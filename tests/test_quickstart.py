@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from helpers import REPO_ROOT
 
 
@@ -14,6 +16,7 @@ def run_quickstart(data, out):
                           timeout=900)
 
 
+@pytest.mark.slow
 def test_quickstart_runs_every_stage_and_reports(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     result = run_quickstart(data, out)

@@ -26,6 +26,7 @@ def evaluated(tmp_path_factory, synth_set, tiny_run):
     return out
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_table_plots_and_cards(evaluated):
     page = (evaluated / "report.html").read_text()
     assert "src=\"http" not in page and "href=\"http" not in page  # nothing to fetch: one file to share
@@ -42,6 +43,7 @@ def test_report_is_self_contained_with_table_plots_and_cards(evaluated):
     assert "function sortCards" in page and "worst first" in page
 
 
+@pytest.mark.slow
 def test_report_screenshot_in_headless_chromium(evaluated, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:

@@ -144,3 +144,59 @@ def test_position_init_spreads_the_vision_position_embeddings(tmp_path):
     model = LlavaForConditionalGeneration.from_pretrained(folder)
     spread = model.model.vision_tower.embeddings.position_embedding.weight.std().item()
     assert 0.8 < spread < 1.2
+
+
+def test_the_blind_control_shows_the_model_constant_pixels(tmp_path, synth_set, tiny_models):
+    seeing = trainer_for(tmp_path / "see", synth_set, tiny_models).train_dataset
+    blind = trainer_for(tmp_path / "blind", synth_set, tiny_models, "llava", "--blank_frames", "true").train_dataset
+    pixels = [blind[i]["pixels"] for i in range(3)]
+    assert all(torch.equal(p, pixels[0]) for p in pixels), "every frame of every sample is the same picture"
+    per_channel = pixels[0].flatten(2)
+    assert torch.all(per_channel.std(dim=2) == 0) and per_channel.abs().max() < 0.02  # the mean colour, normalised
+    assert seeing[0]["pixels"].flatten(2).std(dim=2).min() > 0.05  # the real frames do vary
+    assert torch.equal(seeing[0]["input_ids"], blind[0]["input_ids"]), "only the pixels differ"
+
+
+def test_mm_projector_lr_puts_the_projector_in_its_own_optimizer_group(tmp_path, synth_set, tiny_models):
+    trainer = trainer_for(tmp_path, synth_set, tiny_models, "llava", "--learning_rate", "1e-4",
+                          "--mm_projector_lr", "7e-6")
+    optimizer = trainer.create_optimizer()
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    by_lr: dict[float, set[str]] = {}
+    for group in optimizer.param_groups:
+        by_lr.setdefault(group["lr"], set()).update(names[id(p)] for p in group["params"])
+    assert set(by_lr) == {1e-4, 7e-6}
+    assert by_lr[7e-6] and all("multi_modal_projector" in n for n in by_lr[7e-6])
+    assert all("lora_" in n for n in by_lr[1e-4])
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert by_lr[7e-6] | by_lr[1e-4] == trainable
+
+
+@pytest.mark.parametrize("flag,part", [("--tune_vision_tower", "vision_tower"), ("--tune_embeddings", "embed_tokens")])
+def test_tune_flags_train_exactly_those_parameters(tmp_path, synth_set, tiny_models, flag, part):
+    trainer = trainer_for(tmp_path, synth_set, tiny_models, "llava", flag, "true")
+    before = snapshot(trainer.model)
+    trainer.train()
+    changed = moved(before, trainer.model)
+    extra = {"vision_tower": ("vision_tower",), "embed_tokens": ("embed_tokens", "lm_head")}[part]
+    expected = {n for n in before if "lora_" in n or ("modules_to_save" in n and (
+        "multi_modal_projector" in n or any(e in n for e in extra)))}
+    assert {n for n in changed if any(e in n for e in extra)}, f"{flag} moved nothing of {extra}"
+    assert changed <= expected, sorted(changed - expected)[:5]
+    assert {n for n in expected if "modules_to_save" in n and any(e in n for e in extra)
+            and n.endswith("weight")} & changed
+
+
+def test_pad_frames_repeats_frames_of_short_media(tmp_path, synth_set, tiny_models):
+    with pytest.raises(Exception, match="fewer than the 10 requested"):
+        trainer_for(tmp_path / "strict", synth_set, tiny_models, "llava", "--num_frames", 10,
+                    "--deep_check", "true")
+    padded = trainer_for(tmp_path / "pad", synth_set, tiny_models, "llava", "--num_frames", 10,
+                         "--pad_frames", "true").train_dataset
+    item = padded[0]
+    assert item["pixels"].shape[0] == 10  # 8 frames in the video, 10 shown: two repeated
+    image_id = FAMILIES["llava"].media_token_id(padded.model_config)
+    assert int((item["input_ids"] == image_id).sum()) == 10 * FAMILIES["llava"].tokens_per_frame(padded.model_config)
+    record = padded.records[0]
+    text = padded.tokenizer.decode(item["input_ids"])
+    assert f"Frame 10 ({record.timestamps[-1]})" in text

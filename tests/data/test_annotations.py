@@ -97,3 +97,32 @@ def test_timestamps_read_dates_and_utc_datetimes():
     for bad in ("March 2016", "", 2016):
         with pytest.raises(ValueError):
             parse_timestamp(bad)
+
+
+def test_parquet_annotations_load_like_the_json_they_came_from(tmp_path, synth_set):
+    """A Parquet file (what `datasets` writes, and what hub datasets are) is read through datasets.load_dataset."""
+    import datasets
+
+    from geollava.data.validate import load_records
+
+    rows = json.loads((synth_set / "train.json").read_text())
+    path = tmp_path / "train.parquet"
+    datasets.Dataset.from_list(rows).to_parquet(str(path))
+    from_json = load_records(synth_set / "train.json")
+    from_parquet = load_records(path, synth_set)
+    assert len(from_parquet) == len(from_json) == 16
+    for a, b in zip(from_json, from_parquet):
+        assert (a.id, a.media, a.timestamps, a.conversations, a.answer) == (b.id, b.media, b.timestamps,
+                                                                          b.conversations, b.answer)
+        assert a.metadata["events"] == b.metadata["events"]
+
+
+def test_a_broken_table_or_missing_hub_dataset_is_one_clear_error(tmp_path):
+    from geollava.data.annotations import AnnotationFileError, Annotations, is_hub_dataset_id
+
+    broken = tmp_path / "x.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(AnnotationFileError, match="x.parquet: cannot be read as a table"):
+        Annotations(broken)
+    assert is_hub_dataset_id("someone/change-captions") and is_hub_dataset_id("someone/set:validation")
+    assert not is_hub_dataset_id("data/train.json") and not is_hub_dataset_id("data/synthetic/train.json")

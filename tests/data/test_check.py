@@ -1,18 +1,15 @@
 """`geollava data check`: one message per kind of bad record, exit code 1; a clean file exits 0."""
-import subprocess
-import sys
 
 import pytest
 
 from geollava.data.mp4 import write_mp4
 from geollava.data.validate import DataError, load_records
 
-from helpers import index_frame, write_image, write_json
+from helpers import cli, index_frame, write_image, write_json
 
 
-def run_check(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "geollava.cli", "data", "check", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+def run_check(*args):
+    return cli("data", "check", *args)
 
 
 def turns(answer="Two buildings were built.", prompt="<video>\nWhat changed?"):
@@ -133,3 +130,15 @@ def test_loader_policy_error_skip_and_all_bad(tmp_path, media, caplog):
     all_bad = write_json(tmp_path / "bad.json", [BAD["no-gpt"][0]])
     with pytest.raises(DataError, match="no usable records"):
         load_records(all_bad, media, on_bad_record="skip")
+
+
+@pytest.mark.slow
+def test_the_console_command_runs_as_installed(tmp_path):
+    """The other tests call the CLI in-process; this one launches the installed `geollava` script."""
+    import shutil
+    import subprocess
+
+    path = write_json(tmp_path / "empty.json", [{"id": "a"}])
+    result = subprocess.run([shutil.which("geollava"), "data", "check", str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and "1 records, 0 ok, 1 bad" in result.stdout

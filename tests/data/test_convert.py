@@ -1,8 +1,6 @@
 """Converters: each documented source layout, with bad rows, becomes annotations that `data check` accepts."""
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from geollava.data.frames import read_video
 from geollava.data.validate import check_annotations, load_records
 from geollava.train import build_trainer
 
-from helpers import REPO_ROOT, tiny_argv, write_json
+from helpers import REPO_ROOT, cli, tiny_argv, write_json
 
 
 def image(path, value, size=(40, 30)):
@@ -23,13 +21,11 @@ def image(path, value, size=(40, 30)):
 
 
 def convert(*args):
-    return subprocess.run([sys.executable, "-m", "geollava.cli", "data", "convert", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return cli("data", "convert", *args)
 
 
 def check(path, *extra):
-    return subprocess.run([sys.executable, "-m", "geollava.cli", "data", "check", str(path), "--deep", *extra],
-                          capture_output=True, text=True, timeout=300)
+    return cli("data", "check", path, "--deep", *extra)
 
 
 @pytest.fixture

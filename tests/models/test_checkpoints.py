@@ -1,7 +1,11 @@
 """Checkpoints: what each save holds, reloading, resuming, merging, and ZeRO-3 on two CPU processes."""
 import os
+import shutil
+import signal
 import subprocess
+import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
@@ -64,6 +68,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_mode
         assert abs(resumed[step] - straight[step]) <= 1e-4 * abs(straight[step]), (step, resumed, straight)
 
 
+@pytest.mark.slow
 def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models):
     out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--max_steps", 2))
     merged = tmp_path / "merged"
@@ -80,6 +85,7 @@ def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models):
     assert not (merged / "adapter_config.json").exists()
 
 
+@pytest.mark.slow
 def test_merge_refuses_a_quantized_base(tmp_path, synth_set, tiny_models):
     out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--max_steps", 1,
                          "--bits", 4))
@@ -88,6 +94,7 @@ def test_merge_refuses_a_quantized_base(tmp_path, synth_set, tiny_models):
     assert result.returncode == 2 and "4-bit quantized base" in result.stderr
 
 
+@pytest.mark.slow
 def test_zero3_on_two_cpu_processes_through_the_launch_script(tmp_path, synth_set, tiny_models):
     env = {**os.environ, "NUM_GPUS": "2", "GLOBAL_BATCH": "8", "MASTER_PORT": "29533",
            "TORCH_EXTENSIONS_DIR": str(REPO_ROOT / ".venv" / "torch_extensions")}
@@ -106,3 +113,106 @@ def test_zero3_on_two_cpu_processes_through_the_launch_script(tmp_path, synth_se
         empty = [k for k, t in tensors.items() if t.numel() == 0]
         assert tensors and not empty, f"{folder}: ZeRO-3 shards saved ungathered: {empty[:3]}"
     assert (out / "checkpoint-2" / "global_step2").is_dir()  # DeepSpeed's own state, for resuming
+
+
+KILL_AFTER_SAVE = """
+import os, signal, sys
+from transformers import TrainerCallback
+import geollava.train as train
+
+class KillAfterSave(TrainerCallback):  # SIGKILL the moment checkpoint-{step} is complete: no clean shutdown
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == {step}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+real = train.build_trainer
+def build_trainer(config):
+    trainer, extras = real(config)
+    trainer.add_callback(KillAfterSave())
+    return trainer, extras
+train.build_trainer = build_trainer
+train.main(sys.argv[1:])
+"""
+
+
+def losses(folder) -> dict[int, float]:
+    import json
+
+    return {e["step"]: e["loss"] for e in json.loads((folder / "train_log.json").read_text()) if "loss" in e}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampling", ["group_by_length", "random"])
+def test_a_run_killed_in_its_second_epoch_resumes_exactly(tmp_path, synth_set, tiny_models, sampling):
+    """16 samples, batch 4: 4 steps an epoch; killed with SIGKILL just after checkpoint-6 (epoch 2), resumed with
+    resume_from_checkpoint: auto, the losses of steps 7-12 and the final weights equal an uninterrupted run's."""
+    common = ("--max_steps", 12, "--per_device_train_batch_size", 4, "--save_steps", 6, "--seed", 1,
+              "--train_sampling_strategy", sampling)
+    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
+    argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
+                     "--resume_from_checkpoint", "auto")
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SAVE.replace("{step}", "6"), *argv], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "killed" / "checkpoint-6").is_dir() and not (tmp_path / "killed" / "checkpoint-12").exists()
+    resumed = main(argv)
+    expected, got = losses(straight), losses(resumed)
+    assert sorted(got) == list(range(1, 13))
+    assert [got[s] for s in range(7, 13)] == [expected[s] for s in range(7, 13)]
+    a, b = load_file(straight / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) == 0.0
+
+
+@pytest.mark.slow
+def test_a_moved_run_folder_evaluates_resumes_and_merges(tmp_path, synth_set):
+    """The base model built inside the run (base_model/) is named relative to each checkpoint, so the run folder
+    can move: evaluated from another working directory, resumed and merged at its new place."""
+    from geollava.models.checkpoint import merge_checkpoint, read_run_config
+
+    argv = lambda out, *extra: [str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data",  # noqa: E731
+                                str(synth_set / "train.json"), "--output_dir", str(out), "--report_to", "none",
+                                "--per_device_train_batch_size", "2", "--logging_steps", "1", *map(str, extra)]
+    first = main(argv(tmp_path / "old" / "run", "--max_steps", 4, "--save_steps", 2))
+    assert read_run_config(first / "checkpoint-2")["model_name_or_path"] == "../base_model"
+    assert read_run_config(first)["model_name_or_path"] == "base_model"
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(str(first), str(moved))
+    shutil.rmtree(tmp_path / "old")
+
+    other_cwd = tmp_path / "cwd"
+    other_cwd.mkdir()
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "eval.py"), "--checkpoint", str(moved),
+                             "--data", str(synth_set / "val.json"), "--base", "--max-new-tokens", "4",
+                             "--num-workers", "0", "--no-meteor", "--tokenizer", "simple"],
+                            cwd=other_cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| base |" in result.stdout and "| checkpoint-2 |" in result.stdout and "| final |" in result.stdout
+
+    resumed = main(argv(moved, "--max_steps", 6, "--save_steps", 2, "--resume_from_checkpoint", "auto"))
+    assert sorted(losses(resumed)) == [1, 2, 3, 4, 5, 6] and (moved / "checkpoint-6").is_dir()
+    merged = merge_checkpoint(moved / "checkpoint-6", tmp_path / "merged")
+    assert (merged / "model.safetensors").is_file() and (merged / "geollava_prompt.json").is_file()
+
+
+@pytest.mark.slow
+def test_zero3_resume_continues_the_loss(tmp_path, synth_set, tiny_models):
+    """Two CPU processes under ZeRO-3: a run resumed from checkpoint-2 logs the losses the first run logged."""
+    env = {**os.environ, "NUM_GPUS": "2", "MASTER_PORT": "29541",
+           "TORCH_EXTENSIONS_DIR": str(REPO_ROOT / ".venv" / "torch_extensions")}
+    out = tmp_path / "z3"
+    argv = tiny_argv(out, synth_set, tiny_models["llava"], "llava", "--max_steps", 4, "--save_steps", 2,
+                     "--deepspeed", "configs/deepspeed/zero3.json", "--resume_from_checkpoint", "auto", "--seed", 2)
+    launch = lambda: subprocess.run(["bash", "scripts/finetune_lora.sh", *argv], cwd=REPO_ROOT, env=env,  # noqa
+                                    capture_output=True, text=True, timeout=600)
+    first = launch()
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    expected = losses(out)
+    shutil.rmtree(out / "checkpoint-4")
+    (out / "adapter_model.safetensors").unlink()
+    second = launch()
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resume_from_checkpoint: auto -> " in (out / "train.log").read_text()
+    got = losses(out)
+    for step in (3, 4):
+        assert abs(got[step] - expected[step]) <= 1e-4 * abs(expected[step]), (step, got, expected)

@@ -1,7 +1,5 @@
 """Synthetic change videos: deterministic, captions that agree with the true events, changes where they say."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,8 @@ from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, _TEMPLATE
 from geollava.synthetic.events import build_before_after, quadrant_box
 from geollava.synthetic.generate import generate_split, make_sample
 from geollava.synthetic.scene import MARGIN, render
+
+from helpers import cli
 
 
 def test_set_passes_deep_check(synth_set):
@@ -102,15 +102,13 @@ def test_read_event_on_free_text():
 
 
 def test_synth_command(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "geollava.cli", "data", "synth", "--out", str(tmp_path),
-                             "--train", "4", "--val", "2", "--frames", "4", "--size", "48", "--seed", "1"],
-                            capture_output=True, text=True, timeout=120)
+    result = cli("data", "synth", "--out", tmp_path, "--train", 4, "--val", 2, "--frames", 4, "--size", 48,
+                 "--seed", 1, "--workers", 1)
     assert result.returncode == 0, result.stderr
     assert "4 realistic videos of 4 frames at 48 px" in result.stdout
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 6
     record = load_records(tmp_path / "train.json")[0]
     frames = load_frames(record, tmp_path, 4)
     assert frames.images[0].shape == (48, 48, 3) and frames.timestamps == record.timestamps
-    bad = subprocess.run([sys.executable, "-m", "geollava.cli", "data", "synth", "--out", str(tmp_path),
-                          "--train", "1", "--val", "0", "--size", "47"], capture_output=True, text=True)
+    bad = cli("data", "synth", "--out", tmp_path, "--train", 1, "--val", 0, "--size", 47)
     assert bad.returncode != 0 and "even number of pixels" in bad.stderr

@@ -1,0 +1,130 @@
+"""The template's token ids are the tokenizer's own for the rendered conversation, for every family and three kinds
+of tokenizer (SentencePiece Llama as Vicuna's, byte-level BPE, and one without a BOS token as Qwen's and SmolLM2's);
+the labels are exactly the answers and their EOS."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from geollava.data.schema import parse_record
+from geollava.data.template import IGNORE_INDEX, conversation_turns, encode
+from geollava.families import FAMILIES
+from geollava.models.tiny import train_tokenizer
+from geollava.synthetic.captions import tokenizer_corpus
+
+SYSTEM = "A chat between a curious human and an artificial intelligence assistant."
+DATES = ["2016-03-02", "2019-11-20"]
+ANSWERS = ["Two new buildings were built in the north-east.", "Between 2016 and 2019, \u00e9t\u00e9 42 roofs."]
+RECORD = {"id": "multi", "video": ["a.png", "b.png"], "conversations": [
+    {"from": "human", "value": "<video>\nWhat changed?"}, {"from": "gpt", "value": ANSWERS[0]},
+    {"from": "human", "value": "Where, and how many?"}, {"from": "gpt", "value": ANSWERS[1]}]}
+PER_PLACEHOLDER = 3
+
+
+def expected_text(family, eos: str) -> str:
+    """The Vicuna v1 rendering, written out by hand."""
+    if family.frames_as == "images":
+        media = f"Frame 1 ({DATES[0]}): <image>\nFrame 2 ({DATES[1]}): <image>\n"
+    else:
+        media = f"<video>\nFrame dates: Frame 1 ({DATES[0]}), Frame 2 ({DATES[1]})\n"
+    return (f"{SYSTEM} USER: {media}What changed? ASSISTANT: {ANSWERS[0]}{eos}"
+            f"USER: Where, and how many? ASSISTANT: {ANSWERS[1]}{eos}")
+
+
+def sentencepiece_llama(tmp_path, legacy: bool):
+    """A SentencePiece BPE model trained here, in a folder laid out as Vicuna's (tokenizer.model, LlamaTokenizer,
+    <s> / </s>, no pad token), loaded the way transformers loads Vicuna; <image> / <video> added as assembly does."""
+    spm = pytest.importorskip("sentencepiece")
+    texts = [SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]]
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=str(tmp_path / "sp"), vocab_size=500,
+                                   model_type="bpe", bos_id=1, eos_id=2, unk_id=0, pad_id=-1, byte_fallback=True,
+                                   character_coverage=1.0, minloglevel=2)
+    folder = tmp_path / f"vicuna-legacy-{legacy}"
+    folder.mkdir()
+    shutil.copy(tmp_path / "sp.model", folder / "tokenizer.model")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "legacy": legacy, "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False}))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.pad_token is None and tokenizer.bos_token == "<s>"
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
+    return tokenizer
+
+
+def no_bos_bpe():
+    """Byte-level BPE with no BOS token at all and a ChatML-style end token, as Qwen's and SmolLM2's."""
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_end|>", "<image>", "<video>"]
+    tokenizer.train_from_iterator([SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]], trainers.BpeTrainer(
+        vocab_size=500, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<image>", "<video>"])
+
+
+@pytest.fixture(params=["sentencepiece-legacy", "sentencepiece", "byte-bpe", "no-bos"])
+def tokenizer(request, tmp_path):
+    if request.param.startswith("sentencepiece"):
+        return sentencepiece_llama(tmp_path, legacy=request.param.endswith("legacy"))
+    return train_tokenizer(tokenizer_corpus()) if request.param == "byte-bpe" else no_bos_bpe()
+
+
+def expand(ids: list[int], media_id: int) -> list[int]:
+    return [t for i in ids for t in ([i] * PER_PLACEHOLDER if i == media_id else [i])]
+
+
+def labelled_runs(ids, labels) -> list[list[int]]:
+    runs, current = [], []
+    for token, label in zip(ids, labels):
+        if label != IGNORE_INDEX:
+            assert label == token
+            current.append(label)
+        elif current:
+            runs.append(current)
+            current = []
+    return runs + ([current] if current else [])
+
+
+@pytest.mark.parametrize("family_name", sorted(FAMILIES))
+def test_ids_are_the_tokenizers_own_and_labels_the_answers(tokenizer, family_name):
+    family = FAMILIES[family_name]
+    record, problems = parse_record({**RECORD, "timestamp": DATES})
+    assert not problems
+    media_id = tokenizer.convert_tokens_to_ids(family.media_token)
+    turns = conversation_turns(record, family, 2, DATES)
+    encoded = encode(turns, tokenizer, family, media_id, PER_PLACEHOLDER, SYSTEM)
+
+    whole = tokenizer(expected_text(family, tokenizer.eos_token)).input_ids
+    assert encoded.input_ids == expand(whole, media_id)
+    assert None not in encoded.input_ids
+    assert (encoded.input_ids[0] == tokenizer.bos_token_id) == (tokenizer.bos_token is not None)
+    runs = labelled_runs(encoded.input_ids, encoded.labels)
+    assert [tokenizer.decode(r).strip() for r in runs] == [a + tokenizer.eos_token for a in ANSWERS]
+    assert [r[-1] for r in runs] == [tokenizer.eos_token_id] * 2
+    media_positions = [i for i, t in enumerate(encoded.input_ids) if t == media_id]
+    assert len(media_positions) == PER_PLACEHOLDER * (2 if family.frames_as == "images" else 1)
+    assert encoded.media_end == media_positions[-1] + 1
+
+
+def test_the_generation_prompt_ends_at_the_assistant_tag(tokenizer):
+    family = FAMILIES["llava"]
+    record, _ = parse_record({**RECORD, "timestamp": DATES})
+    turns = conversation_turns(record, family, 2, DATES, with_answers=False)
+    encoded = encode(turns, tokenizer, family, tokenizer.convert_tokens_to_ids("<image>"), PER_PLACEHOLDER, SYSTEM)
+    assert set(encoded.labels) == {IGNORE_INDEX}
+    assert tokenizer.decode(encoded.input_ids, skip_special_tokens=True).rstrip().endswith("What changed? ASSISTANT:")
+
+
+def test_a_tokenizer_without_eos_is_refused():
+    tokenizer = no_bos_bpe()
+    tokenizer.eos_token = None
+    record, _ = parse_record(RECORD)
+    turns = conversation_turns(record, FAMILIES["llava"], 2, None)
+    with pytest.raises(ValueError, match="has no EOS token"):
+        encode(turns, tokenizer, FAMILIES["llava"], 0, PER_PLACEHOLDER)
