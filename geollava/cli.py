@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     prepare = groups.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if "
                                                 "it asks for one, print the output folder (used by the launch scripts)")
     prepare.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
-    prepare.add_argument("--validate-only", action="store_true", help="do not build the base model")
+    prepare.add_argument("--validate-only", action="store_true",
+                         help="do not build the base model; the data files need not exist yet (--dry-run)")
     prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
     prepare.set_defaults(run=_run_prepare)
     groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching")
@@ -51,7 +52,7 @@ def _run_prepare(args) -> int:
 
     world = args.world_size
     try:
-        config = parse_config(args.config_and_overrides)
+        config = parse_config(args.config_and_overrides, need_data=not args.validate_only)
         apply_global_batch(config, world)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

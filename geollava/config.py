@@ -48,6 +48,8 @@ class DataArguments:
     media_root: str | None = field(default=None, metadata={"help": "default: each annotation file's folder"})
     on_bad_record: str = field(default="error", metadata={"help": "error | skip"})
     deep_check: bool = field(default=False, metadata={"help": "decode all media before training"})
+    pixel_cache: bool = field(default=False, metadata={
+        "help": "decode and preprocess each sample once per run, into <output_dir>/pixel_cache (small sets)"})
 
 
 @dataclass

@@ -291,7 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.text_tokens, how = measure_text_tokens(config, args.text_tokens)
     print(f"text tokens per sample: {args.text_tokens} ({how})")
-    sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
+    try:
+        sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
+    except OSError as e:  # transformers' word for "no such folder, and the hub cannot be reached"
+        name = config.model.model_name_or_path or config.model.language_model
+        print(f"error: cannot read the model config of {name}: it is not a local folder and the hub did not answer "
+              f"({str(e).splitlines()[0]}); point model_name_or_path at a local model folder, or run where the hub "
+              "is reachable (only config.json is read, no weights)", file=sys.stderr)
+        return 2
     print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
     print(format_plan(p, args.gpu_memory))

@@ -18,6 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from .config import Config, parse_config
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
+from .data.pixel_cache import PixelCache, cache_folder
 from .data.validate import load_records
 from .families import get_family
 from .models.adapters import cast_trainable, trainable_summary, trainable_setup
@@ -77,8 +78,13 @@ def build_dataset(config: Config, path: str, family, model_config, tokenizer, im
     media_root = d.media_root or str(Path(path).parent)
     frames = config.prompt.num_frames if d.deep_check else None
     records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check)
+    cache = None
+    if d.pixel_cache:
+        cache = PixelCache(cache_folder(Path(config.train.output_dir) / "pixel_cache", path, Path(media_root),
+                                        config.prompt, image_processor))
+        log.info("pixel cache: %s", cache.folder)
     dataset = ChangeCaptionDataset(records, media_root, family, model_config, tokenizer, image_processor,
-                                   config.prompt)
+                                   config.prompt, pixel_cache=cache)
     log.info("%s: %d samples, %d to %d tokens", path, len(dataset), min(dataset.lengths), max(dataset.lengths))
     return dataset
 

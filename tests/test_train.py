@@ -200,3 +200,25 @@ def test_pad_frames_repeats_frames_of_short_media(tmp_path, synth_set, tiny_mode
     record = padded.records[0]
     text = padded.tokenizer.decode(item["input_ids"])
     assert f"Frame 10 ({record.timestamps[-1]})" in text
+
+
+def test_the_pixel_cache_gives_the_same_items_and_decodes_each_sample_once(tmp_path, synth_set, tiny_models,
+                                                                          monkeypatch):
+    import geollava.data.dataset as dataset_module
+
+    plain = trainer_for(tmp_path / "plain", synth_set, tiny_models).train_dataset
+    cached = trainer_for(tmp_path / "cached", synth_set, tiny_models, "llava", "--pixel_cache", "true").train_dataset
+    expected = [plain[i]["pixels"] for i in range(len(plain))]
+    decoded = []
+    real = dataset_module.load_frames
+    monkeypatch.setattr(dataset_module, "load_frames", lambda record, *a, **k: decoded.append(record.id) or
+                        real(record, *a, **k))
+    for epoch in range(2):
+        for i in range(len(cached)):
+            assert torch.equal(cached[i]["pixels"], expected[i]), (epoch, i)
+    assert sorted(decoded) == sorted(r.id for r in cached.records), "each sample decoded once in two epochs"
+    folder = cached.pixel_cache.folder
+    assert folder.parent == tmp_path / "cached" / "run" / "pixel_cache" and len(list(folder.glob("*.npy"))) == 16
+    other = trainer_for(tmp_path / "cached", synth_set, tiny_models, "llava", "--pixel_cache", "true",
+                        "--blank_frames", "true").train_dataset
+    assert other.pixel_cache.folder != folder, "other frame settings never read these pixels"

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..families import Family
 from .frames import load_frames, sample_indices
+from .pixel_cache import PixelCache
 from .prompt import PromptSettings
 from .schema import Record
 from .template import Encoded, conversation_turns, encode
@@ -26,10 +27,11 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
     """``for_generation=True`` yields the prompt only (up to 'ASSISTANT:'), for evaluation."""
 
     def __init__(self, records: Sequence[Record], media_root: str | Path, family: Family, model_config,
-                 tokenizer, image_processor, settings: PromptSettings, for_generation: bool = False):
+                 tokenizer, image_processor, settings: PromptSettings, for_generation: bool = False,
+                 pixel_cache: PixelCache | None = None):
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
-        self.for_generation = for_generation
+        self.for_generation, self.pixel_cache = for_generation, pixel_cache
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
@@ -40,15 +42,22 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         record = self.records[self.keep[i]]
-        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames).images
-        if self.family.frames_as == "video" and len(images) == 1:
-            images = images * self.settings.num_frames  # a single image becomes a still video
+        if self.pixel_cache is None:
+            pixels = self.pixels(record)
+        else:
+            pixels = self.pixel_cache.get(self.keep[i], lambda: self.pixels(record))
         encoded = self._encode(record)
         ids, labels = encoded.input_ids, encoded.labels
         if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
             ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
-        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "pixels": self.to_pixels(images)}
+        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels}
+
+    def pixels(self, record: Record) -> torch.Tensor:
+        """The record's frames, decoded and preprocessed."""
+        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames).images
+        if self.family.frames_as == "video" and len(images) == 1:
+            images = images * self.settings.num_frames  # a single image becomes a still video
+        return self.to_pixels(images)
 
     def num_frames(self, record: Record) -> int:
         return 1 if record.media_kind == "image" else self.settings.num_frames
