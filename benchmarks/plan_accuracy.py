@@ -154,8 +154,7 @@ def against_cpu_runs(tmp: Path) -> None:
 
 def _text_tokens(config, data: Path) -> int:
     """The longest sample's text tokens, as the planner's --text-tokens would be set for this data."""
-    from geollava.synthetic.captions import tokenizer_corpus
-from geollava.train import build_trainer
+    from geollava.train import build_trainer
 
     config.data.train_data = str(data)
     trainer, _ = build_trainer(config)

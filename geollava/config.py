@@ -141,7 +141,7 @@ def parse_config(argv: list[str], need_data: bool = True) -> Config:
     if unknown_cli:
         raise ConfigError(f"the command line: unknown option(s) {', '.join(unknown_cli)}"
                           + "".join(_suggest(w[2:], set(actions)) for w in unknown_cli))
-    parser.set_defaults(**device_defaults(), **{k: _typed(actions[k], v, source) for k, v in values.items()})
+    parser.set_defaults(**{**device_defaults(), **{k: _typed(actions[k], v, source) for k, v in values.items()}})
     try:
         model, data, prompt, lora, train = parser.parse_args_into_dataclasses(cli)
     except SystemExit:

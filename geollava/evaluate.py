@@ -137,7 +137,6 @@ def evaluate_models(args) -> dict:
         started = now()
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
                              args.num_workers, rank, world)
-        model_dtype = next(model.parameters()).dtype
         del model
         if world > 1:
             torch.distributed.barrier()
@@ -148,7 +147,7 @@ def evaluate_models(args) -> dict:
         info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
                 "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
                              "batch_size": args.batch_size, "processes": world},
-                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(model_dtype)}}
+                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(eval_dtype())}}
         results[label] = score_rows(rows, args, folder, label, info)
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
@@ -190,9 +189,13 @@ def _checkpoint_target(label: str, folder: Path) -> Target:
     return Target(label, str(folder), "checkpoint", config["family"], load_prompt(folder), base_loading(config))
 
 
+def eval_dtype() -> torch.dtype:
+    return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+
+
 def load_target(target: Target):
     """(model, tokenizer, image processor), ready for left-padded batched generation."""
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    dtype = eval_dtype()
     device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else None
     if target.kind == "checkpoint":
         model, tokenizer, image_processor, *_ = load_checkpoint(target.path, dtype, device_map)

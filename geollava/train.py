@@ -16,6 +16,7 @@ import transformers
 from transformers.trainer_utils import get_last_checkpoint
 
 from .config import Config, parse_config
+from .data.annotations import is_hub_dataset_id
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
 from .data.pixel_cache import PixelCache, cache_folder
@@ -75,7 +76,7 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
 
 def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor):
     d = config.data
-    media_root = d.media_root or str(Path(path).parent)
+    media_root = d.media_root or (None if is_hub_dataset_id(path) else str(Path(path).parent))
     frames = config.prompt.num_frames if d.deep_check else None
     records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check)
     cache = None

@@ -114,6 +114,9 @@ def test_machine_defaults_come_from_config_parsing(annotations, monkeypatch):
 
     c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
     assert c.train.use_cpu is True and c.train.ddp_backend is None  # this machine has no GPU
+    yaml_path = annotations.parent / "gpu.yaml"
+    yaml_path.write_text(f"extends: {REPO_ROOT / 'configs' / 'tiny.yaml'}\nuse_cpu: false\n")
+    assert parse_config([str(yaml_path), "--train_data", str(annotations)]).train.use_cpu is False  # YAML wins
     monkeypatch.setenv("WORLD_SIZE", "2")  # (a parse would now start a process group: the 2-process tests do)
     assert device_defaults() == {"use_cpu": True, "ddp_backend": "gloo"}
 

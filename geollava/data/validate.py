@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .annotations import Annotations, RawLineError
+from .annotations import AnnotationFileError, Annotations, RawLineError
 from .frames import MediaError, read_image, read_video
 from .schema import Problem, Record, parse_record
 
@@ -53,6 +53,9 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
                       num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> CheckReport:
     """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
     annotations = path if isinstance(path, Annotations) else Annotations(path)
+    if media_root is None and annotations.from_hub:
+        raise AnnotationFileError(f"{annotations.path}: a hub dataset has no folder of its own; set media_root "
+                                  "(--media-root) to the folder its image and video paths are relative to")
     root = Path(media_root) if media_root is not None else annotations.path.parent
     report = CheckReport(annotations.path, total=len(annotations))
     seen_ids: dict[str, int] = {}
