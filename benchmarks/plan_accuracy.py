@@ -156,7 +156,7 @@ def _text_tokens(config, data: Path) -> int:
     """The longest sample's text tokens, as the planner's --text-tokens would be set for this data."""
     from geollava.train import build_trainer
 
-    config.data.train_data = str(data)
+    config.data.train_data = [str(data)]
     trainer, _ = build_trainer(config)
     per_frame = trainer.train_dataset.family.tokens_per_frame(trainer.model.config)
     return max(trainer.train_dataset.lengths) - config.prompt.num_frames * per_frame

@@ -108,12 +108,14 @@ def _run_check(args) -> int:
 def _add_convert(commands) -> None:
     from .data.convert import FORMATS
 
-    p = commands.add_parser("convert", help="convert a public change dataset into our annotations")
+    p = commands.add_parser("convert", help="convert a public dataset into our annotations")
     p.add_argument("format", choices=FORMATS)
-    p.add_argument("src", help="levir-cc: the dataset folder; fmow-pairs: the pair sheet (.xlsx / .csv); "
-                               "fmow-sequences: the fMoW root; teochat / llava: the JSON file")
+    p.add_argument("src", help="levir-cc, rsvqa: the dataset folder; fmow-pairs: the pair sheet (.xlsx / .csv); "
+                               "fmow-sequences: the fMoW root; teochat / llava / geochat-instruct: the JSON file; "
+                               "geochat-eval: the jsonl file; scene-folders: the class-per-folder root")
     p.add_argument("--out", required=True, help="output folder for the annotation files (and fMoW videos)")
-    p.add_argument("--images", help="fmow-pairs, teochat, llava: folder the image paths are relative to")
+    p.add_argument("--images", help="fmow-pairs, teochat, llava, geochat-*, rsvqa: folder the image paths are "
+                                    "relative to")
     p.add_argument("--captions", help="fmow-pairs: GeoLLaVA annotations whose answers caption the pairs")
     p.add_argument("--as-frames", action="store_true", help="fmow-pairs: frame lists instead of mp4 videos")
     p.add_argument("--size", type=int, help="fmow-pairs: frame side of the videos (default: the first image's)")
@@ -121,6 +123,10 @@ def _add_convert(commands) -> None:
     p.add_argument("--min-gap-days", type=int, default=0, help="fmow-sequences: fewest days between kept views")
     p.add_argument("--one-record-per-reference", action="store_true",
                    help="levir-cc: a training record per reference sentence (default: the first, others kept)")
+    p.add_argument("--task", choices=("scene", "vqa", "refer", "grounding", "region_caption"),
+                   help="geochat-eval: the task of the file")
+    p.add_argument("--split", default="test", help="rsvqa: the split to convert (default test)")
+    p.add_argument("--resolution", choices=("lr", "hr"), default="lr", help="rsvqa: LR (Sentinel-2) or HR (USGS)")
     p.set_defaults(run=_run_convert)
 
 
@@ -130,7 +136,8 @@ def _run_convert(args) -> int:
     start = time.perf_counter()
     try:
         result = convert(args.format, args.src, args.out, args.images, args.captions, args.as_frames, args.size,
-                         args.min_views, args.min_gap_days, args.one_record_per_reference)
+                         args.min_views, args.min_gap_days, args.one_record_per_reference, args.task, args.split,
+                         args.resolution)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -151,19 +158,27 @@ def _add_synth(commands) -> None:
     p.add_argument("--style", choices=("realistic", "simple"), default="realistic",
                    help="realistic (default): busy scenes, illumination, clouds and misregistration between frames; "
                         "simple: few distractors and only pixel noise (the CPU quickstart)")
+    p.add_argument("--tasks", help="single-image task records instead of change videos: a comma-separated list of "
+                                   "scene, vqa, refer, grounding, region_caption (taken in turn, one per image)")
     p.set_defaults(run=_run_synth)
 
 
 def _run_synth(args) -> int:
     from .synthetic.generate import generate_split
+    from .synthetic.tasks import generate_task_split
 
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     for split, count in (("train", args.train), ("val", args.val)):
         if count <= 0:
             continue
         start = time.perf_counter()
-        path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style)
-        print(f"{path}: {count} {args.style} videos of {args.frames} frames at {args.size} px "
-              f"in {time.perf_counter() - start:.1f} s")
+        if tasks:
+            path = generate_task_split(args.out, split, count, tasks, args.size, args.seed)
+            what = f"images with {', '.join(tasks)} records at {args.size} px"
+        else:
+            path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style)
+            what = f"{args.style} videos of {args.frames} frames at {args.size} px"
+        print(f"{path}: {count} {what} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -43,7 +43,10 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    train_data: str | None = field(default=None, metadata={"help": "training annotations (.json / .jsonl)"})
+    train_data: list[str] | None = field(default=None, metadata={
+        "help": "training annotations (.json / .jsonl / .parquet / hub id); several files train as one mixture"})
+    train_data_ratios: list[float] | None = field(default=None, metadata={
+        "help": "per train_data file: times each sample is seen per epoch (0.5: a random half); default 1 each"})
     eval_data: str | None = field(default=None, metadata={"help": "optional evaluation annotations"})
     media_root: str | None = field(default=None, metadata={"help": "default: each annotation file's folder"})
     on_bad_record: str = field(default="error", metadata={"help": "error | skip"})
@@ -228,10 +231,13 @@ def validate(config: Config, need_data: bool = True) -> None:
 
 def check_data_files(config: Config) -> None:
     where, d = config.source or "config", config.data
-    if d.train_data is None:
+    if not d.train_data:
         raise ConfigError(f"{where}: train_data is not set; point it at an annotation file")
-    for key in ("train_data", "eval_data"):
-        path = getattr(d, key)
+    if d.train_data_ratios is not None and (len(d.train_data_ratios) != len(d.train_data)
+                                            or min(d.train_data_ratios) <= 0):
+        raise ConfigError(f"{where}: train_data_ratios needs one positive number per train_data file "
+                          f"({len(d.train_data)} files, ratios {d.train_data_ratios})")
+    for key, path in [("train_data", p) for p in d.train_data] + [("eval_data", d.eval_data)]:
         if path is not None and not Path(path).is_file() and not is_hub_dataset_id(path):
             raise ConfigError(f"{where}: {key}: {path} does not exist; write it with `geollava data synth` (a "
                               "synthetic set, e.g. --out data/synthetic --train 200 --val 20) or `geollava data "

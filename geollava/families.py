@@ -27,11 +27,20 @@ class Family:
     vision_towers: tuple[str, ...]  # module paths of the (frozen) vision encoders
     projector: str  # module path of the projector, trained fully
     language_model: str  # module path of the LLM, where LoRA goes
+    # a single image goes through the model's image path (one <image>, pixel_values) rather than as a still video;
+    # LLaVA-NeXT-Video's image path wants LLaVA-NeXT's any-resolution tiles, which per-frame preprocessing lacks
+    image_path: bool = True
     user: str = "USER:"  # Vicuna v1: "<system> USER: <question> ASSISTANT: <answer></s>USER: ..."
     assistant: str = "ASSISTANT:"
 
     def media_token_id(self, config) -> int:
         return getattr(config, self.media_token_id_attr)
+
+    def tokens_per_image(self, config) -> int:
+        """Placeholder tokens of one image through the image path (CLS dropped with the default strategy)."""
+        vision = config.vision_config
+        patches = (vision.image_size // vision.patch_size) ** 2
+        return patches if config.vision_feature_select_strategy == "default" else patches + 1
 
     def tokens_per_frame(self, config) -> int:
         """How many placeholder tokens one frame becomes (what the model's feature count must match)."""
@@ -70,7 +79,7 @@ FAMILIES = {
         name="llava_next_video", model_class=LlavaNextVideoForConditionalGeneration,
         config_class=LlavaNextVideoConfig, frames_as="video", media_token="<video>",
         media_token_id_attr="video_token_id", vision_towers=("model.vision_tower",),
-        projector="model.multi_modal_projector", language_model="model.language_model"),
+        projector="model.multi_modal_projector", language_model="model.language_model", image_path=False),
 }
 
 

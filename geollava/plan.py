@@ -211,18 +211,20 @@ def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[
     a conservative 1 token per 3 characters — else DEFAULT_TEXT_TOKENS."""
     if given is not None:
         return given, "--text-tokens"
-    path = config.data.train_data
-    if not path or not Path(path).is_file():
-        return DEFAULT_TEXT_TOKENS, f"default; train_data {path} is not there yet, set --text-tokens to change it"
+    paths = [p for p in config.data.train_data or [] if Path(p).is_file()]
+    if not paths:
+        return DEFAULT_TEXT_TOKENS, (f"default; train_data {config.data.train_data} is not there yet, set "
+                                     "--text-tokens to change it")
     from itertools import islice
 
     from .data.annotations import AnnotationFileError
     from .data.validate import DataError, load_records
 
     try:
-        records = list(islice(load_records(path, on_bad_record="skip"), sample))
+        records = [r for p in paths for r in islice(load_records(p, on_bad_record="skip"), sample)]
     except (AnnotationFileError, DataError) as e:
         return DEFAULT_TEXT_TOKENS, f"default; train_data cannot be measured ({str(e).splitlines()[0]})"
+    path = ", ".join(paths)
     texts = [" ".join(turn.text for turn in r.conversations) for r in records]
     name = config.model.model_name_or_path or config.model.language_model
     if name and Path(name).is_dir():

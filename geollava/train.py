@@ -19,6 +19,7 @@ from .config import Config, parse_config
 from .data.annotations import is_hub_dataset_id
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
+from .data.mixture import MixedDataset
 from .data.pixel_cache import PixelCache, cache_folder
 from .data.validate import load_records
 from .families import get_family
@@ -65,10 +66,18 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
 
     resolved = resolved_for_checkpoints(config, base)
     log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
-    datasets = {split: build_dataset(config, path, family, model.config, tokenizer, image_processor)
-                for split, path in (("train", config.data.train_data), ("eval", config.data.eval_data)) if path}
+    parts = [build_dataset(config, path, family, model.config, tokenizer, image_processor)
+             for path in config.data.train_data]
+    ratios = config.data.train_data_ratios
+    train_dataset = parts[0] if len(parts) == 1 and ratios is None else \
+        MixedDataset(parts, ratios or [1.0] * len(parts), t.data_seed or t.seed)
+    if len(parts) > 1 or ratios is not None:
+        log.info("training mixture: %d samples from %s", len(train_dataset),
+                 ", ".join(f"{p} x {r}" for p, r in zip(config.data.train_data, ratios or [1.0] * len(parts))))
+    eval_dataset = config.data.eval_data and build_dataset(config, config.data.eval_data, family, model.config,
+                                                           tokenizer, image_processor)
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
-    trainer = GeoTrainer(model=model, args=t, train_dataset=datasets["train"], eval_dataset=datasets.get("eval"),
+    trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
                          callbacks=[extras], mm_projector_lr=t.mm_projector_lr)
     return trainer, extras

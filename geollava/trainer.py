@@ -59,29 +59,55 @@ class GeoTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
-            return EpochLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                             dataset.lengths, self.args.data_seed or self.args.seed)
-        return super()._get_train_sampler(train_dataset)
+        grouped = self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths")
+        mixed = len(set(getattr(dataset, "media", []))) > 1
+        if not (grouped or mixed):
+            return super()._get_train_sampler(train_dataset)
+        step = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return EpochLengthGroupedSampler(step, dataset.lengths, self.args.data_seed or self.args.seed,
+                                         dataset.media if mixed else None, step * self.args.world_size, grouped)
 
 
 class EpochLengthGroupedSampler(torch.utils.data.Sampler):
     """transformers' length grouping (batches of similar length, the longest first), shuffled by a generator seeded
     with (seed, epoch) rather than the global RNG: a run resumed in epoch 2 draws epoch 2's order again.
-    The Trainer (through accelerate) calls ``set_epoch`` at the start of every epoch."""
+    The Trainer (through accelerate) calls ``set_epoch`` at the start of every epoch.
 
-    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+    With ``media`` ("image" / "video" per sample, Video-LLaVA's two towers), the order is made of blocks of one
+    optimizer step across all ranks (``step_size`` samples), each block of one kind: under ZeRO-3 every rank must
+    run the same towers at the same step, or the ranks wait on each other forever. A kind's last block is filled
+    up with its first samples again."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int, media: list[str] | None = None,
+                 step_size: int = 1, group_by_length: bool = True):
         self.batch_size, self.lengths, self.seed, self.epoch = batch_size, lengths, seed, 0
+        self.media, self.step_size, self.group_by_length = media, step_size, group_by_length
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        if self.media is None:
+            return len(self.lengths)
+        counts = [self.media.count(kind) for kind in sorted(set(self.media))]
+        return sum(-(-n // self.step_size) * self.step_size for n in counts)
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+        if self.media is None:
+            return iter(self._order(list(range(len(self.lengths))), generator))
+        blocks = []
+        for kind in sorted(set(self.media)):
+            order = self._order([i for i, m in enumerate(self.media) if m == kind], generator)
+            order += [order[i % len(order)] for i in range(-len(order) % self.step_size)]
+            blocks += [order[i:i + self.step_size] for i in range(0, len(order), self.step_size)]
+        return iter([i for b in torch.randperm(len(blocks), generator=generator).tolist() for i in blocks[b]])
+
+    def _order(self, indices: list[int], generator) -> list[int]:
+        if not self.group_by_length:
+            return [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
+        grouped = get_length_grouped_indices([self.lengths[i] for i in indices], self.batch_size, generator=generator)
+        return [indices[i] for i in grouped]
 
 
 class SaveExtras(TrainerCallback):

@@ -45,3 +45,14 @@ def tiny_run(tmp_path_factory, synth_set, tiny_models) -> Path:
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
     return main(tiny_argv(out, synth_set, tiny_models["llava"], "llava", "--max_steps", 4, "--save_steps", 2))
+
+
+@pytest.fixture(scope="session")
+def task_set(tmp_path_factory) -> Path:
+    """Synthetic single-image task records: 20 train and 5 val images at 64 px, every task in turn."""
+    from geollava.synthetic.tasks import TASK_NAMES, generate_task_split
+
+    out = tmp_path_factory.mktemp("tasks")
+    generate_task_split(out, "train", 20, list(TASK_NAMES), size=64, seed=2)
+    generate_task_split(out, "val", 5, list(TASK_NAMES), size=64, seed=2)
+    return out

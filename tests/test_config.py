@@ -131,4 +131,4 @@ def test_prompt_settings_are_one_group_of_the_config(annotations):
 def test_plan_needs_no_data(tmp_path):
     c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(tmp_path / "later.json")],
                      need_data=False)
-    assert c.data.train_data.endswith("later.json")
+    assert c.data.train_data[0].endswith("later.json")

@@ -1,7 +1,10 @@
-"""Batch dataset items into model inputs: padded ids, labels and attention mask, and the family's pixel tensor.
+"""Batch dataset items into model inputs: padded ids, labels and attention mask, and the pixel tensors: images
+(LLaVA's frames, or single images through Video-LLaVA's image path) as `pixel_values`, videos as
+`pixel_values_videos`, both in one batch when it mixes them (the model's placeholders say which is which).
 
 Every item carries frames (the schema has no text-only records), so no micro-batch lacks visual input — a batch
-without it can hang ZeRO-3, whose ranks must all run the vision tower.
+without it can hang ZeRO-3, whose ranks must all run the vision tower. Where images and videos take different
+towers (Video-LLaVA), the training sampler gives every rank the same kind of media at the same step (trainer.py).
 """
 from __future__ import annotations
 
@@ -28,10 +31,12 @@ class Collator:
         }
         if "labels" in items[0]:
             batch["labels"] = self._pad([item["labels"] for item in items], IGNORE_INDEX)
-        if self.family.frames_as == "images":
-            batch["pixel_values"] = torch.cat([item["pixels"] for item in items])
-        else:
-            batch["pixel_values_videos"] = torch.stack([item["pixels"] for item in items])
+        images = [item["pixels"] for item in items if item["media"] == "image"]
+        videos = [item["pixels"] for item in items if item["media"] == "video"]
+        if images:
+            batch["pixel_values"] = torch.cat(images)
+        if videos:
+            batch["pixel_values_videos"] = torch.stack(videos)
         return batch
 
     def _pad(self, rows: list[torch.Tensor], value: int) -> torch.Tensor:

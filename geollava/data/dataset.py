@@ -36,6 +36,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.keep = list(range(len(records)))
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
         self._drop_too_long()
+        self.media = [self.media_of(records[i]) for i in self.keep]  # "image" or "video": the model input it feeds
 
     def __len__(self) -> int:
         return len(self.keep)
@@ -50,12 +51,23 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         ids, labels = encoded.input_ids, encoded.labels
         if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
             ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
-        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels}
+        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
+                "media": self.media_of(record)}
+
+    def media_of(self, record: Record) -> str:
+        """"image": the frames go in as images (pixel_values); "video": as one video (pixel_values_videos)."""
+        if self.family.frames_as == "images" or self.as_image(record):
+            return "image"
+        return "video"
+
+    def as_image(self, record: Record) -> bool:
+        """A single image through a video family's image path (Video-LLaVA's image tower and <image>)."""
+        return record.media_kind == "image" and self.family.frames_as == "video" and self.family.image_path
 
     def pixels(self, record: Record) -> torch.Tensor:
         """The record's frames, decoded and preprocessed."""
         images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames).images
-        if self.family.frames_as == "video" and len(images) == 1:
+        if self.family.frames_as == "video" and len(images) == 1 and not self.as_image(record):
             images = images * self.settings.num_frames  # a single image becomes a still video
         return self.to_pixels(images)
 
@@ -73,8 +85,11 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return self.image_processor(pictures, return_tensors="pt")["pixel_values"]
 
     def shown_frames(self, record: Record) -> int:
-        """Frames the model sees: a single image stays one image for LLaVA and becomes a still video otherwise."""
-        return 1 if record.media_kind == "image" and self.family.frames_as == "images" else self.settings.num_frames
+        """Frames the model sees: a single image stays one image where the family has an image path, and
+        becomes a still video otherwise."""
+        if record.media_kind == "image" and (self.family.frames_as == "images" or self.family.image_path):
+            return 1
+        return self.settings.num_frames
 
     def _dates(self, record: Record) -> list[str] | None:
         """The dates of the frames a sample shows, without decoding anything."""
@@ -86,11 +101,14 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return [record.timestamps[i] for i in indices]
 
     def _encode(self, record: Record) -> Encoded:
-        frames = self.shown_frames(record)
+        frames, as_image = self.shown_frames(record), self.as_image(record)
         turns = conversation_turns(record, self.family, frames, self._dates(record),
-                                   with_answers=not self.for_generation)
-        return encode(turns, self.tokenizer, self.family, self.media_token_id,
-                      self.family.tokens_per_placeholder(self.model_config, frames), self.settings.system_prompt)
+                                   with_answers=not self.for_generation, as_image=as_image)
+        if as_image:
+            token, count = self.model_config.image_token_id, self.family.tokens_per_image(self.model_config)
+        else:
+            token, count = self.media_token_id, self.family.tokens_per_placeholder(self.model_config, frames)
+        return encode(turns, self.tokenizer, self.family, token, count, self.settings.system_prompt)
 
     def _drop_too_long(self) -> None:
         limit, policy = self.settings.model_max_length, self.settings.too_long

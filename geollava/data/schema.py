@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from .tasks import task_of, task_problems
+
 VIDEO_TOKEN = "<video>"
 IMAGE_TOKEN = "<image>"
 HUMAN, GPT = "human", "gpt"
@@ -43,6 +45,11 @@ class Record:
     timestamps: list[str] | None = None
     references: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        """`metadata.task`: change_caption (the default), scene, vqa, refer, grounding, region_caption, ..."""
+        return task_of(self.metadata)
 
     @property
     def answer(self) -> str:
@@ -107,6 +114,9 @@ def parse_record(raw: object, require_answer: bool = True) -> tuple[Record | Non
                                 "give exactly one timestamp per frame image"))
     if turns and media_kind:
         problems += _placeholder_problems(turns, media_kind, len(media))
+    if turns and isinstance(metadata, dict):
+        problems += [Problem(*p) for p in task_problems(metadata, [t.text for t in turns if t.role == HUMAN],
+                                                        [t.text for t in turns if t.role == GPT])]
     if problems:
         return None, problems
     return Record(record_id, media_kind, media, turns, timestamps, references or [], metadata), []

@@ -28,7 +28,10 @@ class Encoded:
     media_end: int  # index just past the last media token: truncation may never cut before it
 
 
-def media_prefix(family: Family, num_frames: int, dates: list[str] | None) -> str:
+def media_prefix(family: Family, num_frames: int, dates: list[str] | None, as_image: bool = False) -> str:
+    """The placeholders (and dates) the frames become; ``as_image``: one image through the image path."""
+    if as_image and family.frames_as == "video":
+        return IMAGE_TOKEN + "\n"
     if family.frames_as == "images":
         if dates:
             return "\n".join(f"Frame {i + 1} ({d}): {IMAGE_TOKEN}" for i, d in enumerate(dates)) + "\n"
@@ -39,7 +42,7 @@ def media_prefix(family: Family, num_frames: int, dates: list[str] | None) -> st
 
 
 def conversation_turns(record: Record, family: Family, num_frames: int, dates: list[str] | None,
-                       with_answers: bool = True) -> list[tuple[str, str | None]]:
+                       with_answers: bool = True, as_image: bool = False) -> list[tuple[str, str | None]]:
     """(question, answer) pairs; the media prefix replaces any placeholder of the first question.
 
     ``with_answers=False`` keeps only the first question, with no answer: the generation prompt.
@@ -53,7 +56,7 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
             question = turn.text
     if question is not None:
         turns.append((question, None))
-    first_question = media_prefix(family, num_frames, dates) + _PLACEHOLDERS.sub(" ", turns[0][0]).strip()
+    first_question = media_prefix(family, num_frames, dates, as_image) + _PLACEHOLDERS.sub(" ", turns[0][0]).strip()
     turns[0] = (first_question, turns[0][1])
     return turns if with_answers else [(first_question, None)]
 

@@ -177,7 +177,7 @@ def test_teochat_and_llava(tmp_path):
     result = convert("teochat", teochat, "--out", out, "--images", media)
     assert result.returncode == 0 and "skipped 1 row(s): missing image" in result.stdout
     (record,) = json.loads((out / "teochat.json").read_text())
-    assert record["timestamps"] == ["2018-08-01", "2018-11-20"] and record["metadata"] == {"task": "damage"}
+    assert record["timestamps"] == ["2018-08-01", "2018-11-20"] and record["metadata"] == {"source_task": "damage"}
     llava = write_json(tmp_path / "geochat.json", [
         {"id": "g1", "image": "geochat/P0001.png", "conversations": [
             {"from": "human", "value": "<image>\n[identify] What is this?"}, {"from": "gpt", "value": "A plane."},

@@ -112,3 +112,50 @@ def test_synth_command(tmp_path):
     assert frames.images[0].shape == (48, 48, 3) and frames.timestamps == record.timestamps
     bad = cli("data", "synth", "--out", tmp_path, "--train", 1, "--val", 0, "--size", 47)
     assert bad.returncode != 0 and "even number of pixels" in bad.stderr
+
+
+def test_synthetic_task_records_are_valid_deterministic_and_true_to_the_pixels(tmp_path):
+    from geollava.data.boxes import parse_boxes, polygon
+    from geollava.data.tasks import normalise_answer
+
+    result = cli("data", "synth", "--out", tmp_path / "a", "--train", 40, "--val", 5, "--size", 64, "--seed", 4,
+                 "--tasks", "scene,vqa,refer,grounding,region_caption")
+    assert result.returncode == 0, result.stderr
+    assert "40 images with scene, vqa, refer, grounding, region_caption records at 64 px" in result.stdout
+    for split in ("train", "val"):
+        assert cli("data", "check", tmp_path / "a" / f"{split}.json", "--deep").returncode == 0
+    records = json.loads((tmp_path / "a" / "train.json").read_text())
+    checked = 0
+    assert [r["metadata"]["task"] for r in records[:5]] == ["scene", "vqa", "refer", "grounding", "region_caption"]
+    assert cli("data", "synth", "--out", tmp_path / "b", "--train", 40, "--val", 0, "--size", 64, "--seed", 4,
+               "--tasks", "scene,vqa,refer,grounding,region_caption").returncode == 0
+    assert (tmp_path / "b" / "train.json").read_text() == (tmp_path / "a" / "train.json").read_text()
+    assert (tmp_path / "b" / "images" / "train_00007.png").read_bytes() == \
+        (tmp_path / "a" / "images" / "train_00007.png").read_bytes()
+    for r in records:
+        question, answer = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        meta = r["metadata"]
+        if meta["task"] == "scene":
+            assert normalise_answer(answer) in map(normalise_answer, meta["classes"])
+        if meta["task"] == "refer":
+            (box,) = parse_boxes(answer)
+            assert "[refer] Give me the location of <p> the largest" in question
+            assert str(box) in [o["box"] for o in meta["objects"]]
+        if meta["task"] == "vqa" and meta["question_type"] == "count":
+            kind = "building" if "buildings" in question else "tank"
+            assert answer == str(sum(o["kind"] == kind for o in meta["objects"]))
+        if meta["task"] == "refer" and ("building" in question or "tank" in question):
+            # the box is where the object was drawn: its centre pixel is a roof's or a tank's colour, exactly
+            from PIL import Image
+
+            from geollava.synthetic.scene import ROOF_COLOURS
+
+            x0, y0, x1, y1 = polygon(parse_boxes(answer)[0], 64, 64).bounds
+            pixel = tuple(np.asarray(Image.open(tmp_path / "a" / r["image"]))[int((y0 + y1) / 2), int((x0 + x1) / 2)])
+            colours = {(235, 235, 228)} if "tank" in question else {tuple(int(255 * c) for c in roof)
+                                                                      for roof in ROOF_COLOURS}
+            assert pixel in colours, (r["id"], pixel)
+            checked += 1
+    assert checked >= 2
+    bad = cli("data", "synth", "--out", tmp_path / "c", "--train", 2, "--val", 0, "--tasks", "scene,detect")
+    assert bad.returncode != 0 and "detect" in bad.stderr

@@ -1,11 +1,13 @@
-"""TEOChatlas and LLaVA / GeoChat_Instruct annotations → ours: the same conversations, media paths rewritten
-relative to the output folder, anything else kept in metadata."""
+"""TEOChatlas and LLaVA annotations → ours: the same conversations, media paths rewritten relative to the output
+folder, anything else kept in metadata (a task name of the source's own goes to `metadata.source_task`:
+`metadata.task` names our tasks). GeoChat_Instruct has a converter of its own (geochat.py) that sets the tasks."""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
 
+from ..tasks import TASKS
 from .common import Conversion
 
 KNOWN = {"id", "video", "image", "timestamp", "timestamps", "conversations", "metadata"}
@@ -37,6 +39,8 @@ def convert_chat(src: Path, out_dir: Path, images: Path, media_key: str, name: s
             record["timestamps"] = [str(s) for s in stamps] if isinstance(stamps, list) else stamps
         extra = {k: v for k, v in item.items() if k not in KNOWN}
         metadata = {**item.get("metadata", {}), **extra} if isinstance(item.get("metadata", {}), dict) else extra
+        if "task" in metadata and metadata["task"] not in TASKS:  # the source's own task name (TEOChat's "damage")
+            metadata["source_task"] = metadata.pop("task")
         if metadata:
             record["metadata"] = metadata
         records.append(record)
