@@ -60,3 +60,16 @@ def cli(*args) -> SimpleNamespace:
             traceback.print_exc()
             code = 1
     return SimpleNamespace(returncode=code or 0, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def labelled_runs(ids, labels, ignore: int = -100) -> list[list[int]]:
+    """The runs of consecutive labelled tokens (each label must equal its token)."""
+    runs, current = [], []
+    for token, label in zip(ids, labels):
+        if label != ignore:
+            assert label == token
+            current.append(label)
+        elif current:
+            runs.append(current)
+            current = []
+    return runs + ([current] if current else [])

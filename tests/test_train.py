@@ -8,7 +8,7 @@ from geollava.data.template import IGNORE_INDEX
 from geollava.families import FAMILIES
 from geollava.train import build_trainer
 
-from helpers import tiny_argv
+from helpers import labelled_runs, tiny_argv
 
 
 def trainer_for(tmp_path, synth_set, tiny_models, family="llava", *extra):
@@ -64,15 +64,7 @@ def test_labels_are_exactly_the_answers_plus_eos(tmp_path, synth_set, tiny_model
                           {"from": "gpt", "value": "In the north-east quadrant."}]})
     encoded = dataset._encode(record)
     ids, labels = encoded.input_ids, encoded.labels
-    runs, current = [], []
-    for token, label in zip(ids, labels):
-        if label != IGNORE_INDEX:
-            assert label == token
-            current.append(label)
-        elif current:
-            runs.append(current)
-            current = []
-    runs.append(current) if current else None
+    runs = labelled_runs(ids, labels, IGNORE_INDEX)
     assert [tokenizer.decode(r) for r in runs] == [" Two buildings were built.</s>", " In the north-east quadrant.</s>"]
     text = tokenizer.decode(ids)
     assert text.count("USER:") == 2 and text.count("ASSISTANT:") == 2 and "Where?" in text

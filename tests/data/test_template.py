@@ -16,6 +16,8 @@ from geollava.families import FAMILIES
 from geollava.models.tiny import train_tokenizer
 from geollava.synthetic.captions import tokenizer_corpus
 
+from helpers import labelled_runs
+
 SYSTEM = "A chat between a curious human and an artificial intelligence assistant."
 DATES = ["2016-03-02", "2019-11-20"]
 ANSWERS = ["Two new buildings were built in the north-east.", "Between 2016 and 2019, \u00e9t\u00e9 42 roofs."]
@@ -77,18 +79,6 @@ def tokenizer(request, tmp_path):
 
 def expand(ids: list[int], media_id: int) -> list[int]:
     return [t for i in ids for t in ([i] * PER_PLACEHOLDER if i == media_id else [i])]
-
-
-def labelled_runs(ids, labels) -> list[list[int]]:
-    runs, current = [], []
-    for token, label in zip(ids, labels):
-        if label != IGNORE_INDEX:
-            assert label == token
-            current.append(label)
-        elif current:
-            runs.append(current)
-            current = []
-    return runs + ([current] if current else [])
 
 
 @pytest.mark.parametrize("family_name", sorted(FAMILIES))
