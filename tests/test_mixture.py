@@ -89,3 +89,30 @@ def test_mixed_images_and_videos_train_under_zero3_on_two_processes(tmp_path, sy
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = (tmp_path / "z3" / "train.log").read_text()
     assert "training mixture: 36 samples" in log and "'train_runtime'" in log
+
+
+@pytest.mark.slow
+def test_geochat_instruct_tasks_and_change_videos_train_together_through_the_launch_script(tmp_path, synth_set,
+                                                                                           task_set, tiny_models):
+    from helpers import cli, write_image, write_json
+
+    write_image(tmp_path / "images" / "P0001.png", 90)
+    src = write_json(tmp_path / "GeoChat_Instruct.json", [
+        {"id": "P0001", "image": "P0001.png", "conversations": [
+            {"from": "human", "value": "<image>\n[refer] where is <p>silver plane</p> ?"},
+            {"from": "gpt", "value": "{<16><55><24><63>|<11>}"}]},
+        {"id": "P0001", "image": "P0001.png", "conversations": [
+            {"from": "human", "value": "<image>\nDescribe the image."}, {"from": "gpt", "value": "An airport."},
+            {"from": "human", "value": "How many planes?"}, {"from": "gpt", "value": "One."}]}])
+    assert cli("data", "convert", "geochat-instruct", src, "--out", tmp_path / "geochat", "--images",
+               tmp_path / "images").returncode == 0
+    argv = tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--max_steps", 4)
+    at = argv.index("--train_data") + 1
+    argv[at:at + 1] = [str(synth_set / "train.json"), str(tmp_path / "geochat" / "geochat_instruct.json"),
+                       str(task_set / "train.json")]
+    result = subprocess.run(["bash", "scripts/finetune_lora.sh", *argv, "--train_data_ratios", "1", "4", "1"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "training mixture: 44 samples" in log  # 16 videos + 2 GeoChat records x 4 + 20 task images
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()

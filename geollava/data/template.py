@@ -63,14 +63,15 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
 
 def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
            system_prompt: str = "") -> tuple[str, list[tuple[int, int]]]:
-    """The conversation as one text, and the character spans to learn: each answer with its EOS. A final turn
-    without an answer ends the text at 'ASSISTANT:' (the generation prompt)."""
+    """The conversation as one text, and the character spans to learn: each answer with its EOS, and the space
+    before it — a tokenizer may make that space a token of its own, which the model must learn to write, since a
+    generation prompt ends at 'ASSISTANT:' (a final turn without an answer)."""
     text, spans = "", []
     for k, (question, answer) in enumerate(turns):
         turn = f"{family.user} {question} {family.assistant}"
         text += f"{system_prompt} {turn}" if k == 0 and system_prompt else turn
         if answer is not None:
-            start = len(text) + 1
+            start = len(text)
             text += f" {answer.strip()}{eos_token}"
             spans.append((start, len(text)))
     return text, spans

@@ -118,3 +118,18 @@ def test_a_tokenizer_without_eos_is_refused():
     turns = conversation_turns(record, FAMILIES["llava"], 2, None)
     with pytest.raises(ValueError, match="has no EOS token"):
         encode(turns, tokenizer, FAMILIES["llava"], 0, PER_PLACEHOLDER)
+
+
+def test_a_space_token_before_the_answer_is_learned_too(tokenizer):
+    """Byte-level BPE without a merge for " {" makes the space its own token: the model must learn to write it,
+    since generation starts right after 'ASSISTANT:' (found when a refer model never began its boxes)."""
+    family = FAMILIES["llava"]
+    record, _ = parse_record({**RECORD, "conversations": [RECORD["conversations"][0],
+                                                          {"from": "gpt", "value": "{<16><55><24><63>|<11>}"}]})
+    turns = conversation_turns(record, family, 2, None)
+    encoded = encode(turns, tokenizer, family, tokenizer.convert_tokens_to_ids("<image>"), PER_PLACEHOLDER, SYSTEM)
+    prompt = encode(conversation_turns(record, family, 2, None, with_answers=False), tokenizer, family,
+                    tokenizer.convert_tokens_to_ids("<image>"), PER_PLACEHOLDER, SYSTEM)
+    first = next(i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX)
+    assert encoded.input_ids[:len(prompt.input_ids)] == prompt.input_ids
+    assert first == len(prompt.input_ids), "every token after the generation prompt is learned"
