@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--patch", type=int, default=16)
     parser.add_argument("--work", default=str(REPO / "benchmarks" / "_work" / "task_learning"))
+    parser.add_argument("--no-blind", action="store_true", help="skip the blind control (a variant's quick look)")
     args = parser.parse_args()
     work = Path(args.work)
     data = work / "data"
@@ -78,7 +79,8 @@ def main() -> None:
         generate_task_split(data, "train", args.train, TASKS, size=64, seed=0)
         generate_task_split(data, "val", args.val, TASKS, size=64, seed=0)
     results, timings = {"constant answer": scores(constant_answers(data), data)}, {}
-    for name, extra in (("fine-tuned", ()), ("blind control", ("--blank_frames", "true"))):
+    runs = [("fine-tuned", ())] + ([] if args.no_blind else [("blind control", ("--blank_frames", "true"))])
+    for name, extra in runs:
         start = time.perf_counter()
         run = fine_tune(data, work / name.replace(" ", "_"), args.steps, args.patch, *extra)
         timings[name] = time.perf_counter() - start

@@ -66,10 +66,14 @@ class Annotations:
             raise RawLineError(self.path, line_number, e.colno, e.msg) from None
 
     def _row(self, item):
-        """A table gives every row every column; a column a record does not have is None there: drop it."""
-        if isinstance(item, dict) and not isinstance(self._items, list):
-            return {k: v for k, v in item.items() if v is not None}
-        return item
+        """A table gives every row every column (and every metadata field any row has); what a record does not
+        have is None there: drop it."""
+        if not isinstance(item, dict) or isinstance(self._items, list):
+            return item
+        row = {k: v for k, v in item.items() if v is not None}
+        if isinstance(row.get("metadata"), dict):
+            row["metadata"] = {k: v for k, v in row["metadata"].items() if v is not None}
+        return row
 
     def __iter__(self):
         """Sequential reading; for JSONL this streams the file once instead of seeking per record."""

@@ -115,6 +115,14 @@ def test_parquet_annotations_load_like_the_json_they_came_from(tmp_path, synth_s
         assert (a.id, a.media, a.timestamps, a.conversations, a.answer) == (b.id, b.media, b.timestamps,
                                                                           b.conversations, b.answer)
         assert a.metadata["events"] == b.metadata["events"]
+    mixed = tmp_path / "mixed.parquet"  # change videos and task images in one table: metadata columns differ
+    tasks = [{"id": "t1", "image": "videos/x.png", "metadata": {"task": "vqa", "question_type": "presence"},
+              "conversations": [{"from": "human", "value": "Is there a road?"}, {"from": "gpt", "value": "yes"}]}]
+    datasets.Dataset.from_list([{**rows[0], "metadata": {"events": []}}, *tasks]).to_parquet(str(mixed))
+    from geollava.data.annotations import Annotations
+
+    first, second = list(Annotations(mixed))
+    assert "task" not in first["metadata"] and second["metadata"] == tasks[0]["metadata"]
 
 
 def test_a_broken_table_or_missing_hub_dataset_is_one_clear_error(tmp_path):
