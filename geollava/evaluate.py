@@ -70,6 +70,9 @@ def parse_args(argv):
                    help="caption tokenizer: PTB (Java) as published tables, or the pure-Python stand-in")
     p.add_argument("--sbert-model", help="local sentence-transformers model folder for the SBERT cosine")
     p.add_argument("--report", action="store_true", help="also write report.html (needs --data, for the frames)")
+    p.add_argument("--no-geollava-clean", action="store_true",
+                   help="score GeoLLaVA results files as written (default: the text after the first 'Answer:', "
+                        "as GeoLLaVA's eval_metrics.py does)")
     args = p.parse_args(argv)
     if args.report and not args.data:
         p.error("--report needs --data ANNOTATIONS to show the frames")
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def score_file(args) -> dict:
-    rows = load_predictions(args.predictions)
+    rows = load_predictions(args.predictions, geollava_clean=not args.no_geollava_clean)
     if args.data:
         records = {r.id: r for r in load_records(args.data, args.media_root)}
         missing = [row["id"] for row in rows if row["id"] not in records]
@@ -108,7 +111,9 @@ def score_file(args) -> dict:
                         "ANNOTATIONS to take them from the annotations")
     out = Path(args.output_dir or Path(args.predictions).parent / "eval")
     label = Path(args.predictions).stem
-    metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions)})
+    cleaning = "geollava: text after the first 'Answer:'" if any(r["cleaned"] for r in rows) else None
+    metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
+                                                          "prediction_cleaning": cleaning})
     write_summary(out, {label: metrics}, args)
     return {label: metrics}
 

@@ -1,9 +1,17 @@
 """Predictions files: ours (`predictions.jsonl`: id, prediction, references, checkpoint), appended as generation
-goes so a killed run resumes where it stopped, and GeoLLaVA's results format (id, video, true, generated)."""
+goes so a killed run resumes where it stopped; GeoLLaVA's results files (id, video, true, generated) in every
+shape its scripts write them — a JSON array, one object per line, an array left open by an interrupted run,
+objects back to back without commas; and GeoChat's answer files ({question_id, answer, ...}).
+
+GeoLLaVA's scorer (eval_metrics.py) keeps the text after the first "Answer:" of each prediction; its files are
+cleaned the same way here (``geollava_clean``), so that our GeoLLaVA metrics equal what its scorer gives.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+ANSWER_PREFIX = "Answer:"
 
 
 class PredictionsError(ValueError):
@@ -46,20 +54,17 @@ def prediction_row(record, text: str, label: str) -> dict:
     return row
 
 
-def load_predictions(path: str | Path) -> list[dict]:
-    """Rows with id, prediction and (when the file has them) references, from our JSONL or GeoLLaVA's format."""
+def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict]:
+    """Rows with id, prediction and (when the file has them) references, from our JSONL, GeoLLaVA's results files
+    or GeoChat's answer files. A GeoLLaVA row's prediction is cleaned as GeoLLaVA's scorer does unless
+    ``geollava_clean`` is False; each row says whether it was (``cleaned``)."""
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"predictions file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text) if text.lstrip().startswith("[") else \
-            [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
-        raise PredictionsError(f"{path}: invalid JSON ({e})") from None
+    raw = read_objects(path.read_text(encoding="utf-8"), path)
     rows, seen = [], set()
     for n, item in enumerate(raw):
-        row = _normalise(item, path, n)
+        row = _normalise(item, path, n, geollava_clean)
         if row["id"] in seen:
             raise PredictionsError(f"{path}: record {n}: id {row['id']!r} appears twice")
         seen.add(row["id"])
@@ -69,9 +74,46 @@ def load_predictions(path: str | Path) -> list[dict]:
     return rows
 
 
-def _normalise(item, path: Path, n: int) -> dict:
+def read_objects(text: str, path: Path) -> list:
+    """The JSON objects of ``text`` in order, whatever holds them together: an array (closed or left open by a
+    killed run), one per line, or back to back. A last object cut short by a kill is dropped."""
+    decoder, objects, position = json.JSONDecoder(), [], 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,[]":
+            position += 1
+        if position == len(text):
+            return objects
+        try:
+            item, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as e:
+            if _any_object_after(decoder, text, position + 1):
+                raise PredictionsError(f"{path}: invalid JSON at character {e.pos} ({e.msg})") from None
+            return objects  # only the half-written last object of an interrupted run is left
+        objects += item if isinstance(item, list) else [item]
+
+
+def _any_object_after(decoder, text: str, start: int) -> bool:
+    """Whether a whole JSON object still starts somewhere after ``start`` (then the text is broken, not cut)."""
+    position = text.find("{", start)
+    while position != -1:
+        try:
+            decoder.raw_decode(text, position)
+            return True
+        except json.JSONDecodeError:
+            position = text.find("{", position + 1)
+    return False
+
+
+def geollava_cleaned(text: str) -> str:
+    """What GeoLLaVA's eval_metrics.py scores: the text after the first "Answer:", when there is one."""
+    return text.split(ANSWER_PREFIX, 1)[1].strip() if ANSWER_PREFIX in text else text
+
+
+def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
     if not isinstance(item, dict):
         raise PredictionsError(f"{path}: record {n} is not an object")
+    if "question_id" in item and "answer" in item and "prediction" not in item:  # GeoChat's answer files
+        item = {**item, "id": item["question_id"], "prediction": item["answer"]}
     record_id = item.get("id", item.get("video"))
     if not isinstance(record_id, (str, int)) or str(record_id) == "":
         raise PredictionsError(f"{path}: record {n} has no id (nor a video name to use as one)")
@@ -84,5 +126,7 @@ def _normalise(item, path: Path, n: int) -> dict:
         references = [references]
     if references is not None and not (isinstance(references, list) and all(isinstance(r, str) for r in references)):
         raise PredictionsError(f"{path}: record {n} (id {record_id!r}): references must be a string or a list of strings")
-    return {"id": str(record_id), "prediction": prediction, "references": references,
-            "events": item.get("events"), "checkpoint": item.get("checkpoint")}
+    cleaned = geollava_clean and "generated" in item and "prediction" not in item
+    return {"id": str(record_id), "prediction": geollava_cleaned(prediction) if cleaned else prediction,
+            "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
+            "cleaned": cleaned}

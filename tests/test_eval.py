@@ -209,3 +209,44 @@ def test_base_of_a_qlora_run_is_loaded_in_4_bit_like_the_adapters_base(tmp_path,
         assert results[label]["loading"] == {"bits": 4, "double_quant": False, "quant_type": "fp4",
                                              "dtype": "torch.float32"}
         assert results[label]["prompt"]["num_frames"] == 4 and results[label]["prompt"]["question"]
+
+
+def test_geollava_results_files_in_every_shape_and_geochat_answer_files():
+    from pathlib import Path
+
+    from geollava.predictions import PredictionsError, read_objects
+
+    rows = [{"id": "a", "video": "a.mp4", "true": "x", "generated": "USER: ... Answer: A road was built."},
+            {"id": "b", "video": "b.mp4", "true": "y", "generated": "Nothing changed."}]
+    texts = {"array": json.dumps(rows), "one per line": "\n".join(map(json.dumps, rows)),
+             "array left open": "[" + ",\n".join(map(json.dumps, rows)) + ",\n" + json.dumps(rows[0])[:30],
+             "back to back": "".join(map(json.dumps, rows))}
+    for shape, text in texts.items():
+        assert [o["id"] for o in read_objects(text, Path(shape))] == ["a", "b"], shape
+    with pytest.raises(PredictionsError, match="invalid JSON"):
+        read_objects(json.dumps(rows[0])[:30] + "\n" + json.dumps(rows[1]), Path("broken"))
+
+
+def test_score_only_cleans_geollava_predictions_as_its_scorer_does(tmp_path, synth_set):
+    from geollava.evaluate import main as evaluate
+    from geollava.predictions import load_predictions
+
+    records = load_records(synth_set / "val.json")
+    results = [{"id": r.id, "video": r.media[0], "true": r.answer,
+                "generated": f"USER: <video> Describe. ASSISTANT: Answer: {r.answer}"} for r in records]
+    path = tmp_path / "results.json"
+    path.write_text("\n".join(json.dumps(r) for r in results))  # GeoLLaVA's base-model shape: no brackets
+    cleaned = evaluate(["--predictions", str(path), "--no-meteor", "--tokenizer", "simple",
+                        "--output-dir", str(tmp_path / "c")])["results"]
+    raw = evaluate(["--predictions", str(path), "--no-meteor", "--tokenizer", "simple", "--no-geollava-clean",
+                    "--output-dir", str(tmp_path / "r")])["results"]
+    assert cleaned["prediction_cleaning"] and raw["prediction_cleaning"] is None
+    assert cleaned["scores"]["geollava"]["rouge1"] == pytest.approx(1.0)  # the text after "Answer:" is the truth
+    assert raw["scores"]["geollava"]["rouge1"] < 0.9
+    assert [r["prediction"] for r in load_predictions(path)] == [r.answer for r in records]
+    geochat = tmp_path / "answers.jsonl"
+    geochat.write_text("\n".join(json.dumps({"question_id": r.id, "answer": r.answer, "image_id": "x"})
+                                 for r in records))
+    scored = evaluate(["--predictions", str(geochat), "--data", str(synth_set / "val.json"), "--no-meteor",
+                       "--tokenizer", "simple", "--output-dir", str(tmp_path / "g")])["answers"]
+    assert scored["samples"] == 6 and scored["scores"]["geollava"]["rouge1"] == pytest.approx(1.0)
