@@ -52,7 +52,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
             ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
         return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
-                "media": self.media_of(record)}
+                "media": self.media[i]}
 
     def media_of(self, record: Record) -> str:
         """"image": the frames go in as images (pixel_values); "video": as one video (pixel_values_videos)."""
