@@ -61,7 +61,7 @@ def constant_answers(data: Path) -> dict[str, str]:
 def scores(predictions: dict[str, str], data: Path) -> dict[str, dict]:
     records = load_records(data / "val.json")
     return {task: score_task(task, [{"prediction": predictions[r.id], "reference": r.answer, "metadata": r.metadata}
-                                    for r in records if r.task == task]) for task in TASKS}
+                                    for r in records if r.task == task])[0] for task in TASKS}
 
 
 def main() -> None:

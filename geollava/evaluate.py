@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from .data.dataset import ChangeCaptionDataset
 from .data.prompt import PromptSettings
 from .data.validate import DataError, load_records
 from .families import FAMILIES, get_family
 from .generate import generate_predictions
-from .metrics import score
+from .metrics import BOX_TASKS, score_by_task
 from .models.checkpoint import (CheckpointError, base_loading, load_checkpoint, load_prompt, read_run_config,
                                 resolve_base)
 from .models.load import load_model, load_processors
@@ -91,20 +92,17 @@ def main(argv: list[str] | None = None) -> dict:
 
 def score_file(args) -> dict:
     rows = load_predictions(args.predictions, geollava_clean=not args.no_geollava_clean)
+    sizes = {}
     if args.data:
-        records = {r.id: r for r in load_records(args.data, args.media_root)}
-        missing = [row["id"] for row in rows if row["id"] not in records]
-        if missing:
-            raise EvalError(f"{len(missing)} predictions have ids that {args.data} does not have "
-                            f"(first: {missing[:3]}); score them against their own references without --data")
-        predicted = {row["id"] for row in rows}
-        unanswered = [i for i in records if i not in predicted]
-        if unanswered:
-            raise EvalError(f"{len(unanswered)} records of {args.data} have no prediction (first: {unanswered[:3]}); "
-                            "finish generating them (eval.py resumes) before scoring")
+        media_root = args.media_root or str(Path(args.data).parent)
+        records = {r.id: r for r in load_records(args.data, media_root, check_media=False)}  # scoring reads no media
+        check_coverage(rows, records, args.data)
         for row in rows:
-            row["references"] = records[row["id"]].all_references()
-            row["events"] = records[row["id"]].metadata.get("events", row["events"])
+            take_record_fields(row, records[row["id"]])
+        sizes = box_image_sizes(records.values(), media_root)
+    elif any(row["source"] == "geochat" for row in rows):
+        raise EvalError(f"{args.predictions} is a GeoChat answer file: its tasks and references are in the question "
+                        "file; pass --data with its conversion (geollava data convert geochat-eval QUESTIONS --task ...)")
     no_refs = [row["id"] for row in rows if not row["references"]]
     if no_refs:
         raise EvalError(f"{len(no_refs)} predictions have no references (first: {no_refs[:3]}); pass --data "
@@ -113,9 +111,43 @@ def score_file(args) -> dict:
     label = Path(args.predictions).stem
     cleaning = "geollava: text after the first 'Answer:'" if any(r["cleaned"] for r in rows) else None
     metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
-                                                          "prediction_cleaning": cleaning})
+                                                          "prediction_cleaning": cleaning}, sizes)
     write_summary(out, {label: metrics}, args)
     return {label: metrics}
+
+
+def check_coverage(rows: list[dict], records: dict, data: str) -> None:
+    """Every prediction has a record and every record a prediction (a partial file would score a subset)."""
+    missing = [row["id"] for row in rows if row["id"] not in records]
+    if missing:
+        raise EvalError(f"{len(missing)} predictions have ids that {data} does not have "
+                        f"(first: {missing[:3]}); score them against their own references without --data")
+    predicted = {row["id"] for row in rows}
+    unanswered = [i for i in records if i not in predicted]
+    if unanswered:
+        raise EvalError(f"{len(unanswered)} records of {data} have no prediction (first: {unanswered[:3]}); "
+                        "finish generating them (eval.py resumes) before scoring")
+
+
+def take_record_fields(row: dict, record) -> None:
+    """The references, task and task fields of a prediction come from its annotation record."""
+    row["references"] = record.all_references()
+    row["events"] = record.metadata.get("events", row["events"])
+    row["task"], row["metadata"] = record.task, record.metadata
+
+
+def box_image_sizes(records, media_root: str) -> dict[str, tuple[int, int]]:
+    """(width, height) of each box task's image that can be opened (the header only); boxes are drawn on a
+    0-100 grid of the image, so a rotated box's shape depends on it."""
+    sizes = {}
+    for record in records:
+        if record.task in BOX_TASKS and record.media_kind == "image":
+            try:
+                with Image.open(Path(media_root) / record.media[0]) as picture:
+                    sizes[record.id] = picture.size
+            except OSError:
+                continue
+    return sizes
 
 
 def evaluate_models(args) -> dict:
@@ -127,6 +159,7 @@ def evaluate_models(args) -> dict:
     rank, world = init_sharding()
     media_root = args.media_root or str(Path(args.data).parent)
     records = load_records(args.data, media_root)  # records without an answer cannot be scored: an error
+    by_id = {r.id: r for r in records}
     results = {}
     for target in targets:
         label = target.label
@@ -149,11 +182,13 @@ def evaluate_models(args) -> dict:
                 continue
             merge_shards(folder, world)
         rows = load_predictions(folder / "predictions.jsonl")
+        for row in rows:
+            take_record_fields(row, by_id[row["id"]])
         info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
                 "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
                              "batch_size": args.batch_size, "processes": world},
                 "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(eval_dtype())}}
-        results[label] = score_rows(rows, args, folder, label, info)
+        results[label] = score_rows(rows, args, folder, label, info, box_image_sizes(records, media_root))
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results
@@ -212,21 +247,25 @@ def load_target(target: Target):
     return model, tokenizer, image_processor
 
 
-def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict) -> dict:
-    references = {row["id"]: row["references"] for row in rows}
-    predictions = {row["id"]: row["prediction"] for row in rows}
-    events = {row["id"]: row["events"] for row in rows} if all(r.get("events") is not None for r in rows) else None
-    corpus, per_sample = score(references, predictions, events, meteor=not args.no_meteor,
-                               tokenizer=args.tokenizer, sbert_model=args.sbert_model)
-    if not args.sbert_model:
+def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
+               sizes: dict[str, tuple[int, int]] | None = None) -> dict:
+    """metrics.json (``scores``: the change-caption metrics over the change-caption records; ``tasks``: every
+    task present) and per_sample.jsonl of one model."""
+    tasks, per_sample = score_by_task(rows, sizes, meteor=not args.no_meteor, tokenizer=args.tokenizer,
+                                      sbert_model=args.sbert_model)
+    if "change_caption" in tasks and not args.sbert_model:
         log.info("SBERT cosine skipped: pass --sbert-model PATH (a local sentence-transformers model) to compute it")
-    metrics = {"label": label, **info, "samples": len(rows), "scores": corpus, "scored": now()}
+    metrics = {"label": label, **info, "samples": len(rows), "scores": tasks.get("change_caption", {}),
+               "tasks": tasks, "scored": now()}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with open(folder / "per_sample.jsonl", "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps({"id": row["id"], "prediction": row["prediction"], "references": row["references"],
-                                **per_sample[row["id"]]}, ensure_ascii=False) + "\n")
+            task = row.get("task") or "change_caption"
+            extra = {"metadata": row["metadata"]} if task != "change_caption" and row.get("metadata") else {}
+            f.write(json.dumps({"id": row["id"], "task": task, "prediction": row["prediction"],
+                                "references": row["references"], **extra, **per_sample[row["id"]]},
+                               ensure_ascii=False) + "\n")
     return metrics
 
 

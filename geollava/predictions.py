@@ -48,9 +48,12 @@ def drop_partial_last_line(path: Path) -> None:
 
 def prediction_row(record, text: str, label: str) -> dict:
     """One line of predictions.jsonl for ``record``."""
-    row = {"id": record.id, "prediction": text, "references": record.all_references(), "checkpoint": label}
+    row = {"id": record.id, "prediction": text, "references": record.all_references(), "checkpoint": label,
+           "task": record.task}
     if "events" in record.metadata:
         row["events"] = record.metadata["events"]
+    if record.task != "change_caption":  # what the task's scorer reads (question type, size group, classes)
+        row["metadata"] = record.metadata
     return row
 
 
@@ -112,7 +115,8 @@ def geollava_cleaned(text: str) -> str:
 def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
     if not isinstance(item, dict):
         raise PredictionsError(f"{path}: record {n} is not an object")
-    if "question_id" in item and "answer" in item and "prediction" not in item:  # GeoChat's answer files
+    geochat = "question_id" in item and "answer" in item and "prediction" not in item
+    if geochat:  # GeoChat's answer files: their tasks and references come from the question file (--data)
         item = {**item, "id": item["question_id"], "prediction": item["answer"]}
     record_id = item.get("id", item.get("video"))
     if not isinstance(record_id, (str, int)) or str(record_id) == "":
@@ -129,4 +133,5 @@ def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
     cleaned = geollava_clean and "generated" in item and "prediction" not in item
     return {"id": str(record_id), "prediction": geollava_cleaned(prediction) if cleaned else prediction,
             "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
-            "cleaned": cleaned}
+            "task": item.get("task", "change_caption"), "metadata": item.get("metadata") or {}, "cleaned": cleaned,
+            "source": "geochat" if geochat else "geollava" if "generated" in item else "ours"}

@@ -83,6 +83,12 @@ def has_box(text: str) -> bool:
     return "{" in text
 
 
+def strip_boxes(text: str) -> str:
+    """The words of a grounded text: boxes, ``<delim>`` and the ``<p>`` tags taken out."""
+    words = re.sub(r"\{[^{}]*\}?|</?p>|" + DELIM, " ", text)
+    return " ".join(words.split())
+
+
 def format_boxes(boxes: list[Box]) -> str:
     return DELIM.join(str(box) for box in boxes)
 

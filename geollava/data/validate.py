@@ -50,7 +50,8 @@ class CheckReport:
 
 
 def check_annotations(path: str | Path | Annotations, media_root: str | Path | None = None,
-                      num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> CheckReport:
+                      num_frames: int | None = None, deep: bool = False, require_answer: bool = True,
+                      check_media: bool = True) -> CheckReport:
     """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
     annotations = path if isinstance(path, Annotations) else Annotations(path)
     if media_root is None and annotations.from_hub:
@@ -60,7 +61,7 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
     report = CheckReport(annotations.path, total=len(annotations))
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(annotations):
-        problems = _check_one(raw, root, num_frames, deep, require_answer)
+        problems = _check_one(raw, root, num_frames, deep, require_answer, check_media)
         record_id = _raw_id(raw)
         if record_id is not None and record_id in seen_ids:
             problems.append(Problem("duplicate_id", f"id also used by record {seen_ids[record_id]}",
@@ -75,12 +76,14 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
 
 
 def load_records(path: str | Path, media_root: str | Path | None = None, on_bad_record: str = "error",
-                 num_frames: int | None = None, deep: bool = False, require_answer: bool = True) -> Records:
-    """Records for training or evaluation; bad ones stop the run (``error``) or are logged and counted (``skip``)."""
+                 num_frames: int | None = None, deep: bool = False, require_answer: bool = True,
+                 check_media: bool = True) -> Records:
+    """Records for training or evaluation; bad ones stop the run (``error``) or are logged and counted (``skip``).
+    ``check_media=False`` for scoring, which reads references and task fields only."""
     if on_bad_record not in ("error", "skip"):
         raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
     annotations = Annotations(path)
-    report = check_annotations(annotations, media_root, num_frames, deep, require_answer)
+    report = check_annotations(annotations, media_root, num_frames, deep, require_answer, check_media)
     if report.bad and on_bad_record == "error":
         shown = report.lines()[:20]
         raise DataError("\n".join(shown) + f"\nfix these records (`geollava data check {path}` lists them all), "
@@ -107,12 +110,14 @@ class Records(Sequence):
         return parse_record(self.annotations.raw(self.indices[i]), self.require_answer)[0]
 
 
-def _check_one(raw, root: Path, num_frames, deep, require_answer) -> list[Problem]:
+def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=True) -> list[Problem]:
     if isinstance(raw, RawLineError):
         return [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
                         "fix the line so that it holds exactly one JSON object")]
     record, problems = parse_record(raw, require_answer)
-    return problems if record is None else media_problems(record, root, num_frames, deep)
+    if record is None or not check_media:
+        return problems
+    return media_problems(record, root, num_frames, deep)
 
 
 def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool) -> list[Problem]:

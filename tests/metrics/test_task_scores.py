@@ -1,19 +1,34 @@
-"""Task scores against hand-computed cases: GeoChat's normalisation, per-type averages, rotated-box matching."""
+"""Task scores against hand-computed cases: GeoChat's normalisation, per-type averages, rotated-box matching,
+region-caption text scores."""
 import pytest
 
-from geollava.metrics.tasks import box_scores, match_boxes, score_task
 from geollava.data.boxes import Box
+from geollava.metrics.coco import simple_tokenize
+from geollava.metrics.tasks import box_scores, match_boxes, score_task
 
 
 def test_scene_and_vqa_use_geochats_rule_and_average_per_type():
-    scene = score_task("scene", [{"prediction": "Dense residential.", "reference": "Dense Residential", "metadata": {}},
-                                 {"prediction": "harbor", "reference": "River", "metadata": {}}])
+    scene, per = score_task("scene", [{"prediction": "Dense residential.", "reference": "Dense Residential",
+                                       "metadata": {}},
+                                      {"prediction": "harbor", "reference": "River", "metadata": {}}])
     assert scene["accuracy"] == 0.5 and scene["per_class"] == {"Dense Residential": 1.0, "River": 0.0}
+    assert per == [{"correct": 1.0}, {"correct": 0.0}]
     rows = [("yes", "yes", "presence"), ("no", "yes", "presence"), ("Yes.", "yes", "presence"),
             ("no", "no", "comparison")]
-    vqa = score_task("vqa", [{"prediction": p, "reference": r, "metadata": {"question_type": t}} for p, r, t in rows])
+    vqa, _ = score_task("vqa", [{"prediction": p, "reference": r, "metadata": {"question_type": t}}
+                                for p, r, t in rows])
     assert vqa["accuracy"] == 0.75 and vqa["per_type"] == {"comparison": 1.0, "presence": pytest.approx(2 / 3)}
     assert vqa["average"] == pytest.approx((1 + 2 / 3) / 2)  # the mean of the types, not of the questions
+
+
+def test_a_geochat_bench_scene_record_is_matched_against_its_folder_as_geochat_does():
+    # GeoChat lower-cases the folder but keeps its underscore: "Baseball Diamond" can never match it
+    samples = [{"prediction": "Baseball Diamond", "reference": "Baseball Diamond",
+                "metadata": {"ground_truth_folder": "baseball_diamond"}},
+               {"prediction": "Dense Residential.", "reference": "Dense Residential",
+                "metadata": {"ground_truth_folder": "DenseResidential"}}]
+    scene, per = score_task("scene", samples)
+    assert [p["correct"] for p in per] == [0.0, 1.0] and scene["accuracy"] == 0.5
 
 
 def test_boxes_match_one_to_one_greedily():
@@ -27,6 +42,26 @@ def test_boxes_match_one_to_one_greedily():
     assert box_scores("a plane {<1><2><3>}", "{<0><0><20><20>}")["unparseable"] == 1.0
 
 
+def test_greedy_matching_takes_the_best_pair_first():
+    # IoU of 20-wide boxes shifted by d is (20 - d) / (20 + d). p0 is r1's best (0.82) and also r0's (0.67);
+    # p1 overlaps r0 only (0.60). Pairing r0 first with its best would leave r1 unmatched: greedy pairs p0-r1
+    # (the highest IoU) and then p1-r0.
+    truth = [Box(10, 0, 30, 20), Box(16, 0, 36, 20)]
+    predicted = [Box(14, 0, 34, 20), Box(5, 0, 25, 20)]
+    assert match_boxes(predicted, truth) == 2
+    assert match_boxes(predicted[:1], truth) == 1
+
+
+def test_a_rotated_box_on_a_wide_image_is_a_different_shape():
+    # a 45-degree turn of a square of the 0-100 grid: the same box in grid units, but on a 200 x 100 image
+    # the square is a 2:1 rectangle, and turning it moves more of it out of the unrotated box
+    square = box_scores("{<40><40><60><60>|<45>}", "{<40><40><60><60>|<0>}")
+    assert square["matched"] == 1  # IoU 1/sqrt(2) = 0.71 on a square image
+    wide = score_task("refer", [{"prediction": "{<40><40><60><60>|<45>}", "reference": "{<40><40><60><60>|<0>}",
+                                 "metadata": {}, "size": (400, 100)}])[0]
+    assert wide["acc@0.5"] == 0.0
+
+
 def test_refer_accuracy_per_size_and_object_count():
     samples = [
         {"prediction": "{<0><0><20><20>|<0>}", "reference": "{<0><0><20><20>|<0>}", "metadata": {"size_group": "small"}},
@@ -34,7 +69,28 @@ def test_refer_accuracy_per_size_and_object_count():
          "metadata": {"size_group": "large"}},  # IoU 1/√2 = 0.71: a hit
         {"prediction": "no idea", "reference": "{<0><0><9><9>}{<50><50><59><59>}", "metadata": {"size_group": "small"}},
     ]
-    scores = score_task("refer", samples)
+    scores, per = score_task("refer", samples)
     assert scores["acc@0.5"] == pytest.approx(2 / 4) and scores["objects"] == 4 and scores["no_box_predictions"] == 1
     assert scores["per_size"] == {"large": 1.0, "small": pytest.approx(1 / 3)}
     assert scores["per_objects"] == {"multi": 0.0, "single": 1.0}
+    assert [p["acc@0.5"] for p in per] == [1.0, 1.0, 0.0] and per[2]["no_box"] == 1.0
+
+
+def test_region_captions_get_rouge_per_sample_and_corpus_cider():
+    samples = [{"prediction": "a tennis court", "reference": "tennis court", "metadata": {}},
+               {"prediction": "small vehicles", "reference": "a small vehicle", "metadata": {}},
+               {"prediction": "harbor", "reference": "swimming pool", "metadata": {}}]
+    scores, per = score_task("region_caption", samples, meteor=False, tokenizer="simple")
+    # ROUGE-1 F with stemming: 2/3 and 2/(2+3)*2 = 0.8 (vehicles -> vehicl), then 0
+    assert per[0]["rouge1"] == pytest.approx(0.8) and per[1]["rouge1"] == pytest.approx(0.8)
+    assert per[2]["rouge1"] == 0.0 and scores["rouge1"] == pytest.approx(1.6 / 3)
+    assert scores["CIDEr"] == pytest.approx(sum(p["CIDEr"] for p in per) / 3)
+    assert per[2]["CIDEr"] == 0.0 and per[0]["CIDEr"] > 0
+    assert simple_tokenize("a tennis court") == "a tennis court"
+
+
+def test_grounded_descriptions_score_boxes_and_the_words_without_them():
+    text = "a <p>plane</p> {<10><10><30><30>|<0>} near the runway"
+    scores, per = score_task("grounded_description", [{"prediction": text, "reference": text, "metadata": {}}],
+                             meteor=False, tokenizer="simple")
+    assert scores["acc@0.5"] == 1.0 and scores["rouge1"] == 1.0 and per[0]["rougeL"] == 1.0

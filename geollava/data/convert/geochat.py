@@ -6,7 +6,9 @@ geochat-instruct   GeoChat_Instruct.json: LLaVA-style records (`image`, multi-tu
                    → grounded_description, anything else → conversation.
 geochat-eval       GeoChat's evaluation jsonl files, one row per question, for one `--task`:
                    scene           {question_id, image, text, ground_truth}: the prompt is `text` as given, the
-                                   classes are read from it ("...classes: A, B, C. Answer ...")
+                                   classes are read from it ("...classes: A, B, C. Answer ..."); the folder
+                                   part of question_id is kept (`ground_truth_folder`): GeoChat scores
+                                   against it
                    vqa             {question_id, image, text, ground_truth, type | category}
                    refer, grounding {question_id, image_id, question, ground_truth, type, size_group, ...}: the
                                    prompt as GeoChat's eval builds it ("[refer] Give me the location of <p> q </p>",
@@ -96,6 +98,8 @@ def _eval_record(row: dict, task: str, images: Path, conversion: Conversion, n: 
     if task == "scene":
         question, answer = row.get("text", ""), str(row["ground_truth"])
         metadata["classes"] = classes_in_prompt(question)
+        if "/" in str(row["question_id"]):  # what GeoChat's scene scorer compares with, instead of ground_truth
+            metadata["ground_truth_folder"] = str(row["question_id"]).split("/")[0]
     elif task == "vqa":
         question, answer = row.get("text", ""), str(row["ground_truth"])
         if row.get("type") or row.get("category"):

@@ -1,0 +1,107 @@
+"""The report's figures as inlined PNGs: the training loss, the held-out metrics per checkpoint, and the scene
+classification confusion matrix."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+from ..data.tasks import normalise_answer
+
+OTHER = "(not a class)"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to PNG only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(plt, figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def loss_plot(train_log) -> str | None:
+    if not train_log or not Path(train_log).is_file():
+        return None
+    history = [e for e in json.loads(Path(train_log).read_text()) if "loss" in e and "step" in e]
+    if not history:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 3))
+    axis.plot([e["step"] for e in history], [e["loss"] for e in history], color="#2b6cb0")
+    axis.set(title="training loss", xlabel="step", ylabel="loss")
+    axis.grid(alpha=0.3)
+    return _png(plt, figure)
+
+
+def checkpoint_plot(metrics: dict, train_log) -> str | None:
+    """The held-out metrics against the training step: the base model at 0, each checkpoint, the final model."""
+    steps = {int(m.group(1)): label for label in metrics if (m := re.fullmatch(r"checkpoint-(\d+)", label))}
+    runs = {str(Path(metrics[label]["checkpoint"]).parent) for label in steps.values()}
+    steps.update({0: label for label, m in metrics.items() if m.get("kind") == "base"})
+    final = [label for label, m in metrics.items() if m.get("checkpoint") in runs]  # the run folder itself
+    last = _last_step(train_log)
+    if last and len(final) == 1:
+        steps[last] = final[0]
+    if len(steps) < 2:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 3))
+    order = sorted(steps)
+    for name, group, colour in (("CIDEr", "coco", "#2b6cb0"), ("score", "events", "#c05621")):
+        values = [metrics[steps[s]]["scores"].get(group, {}).get(name) for s in order]
+        if all(v is not None for v in values):
+            axis.plot(order, values, marker="o", color=colour, label="event score" if group == "events" else name)
+    axis.set(title="held-out metrics per checkpoint", xlabel="step")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return _png(plt, figure)
+
+
+def confusion_counts(rows: list[dict]) -> tuple[list[str], list[list[int]]]:
+    """Scene samples as (classes, counts[true][predicted]); an answer that is no class is its own column."""
+    classes = sorted({r["references"][0] for r in rows} | {c for r in rows for c in r.get("metadata", {}).get("classes", [])})
+    index = {normalise_answer(c): k for k, c in enumerate(classes)}
+    labels = classes + [OTHER]
+    counts = [[0] * len(labels) for _ in classes]
+    for r in rows:
+        truth = index[normalise_answer(r["references"][0])]
+        counts[truth][index.get(normalise_answer(r["prediction"]), len(classes))] += 1
+    return labels, counts
+
+
+def confusion_plot(rows: list[dict], label: str) -> str | None:
+    if not rows:
+        return None
+    labels, counts = confusion_counts(rows)
+    plt = _pyplot()
+    side = max(4.0, 0.35 * len(labels) + 2)
+    figure, axis = plt.subplots(figsize=(side + 1, side))
+    image = axis.imshow(counts, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(len(counts)), labels[:-1], fontsize=8)
+    peak = max(max(row) for row in counts) or 1
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            if value:
+                axis.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                          color="white" if value > peak / 2 else "black")
+    axis.set(title=f"scene classification: {label}", xlabel="predicted", ylabel="true class")
+    figure.colorbar(image, ax=axis, shrink=0.7)
+    return _png(plt, figure)
+
+
+def _last_step(train_log) -> int | None:
+    if not train_log or not Path(train_log).is_file():
+        return None
+    steps = [e["step"] for e in json.loads(Path(train_log).read_text()) if "step" in e]
+    return max(steps) if steps else None
