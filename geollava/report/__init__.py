@@ -32,12 +32,13 @@ def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: s
     records = {r.id: r for r in load_records(annotations, media_root, check_media=False)}
     primary = models[-1][0]
     scene_rows = [r for r in samples[primary].values() if r.get("task") == "scene"]
-    plots = [p for p in (loss_plot(train_log), checkpoint_plot(metrics, train_log),
-                         confusion_plot(scene_rows, primary)) if p]
+    plots = [(name, p) for name, p in (("training loss", loss_plot(train_log)),
+                                       ("metrics per checkpoint", checkpoint_plot(metrics, train_log)),
+                                       ("scene confusion matrix", confusion_plot(scene_rows, primary))) if p]
     tasks = present_tasks(metrics)
     page = _PAGE.format(title=html.escape(title), style=_STYLE, script=_SCRIPT,
                         table=html_tables(metrics) + vqa_type_table(samples),
-                        plots="".join(f'<img class="plot" src="{p}">' for p in plots),
+                        plots="".join(f'<img class="plot" alt="{name}" src="{p}">' for name, p in plots),
                         options="".join(f'<option value="{slug(k)}">{name}</option>' for k, name in CARD_METRICS),
                         tasks="".join(f'<option value="{t}">{t}</option>' for t in tasks),
                         task_choice="" if len(tasks) == 1 else "visible",

@@ -38,7 +38,7 @@ def card(record, sample_id: str, samples: dict, media_root, num_frames: int) -> 
         body = (frame_strip(record, media_root, num_frames) + '<div class="refs">references<ul>'
                 + "".join(f"<li>{html.escape(r)}</li>" for r in row["references"]) + "</ul></div>")
     else:
-        body = _task_body(record, row, media_root)
+        body = _task_body(record, row, media_root, primary)
     return (f'<div class="card" data-task="{html.escape(task)}" {data} data-text="{text}">'
             f'<h3>{html.escape(sample_id)} <span class="task">{html.escape(task)}</span></h3>{body}'
             f'<table class="preds">{_prediction_lines(sample_id, samples)}</table></div>')
@@ -57,13 +57,13 @@ def _prediction_lines(sample_id: str, samples: dict) -> str:
     return "".join(lines)
 
 
-def _task_body(record, row: dict, media_root) -> str:
+def _task_body(record, row: dict, media_root, label: str) -> str:
     question = record.prompt.replace("<image>", "").strip() if record is not None else ""
     picture = _task_picture(record, row, media_root)
     return (f'<div class="task-card">{picture}<div><div class="question">{html.escape(question)}</div>'
             f'<div class="refs">reference: {html.escape(row["references"][0])}</div>'
             f'<div class="legend"><span style="color:rgb{REFERENCE_COLOUR}">■ reference</span> '
-            f'<span style="color:rgb{PREDICTION_COLOUR}">■ prediction ({html.escape(row.get("checkpoint") or "")})'
+            f'<span style="color:rgb{PREDICTION_COLOUR}">■ prediction ({html.escape(label)})'
             f'</span></div></div></div>')
 
 

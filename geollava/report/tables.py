@@ -14,13 +14,14 @@ CAPTION_COLUMNS = [("coco", "Bleu_1", "Bleu_1"), ("coco", "Bleu_4", "Bleu_4"), (
                    ("geollava", "sbert", "GeoLLaVA sbert"), ("events", "score", "event score"),
                    ("events", "type", "event type"), ("events", "count", "event count"),
                    ("events", "quadrant", "event place")]
-# A task's columns: (key, header); a key ending in ".*" is one column per entry of that group (per type, ...).
+# A task's columns: (key, header); a key ending in ".*" is one column per entry of that group (per type, ...),
+# headed by the entry's name after the header given.
 _TEXT = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("METEOR", "METEOR"), ("CIDEr", "CIDEr")]
 TASK_COLUMNS = {
     "scene": [("accuracy", "accuracy")],
     "vqa": [("accuracy", "accuracy"), ("average", "average of types"), ("per_type.*", "")],
-    "refer": [("acc@0.5", "acc@0.5"), ("per_size.*", ""), ("per_objects.*", ""), ("no_box_predictions", "no box")],
-    "grounding": [("acc@0.5", "acc@0.5"), ("per_objects.*", ""), ("no_box_predictions", "no box")],
+    "refer": [("acc@0.5", "acc@0.5"), ("per_size.*", "size "), ("per_objects.*", "objects: "), ("no_box_predictions", "no box")],
+    "grounding": [("acc@0.5", "acc@0.5"), ("per_objects.*", "objects: "), ("no_box_predictions", "no box")],
     "grounded_description": [("acc@0.5", "acc@0.5"), ("no_box_predictions", "no box"), *_TEXT],
     "region_caption": _TEXT,
     "conversation": _TEXT,
@@ -84,7 +85,7 @@ def _task_columns(task: str, scores: dict) -> list:
         if key.endswith(".*"):
             group = key[:-2]
             names = sorted({name for s in scores.values() for name in s.get(group, {})})
-            columns += [(name, (lambda s, g=group, n=name: s.get(g, {}).get(n))) for name in names]
+            columns += [(header + name, (lambda s, g=group, n=name: s.get(g, {}).get(n))) for name in names]
         elif any(s.get(key) is not None for s in scores.values()):
             columns.append((header, (lambda s, k=key: s.get(k))))
     return columns
