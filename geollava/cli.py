@@ -5,6 +5,7 @@
   geollava data convert FORMAT SRC --out DIR [--images ROOT] [--captions FILE] ...
   geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
+  geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
   geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--key value ...]   will it fit?
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("checkpoint")
     merge.add_argument("out")
     merge.set_defaults(run=_run_merge)
+    _add_model(groups)
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -65,6 +67,33 @@ def _run_prepare(args) -> int:
           f"{t.per_device_train_batch_size * world * t.gradient_accumulation_steps} per optimizer step",
           file=sys.stderr)
     print(t.output_dir)
+    return 0
+
+
+def _add_model(groups) -> None:
+    model = groups.add_parser("model", help="convert model checkpoints")
+    commands = model.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("convert-geochat", help="a checkpoint of GeoChat's or LLaVA-1.5's own code (Llama + "
+                                                    "model.mm_projector) -> a transformers LLaVA folder")
+    p.add_argument("src", help="the checkpoint folder (config.json with mm_vision_tower, weights, tokenizer)")
+    p.add_argument("out", help="the folder to write")
+    p.add_argument("--vision-tower", help="the CLIP tower (hub id or folder) instead of config.json's "
+                                          "mm_vision_tower, e.g. a local copy of openai/clip-vit-large-patch14-336")
+    p.add_argument("--image-size", type=int, help="input size in pixels (default: 504 for GeoChat, the tower's "
+                                                   "own for LLaVA)")
+    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    p.set_defaults(run=_run_convert_geochat)
+
+
+def _run_convert_geochat(args) -> int:
+    from .models.convert_original import ConversionError, convert_original_llava
+
+    try:
+        out = convert_original_llava(args.src, args.out, args.vision_tower, args.image_size, args.dtype)
+    except (ConversionError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"transformers LLaVA written to {out} (evaluate: scripts/eval.py --checkpoint {out} --family llava ...)")
     return 0
 
 

@@ -36,6 +36,23 @@ def write_image(path: Path, value: int = 128, size: int = 32) -> Path:
     return path
 
 
+def vicuna_tokenizer_folder(folder: Path, texts, legacy: bool = False) -> Path:
+    """A SentencePiece BPE trained here on ``texts``, in a folder laid out as Vicuna's (tokenizer.model,
+    LlamaTokenizer, <s> / </s>, no pad token)."""
+    import sentencepiece as spm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=str(folder / "sp"), vocab_size=500,
+                                   model_type="bpe", bos_id=1, eos_id=2, unk_id=0, pad_id=-1, byte_fallback=True,
+                                   character_coverage=1.0, minloglevel=2)
+    (folder / "sp.model").rename(folder / "tokenizer.model")
+    (folder / "sp.vocab").unlink()
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "legacy": legacy, "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False}))
+    return folder
+
+
 def tiny_argv(output_dir, data_dir, model_dir, family="llava", *extra) -> list[str]:
     """Command-line words for configs/tiny.yaml on the test's own data and prebuilt tiny model."""
     return [str(REPO_ROOT / "configs" / "tiny.yaml"), "--family", family,

@@ -3,9 +3,6 @@ of tokenizer (SentencePiece Llama as Vicuna's, byte-level BPE, and one without a
 the labels are exactly the answers and their EOS."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -16,7 +13,7 @@ from geollava.families import FAMILIES
 from geollava.models.tiny import train_tokenizer
 from geollava.synthetic.captions import tokenizer_corpus
 
-from helpers import labelled_runs
+from helpers import labelled_runs, vicuna_tokenizer_folder
 
 SYSTEM = "A chat between a curious human and an artificial intelligence assistant."
 DATES = ["2016-03-02", "2019-11-20"]
@@ -40,17 +37,8 @@ def expected_text(family, eos: str) -> str:
 def sentencepiece_llama(tmp_path, legacy: bool):
     """A SentencePiece BPE model trained here, in a folder laid out as Vicuna's (tokenizer.model, LlamaTokenizer,
     <s> / </s>, no pad token), loaded the way transformers loads Vicuna; <image> / <video> added as assembly does."""
-    spm = pytest.importorskip("sentencepiece")
     texts = [SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]]
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=str(tmp_path / "sp"), vocab_size=500,
-                                   model_type="bpe", bos_id=1, eos_id=2, unk_id=0, pad_id=-1, byte_fallback=True,
-                                   character_coverage=1.0, minloglevel=2)
-    folder = tmp_path / f"vicuna-legacy-{legacy}"
-    folder.mkdir()
-    shutil.copy(tmp_path / "sp.model", folder / "tokenizer.model")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "LlamaTokenizer", "legacy": legacy, "bos_token": "<s>", "eos_token": "</s>",
-        "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False}))
+    folder = vicuna_tokenizer_folder(tmp_path / f"vicuna-legacy-{legacy}", texts, legacy)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.pad_token is None and tokenizer.bos_token == "<s>"
     tokenizer.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
