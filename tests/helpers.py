@@ -62,6 +62,26 @@ def tiny_argv(output_dir, data_dir, model_dir, family="llava", *extra) -> list[s
             "--dataloader_num_workers", "0", *map(str, extra)]
 
 
+def screenshot(page: Path, shot: Path, profile: Path, window: str = "1400,1800") -> Path:
+    """``page`` rendered by a real headless Chromium into ``shot``. Without a browser the test is skipped, or
+    fails where CI promised one (GEOLLAVA_REQUIRE_BROWSER=1, set by .ci/run, which installs it)."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        if os.environ.get("GEOLLAVA_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required here (GEOLLAVA_REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Chromium is not installed (apt-get install chromium) — no screenshot")
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--no-first-run", f"--user-data-dir={profile}", f"--screenshot={shot}",
+                    f"--window-size={window}", page.as_uri()], capture_output=True, timeout=120)
+    return shot
+
+
 def cli(*args) -> SimpleNamespace:
     """`geollava ARGS` run in this process (a quick command needs no interpreter of its own): returncode, stdout
     and stderr as a subprocess would give them, an uncaught exception's traceback included."""

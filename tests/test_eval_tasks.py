@@ -3,13 +3,12 @@ records; score-only with no media; GeoChat's answer files scored as GeoChat's ow
 import json
 import re
 import shutil
-import subprocess
 
 import pytest
 
 from geollava.evaluate import main as eval_main
 
-from helpers import write_json
+from helpers import screenshot, write_json
 
 TASK_NAMES = ["scene", "vqa", "refer", "grounding", "region_caption"]
 
@@ -61,13 +60,8 @@ def test_report_of_a_mixed_set_has_task_cards_with_boxes_and_a_confusion_matrix(
     assert 'alt="scene confusion matrix"' in page and "VQA accuracy per question type" in page
     assert re.search(r'data-acc-0-5="[0-9.]+"', page) and re.search(r'data-correct="[01].0000"', page)
     assert "[refer] Give me the location of" in page  # the question, on the card
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium) — no screenshot")
-    shot = mixed_eval / "report_tasks.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1400,2400",
-                    (mixed_eval / "eval" / "report.html").as_uri()], capture_output=True, timeout=120)
+    shot = screenshot(mixed_eval / "eval" / "report.html", mixed_eval / "report_tasks.png", tmp_path / "profile",
+                      window="1400,2400")
     assert shot.is_file() and shot.stat().st_size > 20_000
 
 

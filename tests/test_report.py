@@ -1,7 +1,6 @@
 """The HTML report, the constant-caption baseline and the learning check."""
 import json
 import re
-import shutil
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ from geollava.baseline import most_frequent_caption, write_baseline
 from geollava.learning_check import verdict
 from geollava.predictions import load_predictions
 
-from helpers import REPO_ROOT, write_json
+from helpers import REPO_ROOT, screenshot, write_json
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +44,8 @@ def test_report_is_self_contained_with_table_plots_and_cards(evaluated):
 
 @pytest.mark.slow
 def test_report_screenshot_in_headless_chromium(evaluated, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if browser is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium) — no screenshot")
-    shot = evaluated / "report.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-                    "--window-size=1400,1800", (evaluated / "report.html").as_uri()],
-                   capture_output=True, timeout=120)
+    shot = screenshot(evaluated / "report.html", evaluated / "report.png", tmp_path / "profile")
     assert shot.is_file() and shot.stat().st_size > 20_000
-    shutil.copy(shot, tmp_path / "report.png")
 
 
 def test_constant_caption_baseline(tmp_path, synth_set):

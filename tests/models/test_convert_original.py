@@ -146,3 +146,29 @@ def test_converted_logits_equal_the_original_layouts(tmp_path, model_type, image
 def test_a_transformers_llava_folder_is_told_it_needs_no_conversion(tmp_path, tiny_models):
     result = cli("model", "convert-geochat", tiny_models["llava"], tmp_path / "out")
     assert result.returncode == 2 and "needs no conversion" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_converted_geochat_is_scored_by_eval_and_fine_tuned(tmp_path, task_set):
+    import yaml
+
+    from geollava.evaluate import main as eval_main
+    from geollava.train import main as train_main
+
+    from helpers import REPO_ROOT
+
+    checkpoint = write_original_checkpoint(tmp_path / "geochat", write_clip_tower(tmp_path / "clip"), "geochat")
+    out = tmp_path / "geochat-hf"
+    assert cli("model", "convert-geochat", checkpoint, out, "--dtype", "float32").returncode == 0
+    scored = eval_main(["--checkpoint", str(out), "--family", "llava", "--data", str(task_set / "val.json"),
+                        "--output-dir", str(tmp_path / "eval"), "--max-new-tokens", "6", "--num-workers", "0",
+                        "--no-meteor"])["base"]
+    assert set(scored["tasks"]) == {"scene", "vqa", "refer", "grounding", "region_caption"}
+    config = yaml.safe_load((REPO_ROOT / "configs" / "tiny.yaml").read_text())
+    del config["tiny_model"]
+    config.update(model_name_or_path=str(out), train_data=str(task_set / "train.json"), output_dir=str(tmp_path / "ft"),
+                  max_steps=2, per_device_train_batch_size=2, save_steps=100, report_to="none", num_frames=1)
+    (tmp_path / "ft.yaml").write_text(yaml.safe_dump(config))
+    run = train_main([str(tmp_path / "ft.yaml")])
+    assert (run / "adapter_model.safetensors").is_file()
+    assert json.loads((run / "train_log.json").read_text())[-1]["step"] == 2
