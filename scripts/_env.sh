@@ -1,5 +1,5 @@
 # Sourced by the scripts in this folder: create or reuse the project's virtual environment and install
-# what is missing. Idempotent: once requirements.txt and pyproject.toml are installed, a second run installs nothing.
+# what is missing. Idempotent: once requirements*.txt and pyproject.toml are installed, a second run installs nothing.
 #   VENV=path      use another environment folder (default: <repo>/.venv)
 #   GEOLLAVA_NO_INSTALL=1   use the active Python as it is (for clusters with a managed environment)
 set -euo pipefail
@@ -26,7 +26,8 @@ geollava_setup_env() {
 
   local stamp="$VENV/.geollava-installed"
   local want
-  want="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/requirements-nodeps.txt" "$REPO_ROOT/pyproject.toml" \
+          | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return
   fi
@@ -41,6 +42,7 @@ geollava_setup_env() {
   fi
   # DS_BUILD_OPS=0: DeepSpeed compiles its ops on first use instead of at install time.
   DS_BUILD_OPS=0 python -m pip install -r "$REPO_ROOT/requirements.txt"
+  python -m pip install --no-deps -r "$REPO_ROOT/requirements-nodeps.txt"
   python -m pip install --no-deps --no-build-isolation -e "$REPO_ROOT"
   echo "$want" > "$stamp"
 }

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..families import Family
 from .frames import load_frames, sample_indices
+from .raster import file_dates
 from .pixel_cache import PixelCache
 from .prompt import PromptSettings
 from .schema import Record
@@ -32,6 +33,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
         self.for_generation, self.pixel_cache = for_generation, pixel_cache
+        self.raster = settings.raster()
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
@@ -66,7 +68,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def pixels(self, record: Record) -> torch.Tensor:
         """The record's frames, decoded and preprocessed."""
-        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames).images
+        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames,
+                             self.raster).images
         if self.family.frames_as == "video" and len(images) == 1 and not self.as_image(record):
             images = images * self.settings.num_frames  # a single image becomes a still video
         return self.to_pixels(images)
@@ -92,13 +95,19 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return self.settings.num_frames
 
     def _dates(self, record: Record) -> list[str] | None:
-        """The dates of the frames a sample shows, without decoding anything."""
-        if record.timestamps is None or not self.settings.dates_in_prompt:
+        """The dates of the frames a sample shows, without decoding anything: the annotation's, else those
+        raster files carry (date tags, product names)."""
+        if not self.settings.dates_in_prompt:
+            return None
+        timestamps = record.timestamps
+        if timestamps is None and record.media_kind != "video":
+            timestamps = file_dates([self.media_root / p for p in record.media])
+        if timestamps is None:
             return None
         if record.media_kind == "image":
-            return record.timestamps[:1] * self.shown_frames(record)
-        indices = sample_indices(len(record.timestamps), self.settings.num_frames, self.settings.pad_frames)
-        return [record.timestamps[i] for i in indices]
+            return timestamps[:1] * self.shown_frames(record)
+        indices = sample_indices(len(timestamps), self.settings.num_frames, self.settings.pad_frames)
+        return [timestamps[i] for i in indices]
 
     def _encode(self, record: Record) -> Encoded:
         frames, as_image = self.shown_frames(record), self.as_image(record)

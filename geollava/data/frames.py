@@ -1,7 +1,7 @@
 """Read N frames of a record's media as uint8 RGB arrays, with the timestamps of the frames chosen.
 
 Videos go through decord, falling back to PyAV when decord is missing or fails on a file; frame lists and single
-images through Pillow. Readers are opened inside each call (never kept across a DataLoader fork: DESIGN.md §3.8).
+images through Pillow, or through rasterio (raster.py) when they are GeoTIFFs or folders of band files. Readers are opened inside each call (never kept across a DataLoader fork: DESIGN.md §3.8).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .raster import RasterError, RasterSettings, is_raster, read_rasters
 from .schema import Record
 
 log = logging.getLogger(__name__)
@@ -51,25 +52,36 @@ def sample_indices(total: int, num_frames: int, pad: bool = False) -> list[int]:
     return np.linspace(0, total - 1, num_frames).round().astype(int).tolist()
 
 
-def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bool = False) -> Frames:
+def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bool = False,
+                raster: RasterSettings | None = None) -> Frames:
     """The frames a model sees for ``record``; a single image is one frame whatever ``num_frames`` says.
-    A video is opened once: counted, sampled and decoded through the same reader."""
+    A video is opened once: counted, sampled and decoded through the same reader. Raster frames are read
+    together (one stretch for the sample) and may bring their dates when the record has none."""
     paths = [Path(media_root) / p for p in record.media]
+    file_dates = None
     if record.media_kind == "video":
         video = read_video(paths[0], lambda total: sample_indices(total, num_frames, pad))
         total, indices, images = video.total, video.indices, list(video.images)
-    elif record.media_kind == "frames":
-        total = len(paths)
-        indices = sample_indices(total, num_frames, pad)
-        images = [read_image(paths[i]) for i in indices]
     else:
-        total, indices, images = 1, [0], [read_image(paths[0])]
-    timestamps = None
+        total = len(paths)
+        indices = sample_indices(total, num_frames, pad) if record.media_kind == "frames" else [0]
+        images, file_dates = read_images([paths[i] for i in indices], raster)
+    timestamps = file_dates
     if record.timestamps is not None:
         if len(record.timestamps) != total:
             raise MediaError(f"{len(record.timestamps)} timestamps for {total} frames in {paths[0]}")
         timestamps = [record.timestamps[i] for i in indices]
     return Frames(images, indices, timestamps)
+
+
+def read_images(paths: list[Path], raster: RasterSettings | None = None) -> tuple[list[np.ndarray], list | None]:
+    """One sample's still frames, and their dates when raster files carry them (else None)."""
+    if not any(is_raster(p) for p in paths):
+        return [read_image(p) for p in paths], None
+    try:
+        return read_rasters(paths, raster or RasterSettings())
+    except RasterError as e:
+        raise MediaError(str(e)) from None
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Everything that decides what the model sees — frames, dates, system prompt, aspect ratio, blank frames, length
-limit and too-long policy, the default question — as one object.
+limit and too-long policy, the default question, how raster frames become RGB — as one object.
 
 Training fills it from the config (its fields are config keys), writes it into every checkpoint as
 `geollava_prompt.json`, and evaluation, merging and prediction read it back from there: a checkpoint is always
@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .raster import RasterSettings
 
 PROMPT_FILE = "geollava_prompt.json"
 VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
@@ -28,6 +30,15 @@ class PromptSettings:
     model_max_length: int = field(default=2048, metadata={"help": "tokens per sample, visual tokens included"})
     too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over the limit"})
     question: str = field(default=CHANGE_QUESTION, metadata={"help": "what is asked when a sample brings no question"})
+    bands: str | None = field(default=None, metadata={
+        "help": "raster frames: bands shown as R,G,B: numbers (4,3,2) or, for band folders, names (B04,B03,B02)"})
+    stretch: str = field(default="auto", metadata={
+        "help": "raster frames: auto (8-bit as is, else 2-98 %), LO,HI percentiles over the sample, or none"})
+    align: bool = field(default=False, metadata={
+        "help": "raster frames on different grids are resampled onto the first frame's (else an error)"})
+
+    def raster(self) -> RasterSettings:
+        return RasterSettings.parse(self.bands, self.stretch, self.align)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROMPT_FILE
@@ -56,4 +67,8 @@ class PromptSettings:
             out.append(f"too_long must be skip or truncate_answer, got {self.too_long!r}")
         if self.model_max_length < 1:
             out.append(f"model_max_length must be positive, got {self.model_max_length}")
+        try:
+            self.raster()
+        except ValueError as e:
+            out.append(str(e))
         return out

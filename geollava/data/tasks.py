@@ -22,6 +22,23 @@ BOXED_ANSWERS = ("refer", "grounding", "grounded_description")
 SIZE_GROUPS = ("small", "medium", "large")
 
 
+# How GeoChat words each boxed task's question (its eval scripts, GeoChat_Instruct, our converters and synthetic set)
+QUESTION_FORMS = {"refer": ("[refer]", "[refer] Give me the location of <p> {} </p>"),
+                  "grounding": ("[grounding]", "[grounding] {}"),
+                  "region_caption": ("[identify]", "[identify] What is the object present at {}")}
+DEFAULT_QUESTIONS = {"grounding": "Describe the image and locate its objects."}
+
+
+def task_question(task: str, text: str | None) -> str | None:
+    """A question for ``task`` as trained: refer "the plane" → "[refer] Give me the location of <p> the plane
+    </p>"; text that already carries its tag is kept. None when the task needs a question and there is none."""
+    text = (text or DEFAULT_QUESTIONS.get(task, "")).strip()
+    if not text:
+        return None
+    tag, form = QUESTION_FORMS.get(task, (None, None))
+    return form.format(text) if tag and not text.startswith(tag) else text
+
+
 def normalise_answer(text: str) -> str:
     """GeoChat's scene and VQA rule: lower case, spaces and periods removed."""
     return text.replace(" ", "").lower().replace(".", "")

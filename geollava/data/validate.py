@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .annotations import AnnotationFileError, Annotations, RawLineError
-from .frames import MediaError, read_image, read_video
+from .frames import MediaError, read_images, read_video
+from .raster import RasterSettings, is_raster
 from .schema import Problem, Record, parse_record
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class CheckReport:
 
 def check_annotations(path: str | Path | Annotations, media_root: str | Path | None = None,
                       num_frames: int | None = None, deep: bool = False, require_answer: bool = True,
-                      check_media: bool = True) -> CheckReport:
+                      check_media: bool = True, raster: RasterSettings | None = None) -> CheckReport:
     """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
     annotations = path if isinstance(path, Annotations) else Annotations(path)
     if media_root is None and annotations.from_hub:
@@ -61,7 +62,7 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
     report = CheckReport(annotations.path, total=len(annotations))
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(annotations):
-        problems = _check_one(raw, root, num_frames, deep, require_answer, check_media)
+        problems = _check_one(raw, root, num_frames, deep, require_answer, check_media, raster)
         record_id = _raw_id(raw)
         if record_id is not None and record_id in seen_ids:
             problems.append(Problem("duplicate_id", f"id also used by record {seen_ids[record_id]}",
@@ -110,18 +111,19 @@ class Records(Sequence):
         return parse_record(self.annotations.raw(self.indices[i]), self.require_answer)[0]
 
 
-def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=True) -> list[Problem]:
+def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=True, raster=None) -> list[Problem]:
     if isinstance(raw, RawLineError):
         return [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
                         "fix the line so that it holds exactly one JSON object")]
     record, problems = parse_record(raw, require_answer)
     if record is None or not check_media:
         return problems
-    return media_problems(record, root, num_frames, deep)
+    return media_problems(record, root, num_frames, deep, raster)
 
 
-def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool) -> list[Problem]:
-    missing = [p for p in record.media if not (root / p).is_file()]
+def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool,
+                   raster: RasterSettings | None = None) -> list[Problem]:
+    missing = [p for p in record.media if not ((root / p).is_file() or ((root / p).is_dir() and is_raster(root / p)))]
     if missing:
         return [Problem("media_missing", f"media file {root / missing[0]} does not exist"
                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
@@ -130,11 +132,11 @@ def media_problems(record: Record, root: Path, num_frames: int | None, deep: boo
         return []
     if record.media_kind == "video":
         return _video_problems(record, root / record.media[0], num_frames)
-    for path in record.media:
-        try:
-            read_image(root / path)
-        except MediaError as e:
-            return [Problem("image_unreadable", str(e), "replace the file with a readable PNG / JPEG / TIFF")]
+    try:
+        read_images([root / path for path in record.media], raster)  # rasters together: their grids must match
+    except MediaError as e:
+        return [Problem("image_unreadable", str(e), "replace the file with a readable PNG / JPEG / GeoTIFF, "
+                        "or see the message")]
     if record.media_kind == "frames" and num_frames and len(record.media) < num_frames:
         return [Problem("too_few_frames", f"{len(record.media)} frame images, fewer than the {num_frames} requested",
                         "add frames, lower num_frames, or set pad_frames: true")]
