@@ -1,6 +1,6 @@
 """`geollava <group> <command>`: the command-line entry point.
 
-  geollava data check ANNOTATIONS [--media-root DIR] [--num-frames N] [--deep]
+  geollava data check ANNOTATIONS [--media-root DIR] [--num-frames N] [--deep] [--require-answers]
   geollava data synth --out DIR --train N --val M [--frames T] [--size S] [--seed K]
   geollava data convert FORMAT SRC --out DIR [--images ROOT] [--captions FILE] ...
   geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
@@ -115,20 +115,25 @@ def _add_check(commands) -> None:
                                                       "(default: the annotation file's folder)")
     p.add_argument("--num-frames", type=int, default=None, help="frames each sample must provide (with --deep)")
     p.add_argument("--deep", action="store_true", help="also decode every video and image (slower)")
-    p.add_argument("--allow-unanswered", action="store_true",
-                   help="accept records without a gpt answer (inference-only sets)")
+    p.add_argument("--require-answers", action="store_true",
+                   help="a record without a gpt answer is bad (training sets); by default it is counted as unlabeled")
+    p.add_argument("--bands", help="raster frames (with --deep): bands shown, e.g. 4,3,2 or B04,B03,B02")
+    p.add_argument("--stretch", default="auto", help="raster frames (with --deep): auto | LO,HI | none")
+    p.add_argument("--align", action="store_true", help="raster frames (with --deep): resample onto one grid")
     p.set_defaults(run=_run_check)
 
 
 def _run_check(args) -> int:
     from .data.annotations import AnnotationFileError
+    from .data.raster import RasterSettings
     from .data.validate import check_annotations
 
     try:
+        raster = RasterSettings.parse(args.bands, args.stretch, args.align)
         report = check_annotations(args.annotations, args.media_root, args.num_frames, args.deep,
-                                   require_answer=not args.allow_unanswered)
-    except AnnotationFileError as e:
-        print(e)
+                                   require_answer=args.require_answers, raster=raster)
+    except (AnnotationFileError, ValueError) as e:
+        print(f"error: {e}")
         return 1
     print("\n".join(report.lines()))
     return 1 if report.bad else 0

@@ -158,7 +158,7 @@ def evaluate_models(args) -> dict:
                                    else Path("runs/eval") / re.sub(r"[^\w.-]+", "_", args.checkpoint)))
     rank, world = init_sharding()
     media_root = args.media_root or str(Path(args.data).parent)
-    records = load_records(args.data, media_root)  # records without an answer cannot be scored: an error
+    records = load_records(args.data, media_root, require_answer=False)  # unlabeled ones: predictions only
     by_id = {r.id: r for r in records}
     results = {}
     for target in targets:
@@ -250,17 +250,23 @@ def load_target(target: Target):
 def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
                sizes: dict[str, tuple[int, int]] | None = None) -> dict:
     """metrics.json (``scores``: the change-caption metrics over the change-caption records; ``tasks``: every
-    task present) and per_sample.jsonl of one model."""
-    tasks, per_sample = score_by_task(rows, sizes, meteor=not args.no_meteor, tokenizer=args.tokenizer,
-                                      sbert_model=args.sbert_model)
+    task present) and per_sample.jsonl of one model. Rows without references (unlabeled records) are predicted,
+    not scored, and counted."""
+    labeled = [row for row in rows if row["references"]]
+    unlabeled = len(rows) - len(labeled)
+    if unlabeled:
+        log.info("%s: %d of %d records have no answer (unlabeled): their predictions are in predictions.jsonl, "
+                 "%s", label, unlabeled, len(rows), "the rest are scored" if labeled else "nothing to score")
+    tasks, per_sample = score_by_task(labeled, sizes, meteor=not args.no_meteor, tokenizer=args.tokenizer,
+                                      sbert_model=args.sbert_model) if labeled else ({}, {})
     if "change_caption" in tasks and not args.sbert_model:
         log.info("SBERT cosine skipped: pass --sbert-model PATH (a local sentence-transformers model) to compute it")
-    metrics = {"label": label, **info, "samples": len(rows), "scores": tasks.get("change_caption", {}),
-               "tasks": tasks, "scored": now()}
+    metrics = {"label": label, **info, "samples": len(labeled), "unlabeled": unlabeled,
+               "scores": tasks.get("change_caption", {}), "tasks": tasks, "scored": now() if labeled else None}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with open(folder / "per_sample.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
+        for row in labeled:
             task = row.get("task") or "change_caption"
             extra = {"metadata": row["metadata"]} if task != "change_caption" and row.get("metadata") else {}
             f.write(json.dumps({"id": row["id"], "task": task, "prediction": row["prediction"],
@@ -272,6 +278,10 @@ def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
 def write_summary(out: Path, results: dict, args, train_log: Path | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=1))
+    if not any(m["samples"] for m in results.values()):
+        print(f"no record of {args.data} has an answer: predictions written, nothing scored "
+              f"({', '.join(str(out / label / 'predictions.jsonl') for label in results)})")
+        return
     table = comparison_table(results)
     (out / "comparison.md").write_text(table + "\n")
     print(table)

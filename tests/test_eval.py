@@ -125,7 +125,6 @@ def test_score_only_on_geollava_results_format(tmp_path, synth_set):
 @pytest.mark.parametrize("case,message", [
     ("missing checkpoint", "checkpoint ./nowhere does not exist"),
     ("unreachable base", "neither a local folder nor reachable"),
-    ("no answers", "no gpt turn"),
     ("prediction without id", "has no id"),
     ("prediction without text", "has no prediction text"),
     ("ids not in data", "have ids that"),
@@ -141,11 +140,6 @@ def test_bad_input_is_a_clear_error(tmp_path, synth_set, tiny_run, tiny_models, 
         config = yaml.safe_load((copy / "geollava_config.yaml").read_text())
         (copy / "geollava_config.yaml").write_text(yaml.safe_dump({**config, "model_name_or_path": "/gone/base"}))
         args = ["--checkpoint", copy, "--data", val]
-    elif case == "no answers":
-        records = json.loads(val.read_text())
-        for r in records:
-            r["conversations"] = r["conversations"][:1]
-        args = ["--checkpoint", tiny_run, "--data", write_json(tmp_path / "q.json", records)]
     elif case == "prediction without id":
         args = ["--predictions", write_json(tmp_path / "p.json", [{"generated": "x", "true": "y"}])]
     elif case == "prediction without text":
@@ -159,6 +153,28 @@ def test_bad_input_is_a_clear_error(tmp_path, synth_set, tiny_run, tiny_models, 
     with pytest.raises(SystemExit) as stopped:
         evaluate([*map(str, args), "--output-dir", str(tmp_path / "out"), "--no-meteor"])
     assert str(stopped.value.code).startswith("error: ") and message in str(stopped.value.code)
+
+
+def test_unlabeled_records_are_predicted_and_not_scored(tmp_path, synth_set, tiny_run, capsys):
+    from geollava.evaluate import main as evaluate
+
+    records = json.loads((synth_set / "val.json").read_text())
+    for r in records[:4]:
+        r["conversations"] = r["conversations"][:1]  # as `data convert fmow-pairs` without --captions writes them
+    data = write_json(synth_set / "partly_unlabeled.json", records)
+    args = ["--checkpoint", str(tiny_run / "checkpoint-2"), "--data", str(data), "--max-new-tokens", "4",
+            "--num-workers", "0", "--no-meteor"]
+    partly = evaluate([*args, "--output-dir", str(tmp_path / "partly")])["checkpoint-2"]
+    assert partly["samples"] == 2 and partly["unlabeled"] == 4 and partly["scores"]["samples"] == 2
+    assert len(load_predictions(tmp_path / "partly" / "checkpoint-2" / "predictions.jsonl")) == 6
+    for r in records[4:]:
+        r["conversations"] = r["conversations"][:1]
+    write_json(data, records)
+    none = evaluate([*args, "--output-dir", str(tmp_path / "none")])["checkpoint-2"]
+    assert none["samples"] == 0 and none["unlabeled"] == 6 and none["scored"] is None
+    assert len(load_predictions(tmp_path / "none" / "checkpoint-2" / "predictions.jsonl")) == 6
+    assert "nothing scored" in capsys.readouterr().out
+    data.unlink()
 
 
 @pytest.mark.slow

@@ -94,6 +94,11 @@ def parse_timestamp(value: str) -> dt.datetime:
     return parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
+def has_answer(raw: dict) -> bool:
+    """Whether a (valid) raw record has an answer: labeled training / scoring data, not inference input."""
+    return any(ROLE_ALIASES.get(str(t.get("from", "")).strip().lower()) == GPT for t in raw.get("conversations", []))
+
+
 def parse_record(raw: object, require_answer: bool = True) -> tuple[Record | None, list[Problem]]:
     """Turn one raw annotation into a Record, or say everything that is wrong with it (no file access)."""
     if not isinstance(raw, dict):

@@ -13,7 +13,7 @@ from pathlib import Path
 from .annotations import AnnotationFileError, Annotations, RawLineError
 from .frames import MediaError, read_images, read_video
 from .raster import RasterSettings, is_raster
-from .schema import Problem, Record, parse_record
+from .schema import Problem, Record, has_answer, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class CheckReport:
     total: int = 0
     good: list[int] = field(default_factory=list)  # positions of the good records in the file
     bad: list[BadRecord] = field(default_factory=list)
+    unlabeled: int = 0  # good records with no answer: inference input, nothing to train or score on
 
     def lines(self) -> list[str]:
         out = []
@@ -47,6 +48,10 @@ class CheckReport:
             out.append(f"{self.path}: {bad.label}: {first}")
             out += [f"    also: {p}" for p in rest]
         out.append(f"{self.path}: {self.total} records, {len(self.good)} ok, {len(self.bad)} bad")
+        if self.unlabeled:
+            out.append(f"{self.path}: {self.unlabeled} of the ok records are unlabeled (no answer): inference input "
+                       "for `eval.py --checkpoint CK --data FILE` or `geollava predict --data FILE`; training and "
+                       "scoring need answers")
         return out
 
 
@@ -73,6 +78,7 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
             report.bad.append(BadRecord(index, record_id, problems))
         else:
             report.good.append(index)
+            report.unlabeled += not has_answer(raw)
     return report
 
 

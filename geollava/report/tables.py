@@ -30,7 +30,9 @@ TASK_COLUMNS = {
 
 def tasks_of(metrics: dict) -> dict:
     """A model's scores per task (a metrics.json from before tasks holds change captions only)."""
-    return metrics.get("tasks") or {"change_caption": {**metrics["scores"], "samples": metrics["samples"]}}
+    if "tasks" in metrics:
+        return metrics["tasks"]
+    return {"change_caption": {**metrics["scores"], "samples": metrics["samples"]}}
 
 
 def present_tasks(results: dict) -> list[str]:

@@ -71,7 +71,7 @@ GOOD = [
 def test_every_bad_record_kind_has_its_own_message(tmp_path, media):
     records = GOOD + [record for record, _ in BAD.values()] + [{"video": "good.mp4", "conversations": turns()}]
     path = write_json(tmp_path / "ann.json", records)
-    result = run_check(path, "--media-root", media, "--deep", "--num-frames", "8")
+    result = run_check(path, "--media-root", media, "--deep", "--num-frames", "8", "--require-answers")
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for record_id, (_, words) in BAD.items():
@@ -82,6 +82,15 @@ def test_every_bad_record_kind_has_its_own_message(tmp_path, media):
     # the two-image "frames" record is fine by itself but cannot give the 8 frames asked for
     assert any("(id 'frames'): 2 frame images, fewer than the 8 requested" in l for l in lines)
     assert lines[-1].endswith(f"{len(records)} records, 2 ok, {len(BAD) + 2} bad")
+
+
+def test_records_without_answers_are_unlabeled_input_unless_answers_are_required(tmp_path, media):
+    path = write_json(tmp_path / "ann.json", GOOD + [BAD["no-gpt"][0]])
+    result = run_check(path, "--media-root", media)
+    assert result.returncode == 0, result.stdout
+    assert "4 records, 4 ok, 0 bad" in result.stdout and "1 of the ok records are unlabeled" in result.stdout
+    strict = run_check(path, "--media-root", media, "--require-answers")
+    assert strict.returncode == 1 and "(id 'no-gpt'): no gpt turn" in strict.stdout
 
 
 def test_clean_file_exits_zero(tmp_path, media):

@@ -132,7 +132,8 @@ def test_fmow_pairs_as_videos(tmp_path, fmow, suffix):
     inference = json.loads((out / "pairs_inference.json").read_text())
     assert [r["id"] for r in inference] == ["airport_0_2-airport_0_3"] and len(inference[0]["conversations"]) == 1
     assert check(out / "pairs.json").returncode == 0
-    assert check(out / "pairs_inference.json", "--allow-unanswered").returncode == 0
+    inference = check(out / "pairs_inference.json")
+    assert inference.returncode == 0 and "are unlabeled (no answer)" in inference.stdout
 
 
 def test_fmow_pairs_as_frame_lists(tmp_path, fmow):
@@ -155,7 +156,7 @@ def test_fmow_sequences(tmp_path, fmow):
     (sequence,) = json.loads((out / "sequences.json").read_text())
     assert [v.rsplit("_", 2)[-2] for v in sequence["video"]] == ["4", "1", "2", "3"]  # sorted by time
     assert sequence["timestamps"][0].startswith("2014-01-05") and sequence["metadata"]["gsd"] == [4.5, 1.5, 2.5, 3.5]
-    assert check(out / "sequences.json", "--allow-unanswered").returncode == 0
+    assert check(out / "sequences.json").returncode == 0
     gapped = convert("fmow-sequences", fmow, "--out", tmp_path / "gap", "--min-views", 2, "--min-gap-days", 500)
     kept = json.loads((tmp_path / "gap" / "sequences.json").read_text())
     # airport: 2014-01-05, then 2016-07-09 (2015-02-01 and 2017-03-03 are within 500 days of a kept view);
