@@ -6,6 +6,8 @@
   geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
   geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
+  geollava predict --checkpoint CK --frames A.tif B.tif [--task T] [--question Q] [--json] [--draw OUT.png]
+  geollava demo --checkpoint CK [--host 127.0.0.1] [--port 7860]
   geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--key value ...]   will it fit?
 """
 from __future__ import annotations
@@ -22,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
         from .plan import main as plan_main
 
         return plan_main(argv[1:])
+    if argv[:1] == ["predict"]:  # predict and demo have parsers (and --help) of their own
+        from .predict import main as predict_main
+
+        return predict_main(argv[1:])
+    if argv[:1] == ["demo"]:
+        from .demo import main as demo_main
+
+        return demo_main(argv[1:])
     parser = argparse.ArgumentParser(prog="geollava", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -38,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
     prepare.set_defaults(run=_run_prepare)
     groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching")
+    groups.add_parser("predict", help="ask a checkpoint about your own frames, GeoTIFFs or video (--help)")
+    groups.add_parser("demo", help="serve a browser demo of a checkpoint (Gradio, loopback by default)")
     merge = groups.add_parser("merge", help="merge a LoRA checkpoint into a full HF model folder")
     merge.add_argument("checkpoint")
     merge.add_argument("out")
@@ -192,6 +204,9 @@ def _add_synth(commands) -> None:
     p.add_argument("--style", choices=("realistic", "simple"), default="realistic",
                    help="realistic (default): busy scenes, illumination, clouds and misregistration between frames; "
                         "simple: few distractors and only pixel noise (the CPU quickstart)")
+    p.add_argument("--media", choices=("mp4", "png", "geotiff"), default="mp4",
+                   help="change samples as mp4 videos (default), PNG frame lists, or frame lists of 4-band 12-bit "
+                        "GeoTIFFs with their dates in the files")
     p.add_argument("--tasks", help="single-image task records instead of change videos: a comma-separated list of "
                                    "scene, vqa, refer, grounding, region_caption (taken in turn, one per image)")
     p.set_defaults(run=_run_synth)
@@ -210,8 +225,9 @@ def _run_synth(args) -> int:
             path = generate_task_split(args.out, split, count, tasks, args.size, args.seed)
             what = f"images with {', '.join(tasks)} records at {args.size} px"
         else:
-            path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style)
-            what = f"{args.style} videos of {args.frames} frames at {args.size} px"
+            path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style,
+                                  args.media)
+            what = f"{args.style} samples of {args.frames} frames at {args.size} px ({args.media})"
         print(f"{path}: {count} {what} in {time.perf_counter() - start:.1f} s")
     return 0
 

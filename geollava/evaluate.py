@@ -150,10 +150,12 @@ def box_image_sizes(records, media_root: str) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-def evaluate_models(args) -> dict:
+def evaluate_models(args, final_only: bool = False) -> dict:
+    """Generate with every model of ``args.checkpoint`` (only its final model with ``final_only``) and score."""
     if not args.data:
         raise EvalError("--checkpoint needs --data ANNOTATIONS to caption")
     targets = find_targets(args.checkpoint, args.base, args.family)
+    targets = targets[-1:] if final_only else targets
     out = Path(args.output_dir or (Path(args.checkpoint) / "eval" if Path(args.checkpoint).is_dir()
                                    else Path("runs/eval") / re.sub(r"[^\w.-]+", "_", args.checkpoint)))
     rank, world = init_sharding()

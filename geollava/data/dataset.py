@@ -15,11 +15,11 @@ from PIL import Image
 
 from ..families import Family
 from .frames import load_frames, sample_indices
-from .raster import file_dates
 from .pixel_cache import PixelCache
+from .raster import file_dates
 from .prompt import PromptSettings
 from .schema import Record
-from .template import Encoded, conversation_turns, encode
+from .template import Encoded, conversation_turns, encode, render
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,17 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         indices = sample_indices(len(timestamps), self.settings.num_frames, self.settings.pad_frames)
         return [timestamps[i] for i in indices]
 
+    def _turns(self, record: Record) -> list[tuple[str, str | None]]:
+        return conversation_turns(record, self.family, self.shown_frames(record), self._dates(record),
+                                  with_answers=not self.for_generation, as_image=self.as_image(record))
+
+    def prompt_text(self, record: Record) -> str:
+        """The conversation as the model reads it, each media placeholder written once (not expanded)."""
+        return render(self._turns(record), self.family, self.tokenizer.eos_token, self.settings.system_prompt)[0]
+
     def _encode(self, record: Record) -> Encoded:
         frames, as_image = self.shown_frames(record), self.as_image(record)
-        turns = conversation_turns(record, self.family, frames, self._dates(record),
-                                   with_answers=not self.for_generation, as_image=as_image)
+        turns = self._turns(record)
         if as_image:
             token, count = self.model_config.image_token_id, self.family.tokens_per_image(self.model_config)
         else:

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..data.annotations import write_annotations
 from ..data.mp4 import write_mp4
@@ -56,18 +57,25 @@ def make_sample(seed: int, split: str, index: int, num_frames: int, size: int,
     return record, frames
 
 
+MEDIA = ("mp4", "png", "geotiff")
+
+
 def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int = 8, size: int = 128,
-                   seed: int = 0, workers: int | None = None, style: str = "realistic") -> Path:
-    """Write ``count`` videos under out_dir/videos and their annotations to out_dir/<split>.json."""
+                   seed: int = 0, workers: int | None = None, style: str = "realistic", media: str = "mp4") -> Path:
+    """Write ``count`` samples under out_dir/videos and their annotations to out_dir/<split>.json. ``media``:
+    mp4 videos, or frame lists of PNGs or of 4-band 12-bit GeoTIFFs (whose dates are in the files' date tags,
+    not in the annotation — as rasters often arrive)."""
     if num_frames < 2:
         raise ValueError(f"a change needs at least 2 frames, got --frames {num_frames}")
     if size < 32 or size % 2:
         raise ValueError(f"--size must be an even number of pixels >= 32, got {size}")
     if style not in STYLES:
         raise ValueError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
+    if media not in MEDIA:
+        raise ValueError(f"--media must be one of {', '.join(MEDIA)}, got {media!r}")
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    job = partial(_write_sample, str(out_dir), seed, split, num_frames, size, style)
+    job = partial(_write_sample, str(out_dir), seed, split, num_frames, size, style, media)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or count < 8:
         records = [job(i) for i in range(count)]
@@ -79,10 +87,45 @@ def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int 
     return path
 
 
-def _write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, style: str, index: int) -> dict:
+def _write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, style: str, media: str,
+                  index: int) -> dict:
     record, frames = make_sample(seed, split, index, num_frames, size, style)
-    write_mp4(Path(out_dir) / record["video"], frames)
+    if media == "mp4":
+        write_mp4(Path(out_dir) / record["video"], frames)
+        return record
+    folder = Path(record["video"]).with_suffix("")
+    (Path(out_dir) / folder).mkdir(parents=True, exist_ok=True)
+    names = []
+    for t, (frame, date) in enumerate(zip(frames, record["timestamps"])):
+        name = folder / f"{t}_{date.replace('-', '')}.{'png' if media == 'png' else 'tif'}"
+        if media == "png":
+            Image.fromarray(frame).save(Path(out_dir) / name)
+        else:
+            write_geotiff(Path(out_dir) / name, frame, date, index)
+        names.append(str(name))
+    record["video"] = names
+    if media == "geotiff":
+        del record["timestamps"]  # read back from the files
     return record
+
+
+def write_geotiff(path: Path, frame: np.ndarray, date: str, index: int) -> Path:
+    """A frame as a 4-band (red, green, blue, a near-infrared stand-in) 12-bit GeoTIFF on a 10 m UTM grid, its
+    acquisition date in the TIFF date tag."""
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    rgb = frame.astype(np.uint16) * 16
+    nir = np.clip(rgb[..., 1] * 1.4, 0, 4095).astype(np.uint16)  # vegetation is bright in the near infrared
+    bands = np.stack([rgb[..., 0], rgb[..., 1], rgb[..., 2], nir])
+    origin = (400000.0 + 10_000 * (index % 50), 5000000.0 - 10_000 * (index // 50))
+    with rasterio.open(path, "w", driver="GTiff", width=frame.shape[1], height=frame.shape[0], count=4,
+                       dtype="uint16", crs="EPSG:32632", transform=from_origin(*origin, 10.0, 10.0)) as out:
+        out.write(bands)
+        out.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.undefined]
+        out.update_tags(TIFFTAG_DATETIME=f"{date.replace('-', ':')} 10:30:00")
+    return path
 
 
 def _dates(rng: np.random.Generator, count: int) -> list[str]:

@@ -1,0 +1,216 @@
+"""`geollava predict`: ask a checkpoint about your own frames — images, GeoTIFFs, folders of band files — or a
+video, with the checkpoint's own prompt settings; or answer every record of an annotation file (`--data`, as
+`scripts/eval.py` does: predictions.jsonl, resumable, scored when the records have answers).
+
+    geollava predict --checkpoint runs/x/final --frames 2017.tif 2021.tif [--dates 2017-03-01 2021-06-09]
+    geollava predict --checkpoint runs/x/final --frames scene.png --task refer --question "the largest building"
+    geollava predict --checkpoint runs/x/final --video site.mp4 --json --draw answer.png
+    geollava predict --checkpoint runs/x/final --data pairs_inference.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from .data.boxes import BoxError, draw, parse_grounded
+from .data.collator import Collator
+from .data.dataset import ChangeCaptionDataset
+from .data.frames import MediaError, load_frames
+from .data.schema import parse_record
+from .data.tasks import TASKS, task_question
+from .data.validate import DataError
+from .families import FAMILIES, get_family
+from .generate import generate_batch
+from .models.checkpoint import CheckpointError
+
+SINGLE_IMAGE_TASKS = ("scene", "vqa", "refer", "grounding", "region_caption", "grounded_description", "conversation")
+
+
+class PredictError(ValueError):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="geollava predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint or run folder, or a base model with --family")
+    p.add_argument("--family", choices=sorted(FAMILIES), help="family of a base model given by --checkpoint")
+    media = p.add_mutually_exclusive_group(required=True)
+    media.add_argument("--frames", nargs="+", help="the frames in time order: images, GeoTIFFs, band folders")
+    media.add_argument("--video", help="a video file instead of frames")
+    media.add_argument("--data", help="an annotation file: predict every record (eval.py's predictions.jsonl)")
+    p.add_argument("--dates", nargs="+", help="one date per frame (default: the dates the files carry, if any)")
+    p.add_argument("--task", choices=TASKS, default="change_caption")
+    p.add_argument("--question", help="default: the checkpoint's change question; refer: the phrase to find; "
+                                      "region_caption: the box; scene: the question listing the classes")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
+    p.add_argument("--draw", help="write the frames side by side with the predicted boxes to this image")
+    p.add_argument("--bands", help="raster frames: bands shown (default: the checkpoint's setting)")
+    p.add_argument("--stretch", help="raster frames: auto | LO,HI | none (default: the checkpoint's setting)")
+    p.add_argument("--align", action="store_true", help="raster frames on different grids: resample onto the first")
+    p.add_argument("--pad-frames", action="store_true", help="repeat frames when there are fewer than trained with")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--output-dir", help="with --data: where predictions go (default: <checkpoint>/eval)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.data:
+        return _predict_file(args)
+    from .evaluate import EvalError
+
+    try:
+        result, images = predict(args)
+    except (PredictError, EvalError, CheckpointError, MediaError, DataError, OSError, ValueError) as e:
+        hint = " (here: --pad-frames)" if "pad_frames" in str(e) else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return 2
+    if args.draw:
+        result["drawing"] = str(draw_answer(images, result["answer"], Path(args.draw)))
+    print(json.dumps(result, indent=1, ensure_ascii=False) if args.json else result["answer"])
+    return 0
+
+
+def _predict_file(args) -> int:
+    """Every record of ``--data``, by the final model only, through eval.py's generation and scoring."""
+    from .evaluate import EvalError, evaluate_models, parse_args as eval_args
+
+    words = ["--checkpoint", args.checkpoint, "--data", args.data, "--max-new-tokens", str(args.max_new_tokens)]
+    words += ["--family", args.family] if args.family else []
+    words += ["--output-dir", args.output_dir] if args.output_dir else []
+    logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    try:
+        evaluate_models(eval_args(words), final_only=True)
+    except (EvalError, CheckpointError, DataError, MediaError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def predict(args, loaded=None) -> tuple[dict, list]:
+    """The answer and what produced it, and the frames as the model saw them (RGB arrays). ``loaded``: (target,
+    model, tokenizer, image processor) already loaded (the demo loads once)."""
+    from .evaluate import find_targets, load_target
+
+    if loaded is None:
+        target = find_targets(args.checkpoint, False, args.family)[-1]
+        loaded = (target, *load_target(target))
+    target, model, tokenizer, image_processor = loaded
+    settings = _settings(target.prompt, args)
+    record = build_record(args, settings.question)
+    dataset = ChangeCaptionDataset([record], Path("/"), get_family(target.family), model.config, tokenizer,
+                                   image_processor, settings, for_generation=True)
+    if len(dataset) == 0:
+        raise PredictError("the question and frames are longer than the model's limit (model_max_length "
+                           f"{settings.model_max_length})")
+    batch = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")([dataset[0]])
+    answer = generate_batch(model, tokenizer, batch, args.max_new_tokens, model.device,
+                            next(model.parameters()).dtype)[0]
+    frames = load_frames(record, Path("/"), settings.num_frames, settings.pad_frames, settings.raster())
+    result = {"answer": answer, "boxes": boxes_of(answer), "task": record.task, "question": record.prompt,
+              "prompt": dataset.prompt_text(record), "checkpoint": target.path, "media": record.media,
+              "dates": frames.timestamps, "frames_shown": len(frames.images)}
+    return result, frames.images
+
+
+def _settings(prompt, args):
+    changes = {"pad_frames": prompt.pad_frames or args.pad_frames, "align": prompt.align or args.align}
+    if args.bands:
+        changes["bands"] = args.bands
+    if args.stretch:
+        changes["stretch"] = args.stretch
+    settings = dataclasses.replace(prompt, **changes)
+    problems = settings.problems()
+    if problems:
+        raise PredictError("; ".join(problems))
+    return settings
+
+
+def build_record(args, default_question: str):
+    """The one record to answer, checked like any annotation record."""
+    paths = [Path(args.video)] if args.video else [Path(f) for f in args.frames]
+    for path in paths:
+        if not path.exists():
+            raise PredictError(f"{path} does not exist")
+    if args.task == "change_caption" and not args.video and len(paths) < 2:
+        raise PredictError("a change question needs two or more frames (or a video); for one image pick a "
+                           f"single-image task: --task {' | '.join(SINGLE_IMAGE_TASKS[:5])}")
+    if args.task in SINGLE_IMAGE_TASKS and (args.video or len(paths) != 1):
+        raise PredictError(f"the {args.task} task takes one image (--frames IMAGE), got "
+                           f"{'a video' if args.video else f'{len(paths)} frames'}")
+    question = default_question if args.task == "change_caption" and not args.question else \
+        task_question(args.task, args.question)
+    if question is None:
+        raise PredictError(f"the {args.task} task needs --question: {_QUESTION_HELP.get(args.task, 'the question')}")
+    raw = {"id": "predict", "conversations": [{"from": "human", "value": question}],
+           "metadata": {"task": args.task, **_task_fields(args.task, question)}}
+    media = [str(p.resolve()) for p in paths]
+    if args.video:
+        raw["video"] = media[0]
+    elif len(media) == 1 and args.task != "change_caption":
+        raw["image"] = media[0]
+    else:
+        raw["video"] = media
+    if args.dates:
+        raw["timestamps"] = args.dates
+    record, problems = parse_record(raw, require_answer=False)
+    if problems:
+        raise PredictError("; ".join(str(p) for p in problems))
+    return record
+
+
+_QUESTION_HELP = {"scene": "the question with its classes, e.g. 'Classify the image from the following classes: "
+                           "forest, lake, farmland. Answer in one word or a short phrase.'",
+                  "vqa": "the question", "refer": "the phrase to locate, e.g. 'the largest building'",
+                  "region_caption": "the box, e.g. '{<10><20><40><60>|<0>}'",
+                  "conversation": "the question", "grounded_description": "the question"}
+
+
+def _task_fields(task: str, question: str) -> dict:
+    if task == "scene":
+        from .data.convert.geochat import classes_in_prompt
+
+        return {"classes": classes_in_prompt(question)}
+    if task == "vqa":
+        return {"question_type": "unspecified"}  # a one-off question has no type; nothing is scored
+    return {}
+
+
+def boxes_of(answer: str) -> list[dict]:
+    try:
+        phrases = parse_grounded(answer)
+    except BoxError:
+        return []
+    return [{"phrase": p.text, "box": [b.x1, b.y1, b.x2, b.y2, b.angle]} for p in phrases for b in p.boxes]
+
+
+def draw_answer(images: list, answer: str, out: Path, height: int = 256) -> Path:
+    """The frames side by side, each with the answer's boxes and phrases drawn."""
+    try:
+        phrases = parse_grounded(answer)
+    except BoxError:
+        phrases = []
+    pictures = []
+    for image in images:
+        picture = Image.fromarray(image)
+        picture = picture.resize((max(1, round(picture.width * height / picture.height)), height), Image.NEAREST)
+        pictures.append(draw(picture, phrases) if phrases else picture)
+    canvas = Image.new("RGB", (sum(p.width for p in pictures) + 4 * (len(pictures) - 1), height), (255, 255, 255))
+    x = 0
+    for picture in pictures:
+        canvas.paste(picture, (x, 0))
+        x += picture.width + 4
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
