@@ -191,7 +191,13 @@ def boxes_of(answer: str) -> list[dict]:
     return [{"phrase": p.text, "box": [b.x1, b.y1, b.x2, b.y2, b.angle]} for p in phrases for b in p.boxes]
 
 
-def draw_answer(images: list, answer: str, out: Path, height: int = 256) -> Path:
+def draw_answer(images: list, answer: str, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    answer_picture(images, answer).save(out)
+    return out
+
+
+def answer_picture(images: list, answer: str, height: int = 256) -> Image.Image:
     """The frames side by side, each with the answer's boxes and phrases drawn."""
     try:
         phrases = parse_grounded(answer)
@@ -207,9 +213,7 @@ def draw_answer(images: list, answer: str, out: Path, height: int = 256) -> Path
     for picture in pictures:
         canvas.paste(picture, (x, 0))
         x += picture.width + 4
-    out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
-    return out
+    return canvas
 
 
 if __name__ == "__main__":
