@@ -66,4 +66,13 @@ echo
 python -m geollava.learning_check --finetuned "$OUT/eval/finetuned/final" --baseline "$OUT/eval/baseline/baseline" \
   --untrained "$OUT/eval/finetuned/base" --blind "$OUT/eval/blind/blind" \
   || echo "(the README's quickstart section says what this means and what was measured)"
+echo
+echo "asking the fine-tuned model about frames of your own: a PNG pair (no dates) and a GeoTIFF pair (dates inside):"
+for media in png geotiff; do
+  [ -f "$DATA/own-$media/val.json" ] || geollava data synth --out "$DATA/own-$media" --train 0 --val 1 \
+    --frames "$FRAMES" --size "$SIZE" --style "$STYLE" --seed 99 --media "$media" >/dev/null
+  answer=$(geollava predict --checkpoint "$OUT/finetuned" --frames "$DATA/own-$media"/videos/val_00000/* \
+    --max-new-tokens 64 2>"$OUT/predict.log") || answer="(failed: $(grep '^error' "$OUT/predict.log"))"
+  echo "  $media: $answer"
+done
 echo "report: $OUT/report.html"

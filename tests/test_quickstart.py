@@ -26,6 +26,8 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path):
         assert f"| {model} | 8 |" in table, table
     assert table in result.stdout and result.stdout.rstrip().endswith(f"report: {out}/report.html")
     assert "learning check:" in result.stdout  # the verdict (4 steps cannot pass it)
+    answers = [line for line in result.stdout.splitlines() if line.startswith(("  png: ", "  geotiff: "))]
+    assert len(answers) == 2 and all(len(line.split(": ", 1)[1].strip()) > 0 for line in answers), result.stdout
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and html.count('class="card"') == 8
     for metrics in ("finetuned/final", "finetuned/base", "blind/blind", "baseline/baseline"):
