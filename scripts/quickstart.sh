@@ -67,12 +67,18 @@ python -m geollava.learning_check --finetuned "$OUT/eval/finetuned/final" --base
   --untrained "$OUT/eval/finetuned/base" --blind "$OUT/eval/blind/blind" \
   || echo "(the README's quickstart section says what this means and what was measured)"
 echo
-echo "asking the fine-tuned model about frames of your own: a PNG pair (no dates) and a GeoTIFF pair (dates inside):"
+echo "asking the fine-tuned model about frames of your own: a PNG pair (dates given) and a GeoTIFF pair (dates inside):"
 for media in png geotiff; do
-  [ -f "$DATA/own-$media/val.json" ] || geollava data synth --out "$DATA/own-$media" --train 0 --val 1 \
-    --frames "$FRAMES" --size "$SIZE" --style "$STYLE" --seed 99 --media "$media" >/dev/null
-  answer=$(geollava predict --checkpoint "$OUT/finetuned" --frames "$DATA/own-$media"/videos/val_00000/* \
+  own="$DATA/own-$media"
+  [ -f "$own/val.json" ] || geollava data synth --out "$own" --train 0 --val 1 --frames "$FRAMES" --size "$SIZE" \
+    --style "$STYLE" --seed 99 --media "$media" >/dev/null
+  dates=()
+  [ "$media" = png ] && read -r -a dates <<< "--dates $(python -c \
+    'import json, sys; print(*json.load(open(sys.argv[1]))[0]["timestamps"])' "$own/val.json")"
+  answer=$(geollava predict --checkpoint "$OUT/finetuned" --frames "$own"/videos/val_00000/* "${dates[@]}" \
     --max-new-tokens 64 2>"$OUT/predict.log") || answer="(failed: $(grep '^error' "$OUT/predict.log"))"
   echo "  $media: $answer"
+  echo "    truth: $(python -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["conversations"][1]["value"])' \
+    "$own/val.json")"
 done
 echo "report: $OUT/report.html"
