@@ -227,7 +227,8 @@ def _run_synth(args) -> int:
         else:
             path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style,
                                   args.media)
-            what = f"{args.style} samples of {args.frames} frames at {args.size} px ({args.media})"
+            kind = "videos" if args.media == "mp4" else f"{args.media} frame lists"
+            what = f"{args.style} {kind} of {args.frames} frames at {args.size} px"
         print(f"{path}: {count} {what} in {time.perf_counter() - start:.1f} s")
     return 0
 

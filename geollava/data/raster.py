@@ -25,15 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.enums import ColorInterp
-
-# a plain TIFF (UCMerced's 8-bit scenes) has no georeferencing, and needs none here
-warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 DEFAULT_FOLDER_BANDS = (("B04", "B03", "B02"), ("B4", "B3", "B2"))
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
+
+
+def _rasterio():
+    """rasterio (GDAL) imported on the first raster read only: processes that read none never load GDAL."""
+    import rasterio
+    import rasterio.warp  # noqa: F401 - loads the submodules used below
+
+    # a plain TIFF (UCMerced's 8-bit scenes) has no georeferencing, and needs none here
+    warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+    return rasterio
 
 
 class RasterError(ValueError):
@@ -81,6 +86,9 @@ def read_rasters(paths: list[Path], settings: RasterSettings = RasterSettings())
 def file_dates(paths: list[Path]) -> list[str] | None:
     """The dates raster frames carry (header tags or product names), read without the pixels; None unless
     every frame is a raster with a date."""
+    if not all(is_raster(Path(p)) for p in paths):
+        return None
+    rasterio = _rasterio()
     dates = []
     for path in map(Path, paths):
         if not is_raster(path) or not path.exists():
@@ -104,6 +112,9 @@ class _Stack:
 
 
 def _read_bands(path: Path, bands: tuple[str, ...] | None) -> _Stack:
+    rasterio = _rasterio()
+    from rasterio.enums import ColorInterp
+
     if not path.exists():
         raise RasterError(f"raster frame {path} does not exist")
     if path.is_dir():
@@ -130,6 +141,8 @@ def _palette_rgb(src) -> np.ma.MaskedArray:
 
 
 def _band_indexes(src, bands, path: Path) -> list[int]:
+    from rasterio.enums import ColorInterp
+
     if bands is None:
         colours = list(src.colorinterp)
         rgb = [colours.index(c) + 1 for c in (ColorInterp.red, ColorInterp.green, ColorInterp.blue) if c in colours]
@@ -162,6 +175,7 @@ def _band_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_band_folder(folder: Path, bands: tuple[str, ...] | None) -> _Stack:
+    rasterio = _rasterio()
     files = _band_files(folder)
     if bands is None:
         bands = next((b for b in DEFAULT_FOLDER_BANDS if all(n in files for n in b)), None)

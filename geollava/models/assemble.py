@@ -1,8 +1,8 @@
 """The seed's recipe: a LLaVA-1.5 model assembled from a CLIP vision tower, a Vicuna / LLaMA LLM and, optionally,
 LLaVA's pretrained projector (`mm_projector.bin`). The result is an ordinary HF LLaVA folder.
 
-GeoChat's high-resolution option (`image_size: 504`) interpolates CLIP's position embeddings bicubically and
-records the new size in the saved config, so the folder reloads at that size.
+GeoChat's high-resolution option (`image_size: 504`) interpolates CLIP's position embeddings as GeoChat does
+(bicubic, align_corners=True) and records the new size in the saved config, so the folder reloads at that size.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel
 
 from ..families import get_family
+from .convert_original import interpolate_positions
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,12 @@ def load_projector(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def resize_vision_input(model, image_size: int) -> None:
-    """Bicubic interpolation of the CLIP tower's position embeddings to ``image_size`` pixels."""
+    """The CLIP tower's position embeddings interpolated to ``image_size`` pixels as GeoChat does it (bicubic,
+    align_corners=True: convert_original.interpolate_positions)."""
     embeddings = model.model.vision_tower.embeddings
-    patch = model.config.vision_config.patch_size
     old = embeddings.position_embedding.weight.data
-    old_side, new_side = int((old.shape[0] - 1) ** 0.5), image_size // patch
-    grid = old[1:].reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2)
-    grid = torch.nn.functional.interpolate(grid.float(), size=(new_side, new_side), mode="bicubic",
-                                           align_corners=False).to(old.dtype)
-    new = torch.cat([old[:1], grid.permute(0, 2, 3, 1).reshape(new_side * new_side, -1)])
+    new = interpolate_positions(old.float(), image_size, model.config.vision_config.patch_size).to(old.dtype)
+    new_side = image_size // model.config.vision_config.patch_size
     embeddings.position_embedding = torch.nn.Embedding.from_pretrained(new, freeze=False)
     embeddings.image_size, embeddings.num_patches = image_size, new_side * new_side
     embeddings.num_positions = new.shape[0]

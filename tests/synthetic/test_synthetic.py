@@ -114,6 +114,22 @@ def test_synth_command(tmp_path):
     assert bad.returncode != 0 and "even number of pixels" in bad.stderr
 
 
+def test_frame_lists_as_pngs_and_geotiffs_show_the_same_sample(tmp_path):
+    for media in ("png", "geotiff"):
+        result = cli("data", "synth", "--out", tmp_path / media, "--train", 0, "--val", 2, "--frames", 3,
+                     "--size", 48, "--seed", 1, "--workers", 1, "--media", media)
+        assert result.returncode == 0 and f"2 realistic {media} frame lists of 3 frames" in result.stdout
+        assert cli("data", "check", tmp_path / media / "val.json", "--deep").returncode == 0
+    png, tif = (load_records(tmp_path / media / "val.json")[1] for media in ("png", "geotiff"))
+    assert tif.timestamps is None and png.timestamps is not None  # a GeoTIFF's date is in the file
+    from_png, from_tif = load_frames(png, tmp_path / "png", 3), load_frames(tif, tmp_path / "geotiff", 3)
+    assert from_tif.timestamps == png.timestamps
+    # the same pixels, 12-bit in the GeoTIFF: its 2-98 % stretch per band is linear up to the clipped tails
+    for band in range(3):
+        a, b = (frames.images[0][..., band].astype(float).ravel() for frames in (from_png, from_tif))
+        assert np.corrcoef(a, b)[0, 1] > 0.95
+
+
 def test_synthetic_task_records_are_valid_deterministic_and_true_to_the_pixels(tmp_path):
     from geollava.data.boxes import parse_boxes, polygon
     from geollava.data.tasks import normalise_answer
