@@ -32,7 +32,8 @@ class ModelArguments:
     family: str = field(default="llava", metadata={"help": f"one of {sorted(FAMILIES)}"})
     model_name_or_path: str | None = field(default=None, metadata={"help": "hub id or local HF model folder"})
     vision_tower: str | None = field(default=None, metadata={"help": "assemble: CLIP vision tower (hub id / folder)"})
-    language_model: str | None = field(default=None, metadata={"help": "assemble: Vicuna / LLaMA LLM"})
+    language_model: str | None = field(default=None, metadata={
+        "help": "assemble: the LLM (Vicuna / Llama hub id or folder, or a .gguf file)"})
     pretrained_projector: str | None = field(default=None, metadata={"help": "assemble: LLaVA's mm_projector.bin"})
     image_size: int | None = field(default=None, metadata={"help": "assemble: vision input size, e.g. 504"})
     prepared_model_dir: str | None = field(default=None, metadata={

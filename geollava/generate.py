@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
+from .data.template import end_of_turn
 from .predictions import append, drop_partial_last_line, prediction_row, read_done_ids
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int, device, d
     for key in ("pixel_values", "pixel_values_videos"):
         if key in inputs:
             inputs[key] = inputs[key].to(dtype)
+    stops = list(dict.fromkeys([tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))]))
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                            pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
     new_tokens = output[:, inputs["input_ids"].shape[1]:]
     return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

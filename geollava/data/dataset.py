@@ -19,7 +19,7 @@ from .pixel_cache import PixelCache
 from .raster import file_dates
 from .prompt import PromptSettings
 from .schema import Record
-from .template import Encoded, conversation_turns, encode, render
+from .template import Encoded, conversation_turns, encode, render, render_chat
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def prompt_text(self, record: Record) -> str:
         """The conversation as the model reads it, each media placeholder written once (not expanded)."""
+        if self.settings.chat_template == "model":
+            return render_chat(self._turns(record), self.tokenizer, self.settings.system_prompt)[0]
         return render(self._turns(record), self.family, self.tokenizer.eos_token, self.settings.system_prompt)[0]
 
     def _encode(self, record: Record) -> Encoded:
@@ -124,7 +126,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             token, count = self.model_config.image_token_id, self.family.tokens_per_image(self.model_config)
         else:
             token, count = self.media_token_id, self.family.tokens_per_placeholder(self.model_config, frames)
-        return encode(turns, self.tokenizer, self.family, token, count, self.settings.system_prompt)
+        return encode(turns, self.tokenizer, self.family, token, count, self.settings.system_prompt,
+                      self.settings.chat_template)
 
     def _drop_too_long(self) -> None:
         limit, policy = self.settings.model_max_length, self.settings.too_long

@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .raster import RasterSettings
+from .template import CHAT_TEMPLATES, VICUNA_SYSTEM
 
 PROMPT_FILE = "geollava_prompt.json"
-VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
 CHANGE_QUESTION = "What changed in this area between the images?"
 
 
@@ -24,7 +23,10 @@ class PromptSettings:
     num_frames: int = field(default=8, metadata={"help": "frames sampled from each video or frame list"})
     pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
     dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
-    system_prompt: str = field(default=VICUNA_SYSTEM, metadata={"help": "text before the first USER turn"})
+    chat_template: str = field(default="vicuna", metadata={
+        "help": "vicuna (LLaVA's USER: / ASSISTANT:) | model (the tokenizer's own chat template, e.g. ChatML)"})
+    system_prompt: str | None = field(default=None, metadata={
+        "help": "text before the first turn; unset: the template's own (Vicuna's sentence, or the chat template's)"})
     image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
     blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees mean-colour frames"})
     model_max_length: int = field(default=2048, metadata={"help": "tokens per sample, visual tokens included"})
@@ -61,6 +63,8 @@ class PromptSettings:
         out = []
         if self.num_frames < 1:
             out.append(f"num_frames must be at least 1, got {self.num_frames}")
+        if self.chat_template not in CHAT_TEMPLATES:
+            out.append(f"chat_template must be one of {', '.join(CHAT_TEMPLATES)}, got {self.chat_template!r}")
         if self.image_aspect_ratio not in ("resize", "pad"):
             out.append(f"image_aspect_ratio must be resize or pad, got {self.image_aspect_ratio!r}")
         if self.too_long not in ("skip", "truncate_answer"):

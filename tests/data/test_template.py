@@ -50,12 +50,21 @@ def no_bos_bpe():
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_end|>", "<image>", "<video>"]
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
     tokenizer.train_from_iterator([SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]], trainers.BpeTrainer(
         vocab_size=500, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False))
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<image>", "<video>"])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<|im_start|>", "<image>", "<video>"])
+    fast.chat_template = CHATML
+    return fast
+
+
+# ChatML as Qwen2.5's and SmolLM2's tokenizers write it, with a default system turn of its own
+CHATML = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+          "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+          "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
 @pytest.fixture(params=["sentencepiece-legacy", "sentencepiece", "byte-bpe", "no-bos"])
@@ -121,3 +130,36 @@ def test_a_space_token_before_the_answer_is_learned_too(tokenizer):
     first = next(i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX)
     assert encoded.input_ids[:len(prompt.input_ids)] == prompt.input_ids
     assert first == len(prompt.input_ids), "every token after the generation prompt is learned"
+
+
+@pytest.mark.parametrize("system", [None, SYSTEM])
+def test_the_models_chat_template_gives_apply_chat_templates_ids(system):
+    """chat_template: model — the ids of a multi-turn conversation are apply_chat_template's (media placeholders
+    expanded), and the labels are exactly the answers and their end-of-turn token."""
+    tokenizer, family = no_bos_bpe(), FAMILIES["llava"]
+    record, _ = parse_record({**RECORD, "timestamp": DATES})
+    media_id = tokenizer.convert_tokens_to_ids("<image>")
+    encoded = encode(conversation_turns(record, family, 2, DATES), tokenizer, family, media_id, PER_PLACEHOLDER,
+                     system, chat_template="model")
+    media = f"Frame 1 ({DATES[0]}): <image>\nFrame 2 ({DATES[1]}): <image>\nWhat changed?"
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": media}, {"role": "assistant", "content": ANSWERS[0]},
+        {"role": "user", "content": "Where, and how many?"}, {"role": "assistant", "content": ANSWERS[1]}]
+    reference = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+    assert encoded.input_ids == expand(list(reference), media_id)
+    runs = labelled_runs(encoded.input_ids, encoded.labels)
+    assert [tokenizer.decode(r) for r in runs] == [a + "<|im_end|>" for a in ANSWERS]
+    text = tokenizer.decode(encoded.input_ids)
+    assert ("You are a helpful assistant." in text) == (system is None)  # the template's own system turn
+    prompt = encode(conversation_turns(record, family, 2, DATES, with_answers=False), tokenizer, family, media_id,
+                    PER_PLACEHOLDER, system, chat_template="model")
+    assert tokenizer.decode(prompt.input_ids).endswith("<|im_start|>assistant\n")
+    assert encoded.input_ids[:len(prompt.input_ids)] == prompt.input_ids
+
+
+def test_a_tokenizer_without_a_chat_template_is_refused_for_model_templates():
+    tokenizer = train_tokenizer(tokenizer_corpus())
+    record, _ = parse_record(RECORD)
+    with pytest.raises(ValueError, match="has no chat template"):
+        encode(conversation_turns(record, FAMILIES["llava"], 2, None), tokenizer, FAMILIES["llava"], 0,
+               PER_PLACEHOLDER, chat_template="model")
