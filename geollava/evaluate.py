@@ -104,6 +104,9 @@ def score_file(args) -> dict:
         raise EvalError(f"{args.predictions} is a GeoChat answer file: its tasks and references are in the question "
                         "file; pass --data with its conversion (geollava data convert geochat-eval QUESTIONS --task ...)")
     no_refs = [row["id"] for row in rows if not row["references"]]
+    if no_refs and args.data:
+        raise EvalError(f"{len(no_refs)} records of {args.data} have no answer (first: {no_refs[:3]}): unlabeled "
+                        "records give nothing to score against")
     if no_refs:
         raise EvalError(f"{len(no_refs)} predictions have no references (first: {no_refs[:3]}); pass --data "
                         "ANNOTATIONS to take them from the annotations")
@@ -162,6 +165,7 @@ def evaluate_models(args, final_only: bool = False) -> dict:
     media_root = args.media_root or str(Path(args.data).parent)
     records = load_records(args.data, media_root, require_answer=False)  # unlabeled ones: predictions only
     by_id = {r.id: r for r in records}
+    sizes = box_image_sizes(records, media_root)
     results = {}
     for target in targets:
         label = target.label
@@ -190,7 +194,7 @@ def evaluate_models(args, final_only: bool = False) -> dict:
                 "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
                              "batch_size": args.batch_size, "processes": world},
                 "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(eval_dtype())}}
-        results[label] = score_rows(rows, args, folder, label, info, box_image_sizes(records, media_root))
+        results[label] = score_rows(rows, args, folder, label, info, sizes)
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results

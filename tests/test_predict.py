@@ -104,3 +104,12 @@ def test_batch_prediction_of_unlabeled_records(own_frames, tiny_run, tmp_path):
     rows = (tmp_path / "out" / "final" / "predictions.jsonl").read_text().splitlines()
     assert "nothing scored" in result.stdout
     assert sorted(json.loads(r)["id"] for r in rows) == sorted(r["id"] for r in records)
+
+
+def test_a_video_instead_of_frames(synth_set, tiny_run):
+    record = json.loads((synth_set / "val.json").read_text())[0]
+    result = cli("predict", "--checkpoint", tiny_run, "--video", synth_set / record["video"], "--json",
+                 "--max-new-tokens", "4")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["frames_shown"] == 4 and answer["media"] == [str((synth_set / record["video"]).resolve())]
