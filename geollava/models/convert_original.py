@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from accelerate import init_empty_weights
 from safetensors.torch import load_file
-from transformers import (AddedToken, AutoTokenizer, CLIPImageProcessor, CLIPVisionModel, LlamaConfig,
-                          LlavaConfig, LlavaForConditionalGeneration)
+from transformers import (AddedToken, AutoImageProcessor, AutoTokenizer, CLIPVisionModel, LlamaConfig, LlavaConfig,
+                          LlavaForConditionalGeneration)
 
 from ..families import get_family
 
@@ -59,7 +59,7 @@ def convert_original_llava(src: str | Path, out: str | Path, vision_tower: str |
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    processor = CLIPImageProcessor.from_pretrained(vision_tower or original["mm_vision_tower"])
+    processor = AutoImageProcessor.from_pretrained(vision_tower or original["mm_vision_tower"], backend="pil")
     processor.size, processor.crop_size = {"shortest_edge": image_size}, {"height": image_size, "width": image_size}
     processor.save_pretrained(out)
     (out / "converted_from.json").write_text(json.dumps({"source": str(src), "layout": original.get("model_type"),
