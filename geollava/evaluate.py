@@ -8,6 +8,7 @@ predictions file from any system. Writes metrics.json, predictions.jsonl, per_sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -293,9 +294,12 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
     print(table)
     print(f"\nmetrics: {out / 'metrics.json'}")
     if args.report:
-        frames = args.num_frames or next(iter(results.values())).get("prompt", {}).get("num_frames", 4)
+        prompt = next(iter(results.values())).get("prompt") or {}
+        known = {f.name for f in dataclasses.fields(PromptSettings)}
+        settings = PromptSettings(**{k: v for k, v in prompt.items() if k in known})
         path = build_report([(label, out / label) for label in results], args.data, out / "report.html",
-                            args.media_root, frames, train_log)
+                            args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
+                            raster=settings.raster())
         print(f"report: {path}")
 
 

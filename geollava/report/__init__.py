@@ -13,6 +13,7 @@ import html
 import json
 from pathlib import Path
 
+from ..data.raster import RasterSettings
 from ..data.validate import load_records
 from .cards import CARD_METRICS, card, slug, vqa_type_table
 from .plots import checkpoint_plot, confusion_plot, loss_plot
@@ -23,9 +24,9 @@ __all__ = ["build_report", "comparison_table"]
 
 def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: str | Path,
                  media_root: str | Path | None = None, num_frames: int = 4, train_log: str | Path | None = None,
-                 title: str = "GeoLLaVA evaluation") -> Path:
+                 title: str = "GeoLLaVA evaluation", raster: RasterSettings | None = None) -> Path:
     """``models``: (label, folder with metrics.json and per_sample.jsonl), in table order; the last is the one
-    the cards sort by."""
+    the cards sort by. ``raster``: how raster frames are shown (the evaluated prompt's bands and stretch)."""
     media_root = Path(media_root or Path(annotations).parent)
     metrics = {label: json.loads((Path(folder) / "metrics.json").read_text()) for label, folder in models}
     samples = {label: _per_sample(Path(folder)) for label, folder in models}
@@ -43,7 +44,7 @@ def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: s
                         tasks="".join(f'<option value="{t}">{t}</option>' for t in tasks),
                         task_choice="" if len(tasks) == 1 else "visible",
                         primary=html.escape(primary), count=len(samples[primary]),
-                        cards="".join(card(records.get(i), i, samples, media_root, num_frames)
+                        cards="".join(card(records.get(i), i, samples, media_root, num_frames, raster)
                                       for i in samples[primary]))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,12 +111,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--title", default="GeoLLaVA evaluation")
     parser.add_argument("--out", required=True)
     parser.add_argument("--markdown", help="also write the metrics table as markdown here (and print it)")
+    parser.add_argument("--bands", help="raster frames: bands shown, e.g. 4,3,2 or B04,B03,B02")
+    parser.add_argument("--stretch", default="auto", help="raster frames: auto | LO,HI | none")
+    parser.add_argument("--align", action="store_true", help="raster frames: resample onto the first frame's grid")
     args = parser.parse_args(argv)
     models = [tuple(m.split("=", 1)) for m in args.model]
     if any(len(m) != 2 for m in models):
         parser.error("--model takes LABEL=FOLDER")
     path = build_report([(label, Path(folder)) for label, folder in models], args.data, args.out, args.media_root,
-                        args.num_frames, args.train_log, args.title)
+                        args.num_frames, args.train_log, args.title,
+                        RasterSettings.parse(args.bands, args.stretch, args.align))
     if args.markdown:
         table = comparison_table({label: json.loads((Path(folder) / "metrics.json").read_text())
                                   for label, folder in models})

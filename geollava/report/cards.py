@@ -27,7 +27,7 @@ def slug(key: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")
 
 
-def card(record, sample_id: str, samples: dict, media_root, num_frames: int) -> str:
+def card(record, sample_id: str, samples: dict, media_root, num_frames: int, raster=None) -> str:
     primary = list(samples)[-1]
     row = samples[primary][sample_id]
     task = row.get("task", "change_caption")
@@ -35,10 +35,10 @@ def card(record, sample_id: str, samples: dict, media_root, num_frames: int) -> 
                     if isinstance(row.get(k), (int, float)))
     text = html.escape(" ".join([sample_id, task, row["prediction"], *row["references"]]).lower())
     if task == "change_caption":
-        body = (frame_strip(record, media_root, num_frames) + '<div class="refs">references<ul>'
+        body = (frame_strip(record, media_root, num_frames, raster) + '<div class="refs">references<ul>'
                 + "".join(f"<li>{html.escape(r)}</li>" for r in row["references"]) + "</ul></div>")
     else:
-        body = _task_body(record, row, media_root, primary)
+        body = _task_body(record, row, media_root, primary, raster)
     return (f'<div class="card" data-task="{html.escape(task)}" {data} data-text="{text}">'
             f'<h3>{html.escape(sample_id)} <span class="task">{html.escape(task)}</span></h3>{body}'
             f'<table class="preds">{_prediction_lines(sample_id, samples)}</table></div>')
@@ -57,9 +57,9 @@ def _prediction_lines(sample_id: str, samples: dict) -> str:
     return "".join(lines)
 
 
-def _task_body(record, row: dict, media_root, label: str) -> str:
+def _task_body(record, row: dict, media_root, label: str, raster=None) -> str:
     question = record.prompt.replace("<image>", "").strip() if record is not None else ""
-    picture = _task_picture(record, row, media_root)
+    picture = _task_picture(record, row, media_root, raster)
     return (f'<div class="task-card">{picture}<div><div class="question">{html.escape(question)}</div>'
             f'<div class="refs">reference: {html.escape(row["references"][0])}</div>'
             f'<div class="legend"><span style="color:rgb{REFERENCE_COLOUR}">■ reference</span> '
@@ -67,11 +67,11 @@ def _task_body(record, row: dict, media_root, label: str) -> str:
             f'</span></div></div></div>')
 
 
-def _task_picture(record, row: dict, media_root) -> str:
+def _task_picture(record, row: dict, media_root, raster=None) -> str:
     if record is None:
         return '<div class="frames">(media not in the annotations)</div>'
     try:
-        image = load_frames(record, media_root, 1, pad=True).images[0]
+        image = load_frames(record, media_root, 1, pad=True, raster=raster).images[0]
     except MediaError as e:
         return f'<div class="frames">cannot show the image: {html.escape(str(e))}</div>'
     picture = Image.fromarray(image)
@@ -91,11 +91,12 @@ def _with_boxes(picture: Image.Image, text: str, colour) -> Image.Image:
     return draw(picture, phrases, colour) if phrases else picture
 
 
-def frame_strip(record, media_root, num_frames: int) -> str:
+def frame_strip(record, media_root, num_frames: int, raster=None) -> str:
     if record is None:
         return '<div class="frames">(media not in the annotations)</div>'
     try:
-        frames = load_frames(record, media_root, 1 if record.media_kind == "image" else num_frames, pad=True)
+        frames = load_frames(record, media_root, 1 if record.media_kind == "image" else num_frames, pad=True,
+                             raster=raster)
     except MediaError as e:
         return f'<div class="frames">cannot show frames: {html.escape(str(e))}</div>'
     dates = frames.timestamps or [f"frame {i + 1}" for i in frames.indices]
