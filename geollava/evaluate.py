@@ -8,7 +8,6 @@ predictions file from any system. Writes metrics.json, predictions.jsonl, per_sa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -295,8 +294,7 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
     print(f"\nmetrics: {out / 'metrics.json'}")
     if args.report:
         prompt = next(iter(results.values())).get("prompt") or {}
-        known = {f.name for f in dataclasses.fields(PromptSettings)}
-        settings = PromptSettings(**{k: v for k, v in prompt.items() if k in known})
+        settings = PromptSettings.from_dict(prompt)
         path = build_report([(label, out / label) for label in results], args.data, out / "report.html",
                             args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
                             raster=settings.raster())

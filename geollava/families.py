@@ -44,13 +44,11 @@ class Family:
 
     def tokens_per_frame(self, config) -> int:
         """How many placeholder tokens one frame becomes (what the model's feature count must match)."""
-        vision = config.vision_config
-        patches = (vision.image_size // vision.patch_size) ** 2
-        crop_cls = config.vision_feature_select_strategy == "default"
         if self.name == "llava":
-            return patches if crop_cls else patches + 1
+            return self.tokens_per_image(config)  # LLaVA's frames go through its image path
+        vision = config.vision_config
         if self.name == "video_llava":
-            return patches + 1  # Video-LLaVA keeps CLS for video frames whatever the strategy
+            return (vision.image_size // vision.patch_size) ** 2 + 1  # Video-LLaVA keeps CLS for video frames
         side = (vision.image_size // vision.patch_size) // config.spatial_pool_stride
         return side * side  # LLaVA-NeXT-Video pools each frame's patch grid
 

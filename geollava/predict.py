@@ -21,7 +21,7 @@ from PIL import Image
 from .data.boxes import BoxError, draw, parse_grounded
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
-from .data.frames import MediaError, load_frames
+from .data.frames import MediaError
 from .data.schema import parse_record
 from .data.tasks import TASKS, task_question
 from .data.validate import DataError
@@ -110,10 +110,11 @@ def predict(args, loaded=None) -> tuple[dict, list]:
     if len(dataset) == 0:
         raise PredictError("the question and frames are longer than the model's limit (model_max_length "
                            f"{settings.model_max_length})")
-    batch = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")([dataset[0]])
+    frames = dataset.frames(record)  # decoded once: for the model, and for the dates and the drawing
+    item = dataset.item(0, dataset.frames_to_pixels(record, frames.images))
+    batch = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")([item])
     answer = generate_batch(model, tokenizer, batch, args.max_new_tokens, model.device,
                             next(model.parameters()).dtype)[0]
-    frames = load_frames(record, Path("/"), settings.num_frames, settings.pad_frames, settings.raster())
     result = {"answer": answer, "boxes": boxes_of(answer), "task": record.task, "question": record.prompt,
               "prompt": dataset.prompt_text(record), "checkpoint": target.path, "media": record.media,
               "dates": frames.timestamps, "frames_shown": len(frames.images)}

@@ -14,12 +14,12 @@ import torch
 from PIL import Image
 
 from ..families import Family
-from .frames import load_frames, sample_indices
+from .frames import Frames, load_frames, sample_indices
 from .pixel_cache import PixelCache
 from .raster import file_dates
 from .prompt import PromptSettings
 from .schema import Record
-from .template import Encoded, conversation_turns, encode, render, render_chat
+from .template import Encoded, conversation_turns, encode, render_text
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
         self.for_generation, self.pixel_cache = for_generation, pixel_cache
-        self.raster = settings.raster()
+        self.raster, self._file_dates = settings.raster(), {}
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
@@ -44,10 +44,14 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return len(self.keep)
 
     def __getitem__(self, i: int) -> dict:
+        return self.item(i)
+
+    def item(self, i: int, pixels: torch.Tensor | None = None) -> dict:
+        """Sample ``i``; ``pixels`` when the caller has already preprocessed its frames (predict)."""
         record = self.records[self.keep[i]]
-        if self.pixel_cache is None:
+        if pixels is None and self.pixel_cache is None:
             pixels = self.pixels(record)
-        else:
+        elif pixels is None:
             pixels = self.pixel_cache.get(self.keep[i], lambda: self.pixels(record))
         encoded = self._encode(record)
         ids, labels = encoded.input_ids, encoded.labels
@@ -68,8 +72,13 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def pixels(self, record: Record) -> torch.Tensor:
         """The record's frames, decoded and preprocessed."""
-        images = load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames,
-                             self.raster).images
+        return self.frames_to_pixels(record, self.frames(record).images)
+
+    def frames(self, record: Record) -> Frames:
+        """The record's frames as the model sees them, decoded (RGB arrays, with their dates)."""
+        return load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster)
+
+    def frames_to_pixels(self, record: Record, images: list[np.ndarray]) -> torch.Tensor:
         if self.family.frames_as == "video" and len(images) == 1 and not self.as_image(record):
             images = images * self.settings.num_frames  # a single image becomes a still video
         return self.to_pixels(images)
@@ -101,7 +110,9 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             return None
         timestamps = record.timestamps
         if timestamps is None and record.media_kind != "video":
-            timestamps = file_dates([self.media_root / p for p in record.media])
+            if record.id not in self._file_dates:  # raster headers read once, not at every fetch
+                self._file_dates[record.id] = file_dates([self.media_root / p for p in record.media])
+            timestamps = self._file_dates[record.id]
         if timestamps is None:
             return None
         if record.media_kind == "image":
@@ -115,9 +126,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def prompt_text(self, record: Record) -> str:
         """The conversation as the model reads it, each media placeholder written once (not expanded)."""
-        if self.settings.chat_template == "model":
-            return render_chat(self._turns(record), self.tokenizer, self.settings.system_prompt)[0]
-        return render(self._turns(record), self.family, self.tokenizer.eos_token, self.settings.system_prompt)[0]
+        return render_text(self._turns(record), self.tokenizer, self.family, self.settings.system_prompt,
+                           self.settings.chat_template)[0]
 
     def _encode(self, record: Record) -> Encoded:
         frames, as_image = self.shown_frames(record), self.as_image(record)

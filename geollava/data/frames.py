@@ -1,7 +1,8 @@
 """Read N frames of a record's media as uint8 RGB arrays, with the timestamps of the frames chosen.
 
 Videos go through decord, falling back to PyAV when decord is missing or fails on a file; frame lists and single
-images through Pillow, or through rasterio (raster.py) when they are GeoTIFFs or folders of band files. Readers are opened inside each call (never kept across a DataLoader fork: DESIGN.md §3.8).
+images through Pillow, or through rasterio (raster.py) when they are GeoTIFFs or folders of band files. Readers
+are opened inside each call (never kept across a DataLoader fork: DESIGN.md §3.8).
 """
 from __future__ import annotations
 

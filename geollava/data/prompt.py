@@ -54,7 +54,11 @@ class PromptSettings:
         if not path.is_file():
             raise FileNotFoundError(f"{folder} has no {PROMPT_FILE}: it was not saved by this version of GeoLLaVA "
                                     "(re-save it by training, or evaluate the base model with --family)")
-        values = json.loads(path.read_text())
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PromptSettings:
+        """From saved settings (geollava_prompt.json, metrics.json's "prompt"); keys of other versions ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 

@@ -188,14 +188,17 @@ def _read_band_folder(folder: Path, bands: tuple[str, ...] | None) -> _Stack:
     layers, first = [], None
     for name in bands:
         path = files[name.upper()]
-        with rasterio.open(path) as src:
-            if first is None:
-                first = (src.shape, src.transform, src.crs, src.dtypes[0], _file_date(src, folder))
-            elif src.shape != first[0]:
-                raise RasterError(f"{folder}: band {name} is {src.shape[1]} x {src.shape[0]} px, band {bands[0]} "
-                                  f"{first[0][1]} x {first[0][0]} (bands of different resolution: pick bands of "
-                                  "one resolution, e.g. the 10 m B04,B03,B02)")
-            layers.append(src.read(1, masked=True))
+        try:
+            with rasterio.open(path) as src:
+                if first is None:
+                    first = (src.shape, src.transform, src.crs, src.dtypes[0], _file_date(src, folder))
+                elif src.shape != first[0]:
+                    raise RasterError(f"{folder}: band {name} is {src.shape[1]} x {src.shape[0]} px, band "
+                                      f"{bands[0]} {first[0][1]} x {first[0][0]} (bands of different resolution: "
+                                      "pick bands of one resolution, e.g. the 10 m B04,B03,B02)")
+                layers.append(src.read(1, masked=True))
+        except rasterio.errors.RasterioError as e:  # as a single file's: one error naming the file
+            raise RasterError(f"cannot read raster {path}: {e}") from None
     shape, transform, crs, dtype, date = first
     return _Stack(np.ma.stack(layers), dtype, transform, crs, date)
 

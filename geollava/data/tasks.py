@@ -50,7 +50,7 @@ def task_of(metadata: dict) -> str:
 
 def task_problems(metadata: dict, questions: list[str], answers: list[str]) -> list[tuple[str, str, str]]:
     """(code, message, fix) for each way the record's task fields are wrong; nothing for a valid record."""
-    task = metadata.get("task", "change_caption")
+    task = task_of(metadata)
     if task not in TASKS:
         return [("unknown_task", f"metadata.task {task!r} is not a task", f"use one of {', '.join(TASKS)}")]
     problems = []

@@ -120,18 +120,23 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer,
     return text, spans
 
 
+def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, system_prompt: str | None = None,
+                chat_template: str = "vicuna") -> tuple[str, list[tuple[int, int]]]:
+    """The conversation's text and spans to learn, with the template ``chat_template`` names."""
+    if chat_template == "model":
+        return render_chat(turns, tokenizer, system_prompt)
+    return render(turns, family, tokenizer.eos_token, system_prompt)
+
+
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
            tokens_per_placeholder: int, system_prompt: str | None = None, chat_template: str = "vicuna") -> Encoded:
     """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded."""
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
                          "never learn to stop; set tokenizer.eos_token in the model folder")
-    if chat_template == "model":  # the template writes its own special tokens (apply_chat_template's policy)
-        text, spans = render_chat(turns, tokenizer, system_prompt)
-        encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
-    else:
-        text, spans = render(turns, family, tokenizer.eos_token, system_prompt)
-        encoding = tokenizer(text, return_offsets_mapping=True)
+    text, spans = render_text(turns, tokenizer, family, system_prompt, chat_template)
+    # a chat template writes its own special tokens (apply_chat_template's policy); Vicuna's text gets the BOS
+    encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=chat_template != "model")
     ids, labels, media_end = [], [], 0
     for token, (start, end) in zip(encoding.input_ids, encoding.offset_mapping):
         if token == media_token_id:

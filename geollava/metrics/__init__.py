@@ -37,7 +37,7 @@ def score_by_task(rows: list[dict], sizes: dict[str, tuple[int, int]] | None = N
     by_task: dict[str, list[dict]] = {}
     for row in rows:
         by_task.setdefault(row.get("task") or "change_caption", []).append(row)
-    tasks, per_sample = {}, {}
+    tasks, per_sample, sizes = {}, {}, sizes or {}
     for task, task_rows in by_task.items():
         if task == "change_caption":
             events = {r["id"]: r["events"] for r in task_rows}
@@ -47,7 +47,6 @@ def score_by_task(rows: list[dict], sizes: dict[str, tuple[int, int]] | None = N
                                         meteor, tokenizer, sbert_model)
             per_sample.update(scored)
             continue
-        sizes = sizes or {}
         samples = [{"prediction": r["prediction"], "reference": r["references"][0], "metadata": r.get("metadata") or {},
                     **({"size": sizes[r["id"]]} if r["id"] in sizes else {})} for r in task_rows]
         tasks[task], scored = score_task(task, samples, meteor, tokenizer)

