@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from ..data.annotations import write_annotations
 from ..data.boxes import GRID, Box, Phrase, format_boxes, format_grounded
 from ..data.convert.scene_folders import scene_prompt
+from ..data.tasks import task_question
 from .scene import ROOF_COLOURS, Box as PixelBox, Scene, new_ground, observe, render
 
 SCENE_CLASSES = ["residential", "industrial", "forest", "lake", "farmland"]
@@ -196,17 +197,17 @@ def _vqa_task(rng, things, label):
 def _refer_task(rng, things, label):
     candidates = [t for t in things if t.kind != "road"] or things
     if not candidates:
-        return "[refer] Give me the location of <p> the road </p>", format_boxes([Box(0, 0, GRID, GRID)]), {}
+        return task_question("refer", "the road"), format_boxes([Box(0, 0, GRID, GRID)]), {}
     kind = candidates[rng.integers(len(candidates))].kind
     target = max((t for t in things if t.kind == kind), key=lambda t: t.area)
     phrase = "the largest " + NAMES[kind].split(" ", 1)[1]
     size_group = "small" if target.area < 0.01 else "medium" if target.area < 0.05 else "large"
-    return f"[refer] Give me the location of <p> {phrase} </p>", format_boxes([target.box]), {"size_group": size_group}
+    return task_question("refer", phrase), format_boxes([target.box]), {"size_group": size_group}
 
 
 def _region_caption_task(rng, things, label):
     target = things[rng.integers(len(things))] if things else Thing("road", Box(0, 0, GRID, GRID), 1.0)
-    return f"[identify] What is the object present at {target.box}", NAMES[target.kind], {}
+    return task_question("region_caption", str(target.box)), NAMES[target.kind], {}
 
 
 def _grounding_task(rng, things, label):
@@ -217,7 +218,7 @@ def _grounding_task(rng, things, label):
             name = NAMES[kind] if len(boxes) == 1 else f"{len(boxes)} {PLURALS[kind]}"
             phrases.append(Phrase(name, boxes))
     text = format_grounded(phrases) if phrases else "There are no objects."
-    return "[grounding] Describe the image and locate its objects.", text, {}
+    return task_question("grounding", None), text, {}  # the default grounding question
 
 
 _TASKS = {"scene": _scene_task, "vqa": _vqa_task, "refer": _refer_task, "grounding": _grounding_task,
