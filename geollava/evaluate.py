@@ -23,6 +23,7 @@ from PIL import Image
 from .data.dataset import ChangeCaptionDataset
 from .data.prompt import PromptSettings
 from .data.validate import DataError, load_records
+from .distributed import exit_after_success
 from .families import FAMILIES, get_family
 from .generate import generate_predictions
 from .metrics import BOX_TASKS, score_by_task
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         results = score_file(args) if args.predictions else evaluate_models(args)
     except (EvalError, CheckpointError, PredictionsError, DataError) as e:
         sys.exit(f"error: {e}")
+    exit_after_success()
     return results
 
 

@@ -22,6 +22,7 @@ from .data.dataset import ChangeCaptionDataset
 from .data.mixture import MixedDataset
 from .data.pixel_cache import PixelCache, cache_folder
 from .data.validate import load_records
+from .distributed import exit_after_success
 from .families import get_family
 from .models.adapters import cast_trainable, trainable_summary, trainable_setup
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> Path:
     if trainer.is_world_process_zero():
         save_extras(Path(t.output_dir), extras, trainer.state.log_history)
         log.info("saved the final model to %s", t.output_dir)
+    exit_after_success()
     return Path(t.output_dir)
+
 
 
 def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
