@@ -38,6 +38,10 @@ class ModelArguments:
     image_size: int | None = field(default=None, metadata={"help": "assemble: vision input size, e.g. 504"})
     prepared_model_dir: str | None = field(default=None, metadata={
         "help": "where an assembled or tiny base model is saved (default: <output_dir>/base_model)"})
+    min_pixels: int | None = field(default=None, metadata={
+        "help": "Qwen families: smallest frame area in pixels after resizing (default: the image processor's)"})
+    max_pixels: int | None = field(default=None, metadata={
+        "help": "Qwen families: largest frame area in pixels after resizing; bounds the tokens per frame"})
     device_map: str | None = field(default=None, metadata={"help": "e.g. auto; never with ZeRO-3"})
     trust_remote_code: bool = False
 
@@ -211,8 +215,15 @@ def validate(config: Config, need_data: bool = True) -> None:
                           "language_model (assembly), or a tiny_model block")
     if (m.vision_tower is None) != (m.language_model is None):
         raise ConfigError(f"{where}: assembling a model needs both vision_tower and language_model")
+    if config.prompt.chat_template is None:
+        config.prompt.chat_template = FAMILIES[m.family].chat_template
     for problem in config.prompt.problems():
         raise ConfigError(f"{where}: {problem}")
+    if (m.min_pixels or m.max_pixels) and FAMILIES[m.family].visual_tokens != "dynamic":
+        raise ConfigError(f"{where}: min_pixels / max_pixels set the resolution of Qwen's dynamic-resolution "
+                          f"families; family {m.family} resizes every frame to its tower's fixed size")
+    if m.min_pixels and m.max_pixels and m.min_pixels > m.max_pixels:
+        raise ConfigError(f"{where}: min_pixels {m.min_pixels} is larger than max_pixels {m.max_pixels}")
     if lora.bits not in (4, 8, 16):
         raise ConfigError(f"{where}: bits must be 16, 8 or 4, got {lora.bits}")
     if lora.bits < 16 and not lora.lora_enable:

@@ -228,8 +228,9 @@ def find_targets(path: str, include_base: bool, family: str | None) -> list[Targ
         raise EvalError(f"checkpoint {path} does not exist")
     if family is None:
         raise EvalError(f"{path} is not a GeoLLaVA checkpoint (no geollava_config.yaml): evaluating it as a base "
-                        "model needs --family llava | video_llava | llava_next_video")
-    return [Target("base", path, "base", family, PromptSettings(), base_loading({}))]
+                        f"model needs --family {' | '.join(FAMILIES)}")
+    prompt = PromptSettings(chat_template=get_family(family).chat_template)
+    return [Target("base", path, "base", family, prompt, base_loading({}))]
 
 
 def _checkpoint_target(label: str, folder: Path) -> Target:

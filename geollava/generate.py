@@ -17,7 +17,8 @@ from .data.template import end_of_turn
 from .predictions import append, drop_partial_last_line, prediction_row, read_done_ids
 
 log = logging.getLogger(__name__)
-MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos")
+MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos", "image_grid_thw",
+                "mm_token_type_ids")
 
 
 def generate_predictions(model, tokenizer, dataset: ChangeCaptionDataset, out_path: Path, label: str,

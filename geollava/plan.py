@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +82,10 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -
         own = sum(p.numel() for p in module.parameters(recurse=False))
         largest = max(largest, own)
     for name, p in model.named_parameters():
-        if any(name.startswith(t + ".") for t in family.vision_towers):
-            parts["vision"] += p.numel()
-        elif name.startswith(family.projector + "."):
+        if any(name.startswith(t + ".") for t in family.projectors):  # before the tower: Qwen's merger is in it
             parts["projector"] += p.numel()
+        elif any(name.startswith(t + ".") for t in family.vision_towers):
+            parts["vision"] += p.numel()
         elif "embed_tokens" in name or name.startswith("lm_head"):
             parts["embeddings"] += p.numel()
         else:
@@ -93,10 +94,11 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -
                if isinstance(m, LINEAR_TYPES) and name.startswith(family.language_model + ".")
                and name.rsplit(".", 1)[-1] in lora_targets}
     text, vision = hf_config.text_config, hf_config.vision_config
+    patches = (vision.image_size // vision.patch_size) ** 2 + 1 if hasattr(vision, "image_size") else 0  # Qwen: later
     return ModelSizes(total=sum(parts.values()), largest_layer=largest, lora_targets=targets, **parts,
                       hidden=text.hidden_size, intermediate=text.intermediate_size, layers=text.num_hidden_layers,
-                      vocab=text.vocab_size, vision_hidden=vision.hidden_size, vision_layers=vision.num_hidden_layers,
-                      patches=(vision.image_size // vision.patch_size) ** 2 + 1)
+                      vocab=text.vocab_size, vision_hidden=vision.hidden_size,
+                      vision_layers=getattr(vision, "num_hidden_layers", None) or vision.depth, patches=patches)
 
 
 @dataclass
@@ -201,8 +203,60 @@ def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micr
     family = get_family(config.model.family)
     hf_config = model_config(config)
     sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
-    per_frame = family.tokens_per_frame(hf_config)
-    return sizes, per_frame, plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu)
+    if family.visual_tokens == "fixed":
+        per_frame, how = family.tokens_per_frame(hf_config), None
+    else:
+        processor = frame_processor(config, hf_config)
+        (height, width), where = planned_frame_size(config, processor)
+        per_frame = family.dynamic_tokens(processor, height, width)
+        sizes.patches = per_frame * processor.merge_size ** 2
+        size = processor.size
+        how = (f"visual tokens per frame: {per_frame} for {height} x {width} px frames ({where}), resized within "
+               f"min_pixels {size['shortest_edge']:,} .. max_pixels {size['longest_edge']:,}")
+    p = plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu)
+    if how:
+        p.notes.append(how)
+    return sizes, per_frame, p
+
+
+def frame_processor(config, hf_config):
+    """Qwen's image processor as training would use it: the model folder's (or the tiny model's), else the
+    class defaults for the tower's patch and merge sizes; the config's min_pixels / max_pixels applied."""
+    from transformers import AutoImageProcessor, Qwen2VLImageProcessorPil
+
+    from .families import get_family
+    from .models.load import set_frame_area
+    from .models.tiny import tiny_image_processor
+
+    m = config.model
+    if config.tiny_model is not None:
+        processor = tiny_image_processor(get_family(m.family), config.tiny_model)
+    elif m.model_name_or_path and (Path(m.model_name_or_path) / "preprocessor_config.json").is_file():
+        processor = AutoImageProcessor.from_pretrained(m.model_name_or_path, backend="pil")
+    else:
+        v = hf_config.vision_config
+        processor = Qwen2VLImageProcessorPil(patch_size=v.patch_size, merge_size=v.spatial_merge_size,
+                                             temporal_patch_size=v.temporal_patch_size)
+    set_frame_area(processor, m.min_pixels, m.max_pixels)
+    return processor
+
+
+def planned_frame_size(config, processor) -> tuple[tuple[int, int], str]:
+    """((height, width), where from): the first training record's first frame when it can be read, else the
+    largest square frame max_pixels allows."""
+    from .data.frames import MediaError, frame_sizes
+    from .data.validate import DataError, load_records
+
+    paths = [p for p in config.data.train_data or [] if Path(p).is_file()]
+    if paths:
+        try:
+            record = next(iter(load_records(paths[0], config.data.media_root, on_bad_record="skip")))
+            root = config.data.media_root or Path(paths[0]).parent
+            return frame_sizes(record, root, 1, raster=config.prompt.raster())[0], f"as {record.id} of {paths[0]}"
+        except (DataError, MediaError, StopIteration, OSError):
+            pass
+    side = math.isqrt(processor.size["longest_edge"])
+    return (side, side), "no training frames to measure: the largest square max_pixels allows"
 
 
 def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[int, str]:

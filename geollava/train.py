@@ -57,7 +57,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     family = get_family(config.model.family)
 
     base = prepare_base_model(config, tokenizer_corpus())
-    tokenizer, image_processor = load_processors(base, config.model.trust_remote_code)
+    tokenizer, image_processor = load_processors(base, config.model.trust_remote_code, config.model.min_pixels,
+                                                 config.model.max_pixels)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
                        config.lora.quant_type, config.model.device_map, config.model.trust_remote_code)
     if t.activation_checkpointing:
@@ -65,7 +66,7 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
     if t.deepspeed:
         cast_trainable(model, compute_dtype(t))
-    log.info(trainable_summary(model))
+    log.info(trainable_summary(model, family))
 
     resolved = resolved_for_checkpoints(config, base)
     log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))

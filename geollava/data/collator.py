@@ -1,6 +1,7 @@
 """Batch dataset items into model inputs: padded ids, labels and attention mask, and the pixel tensors: images
 (LLaVA's frames, or single images through Video-LLaVA's image path) as `pixel_values`, videos as
-`pixel_values_videos`, both in one batch when it mixes them (the model's placeholders say which is which).
+`pixel_values_videos`, both in one batch when it mixes them (the model's placeholders say which is which);
+for Qwen, `image_grid_thw` gives each frame's patch grid and `mm_token_type_ids` marks the image tokens (M-RoPE).
 
 Every item carries frames (the schema has no text-only records), so no micro-batch lacks visual input — a batch
 without it can hang ZeRO-3, whose ranks must all run the vision tower. Where images and videos take different
@@ -34,7 +35,10 @@ class Collator:
         images = [item["pixels"] for item in items if item["media"] == "image"]
         videos = [item["pixels"] for item in items if item["media"] == "video"]
         if images:
-            batch["pixel_values"] = torch.cat(images)
+            batch["pixel_values"] = torch.cat(images)  # Qwen: every frame's patches, one after another
+        if "grid" in items[0]:
+            batch["image_grid_thw"] = torch.cat([item["grid"] for item in items])
+            batch["mm_token_type_ids"] = self._pad([item["mm_token_type_ids"] for item in items], 0)
         if videos:
             batch["pixel_values_videos"] = torch.stack(videos)
         return batch

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..families import Family
-from .frames import Frames, load_frames, sample_indices
+from .frames import Frames, frame_sizes, load_frames, sample_indices
 from .pixel_cache import PixelCache
 from .raster import file_dates
 from .prompt import PromptSettings
@@ -30,12 +31,15 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
     def __init__(self, records: Sequence[Record], media_root: str | Path, family: Family, model_config,
                  tokenizer, image_processor, settings: PromptSettings, for_generation: bool = False,
                  pixel_cache: PixelCache | None = None):
+        if settings.chat_template is None:
+            settings = replace(settings, chat_template=family.chat_template)
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
         self.for_generation, self.pixel_cache = for_generation, pixel_cache
         self.raster, self._file_dates = settings.raster(), {}
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
+        self._sizes: dict[str, list[tuple[int, int]]] = {}  # Qwen: record id -> frame sizes the processor sees
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
         self._drop_too_long()
         self.media = [self.media_of(records[i]) for i in self.keep]  # "image" or "video": the model input it feeds
@@ -57,8 +61,30 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         ids, labels = encoded.input_ids, encoded.labels
         if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
             ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
-        return {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
+        item = {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
                 "media": self.media[i]}
+        if self.family.visual_tokens == "dynamic":
+            item["grid"] = self._grid(record, pixels)
+            item["mm_token_type_ids"] = (item["input_ids"] == self.media_token_id).long()  # 1: image, for M-RoPE
+        return item
+
+    def _grid(self, record: Record, pixels: torch.Tensor) -> torch.Tensor:
+        """Qwen's image_grid_thw rows, one per frame, from the frame sizes the placeholders were counted for."""
+        grid = torch.tensor([self.family.frame_grid(self.image_processor, h, w) for h, w in self.frame_sizes(record)])
+        if int(grid.prod(dim=1).sum()) != len(pixels):
+            raise ValueError(f"{record.id}: its frames were preprocessed to {len(pixels)} patches, but their file "
+                             f"headers give {int(grid.prod(dim=1).sum())}; was a file changed during the run?")
+        return grid
+
+    def frame_sizes(self, record: Record) -> list[tuple[int, int]]:
+        """(height, width) of each frame the model sees, as the image processor gets it (read from the headers
+        once per record; padded to square with image_aspect_ratio: pad)."""
+        if record.id not in self._sizes:
+            sizes = frame_sizes(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster)
+            if self.settings.image_aspect_ratio == "pad":
+                sizes = [(max(h, w), max(h, w)) for h, w in sizes]
+            self._sizes[record.id] = sizes
+        return self._sizes[record.id]
 
     def media_of(self, record: Record) -> str:
         """"image": the frames go in as images (pixel_values); "video": as one video (pixel_values_videos)."""
@@ -94,7 +120,10 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             pictures = [Image.new("RGB", p.size, mean) for p in pictures]
         if self.settings.image_aspect_ratio == "pad":
             pictures = [_pad_to_square(p, mean) for p in pictures]
-        return self.image_processor(pictures, return_tensors="pt")["pixel_values"]
+        pixels = self.image_processor(pictures, return_tensors="pt")["pixel_values"]
+        if pixels.dim() == 5:  # an any-resolution processor (LLaVA-OneVision's) tiles: keep the whole-frame view
+            pixels = pixels[:, 0]
+        return pixels
 
     def shown_frames(self, record: Record) -> int:
         """Frames the model sees: a single image stays one image where the family has an image path, and
@@ -132,7 +161,10 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
     def _encode(self, record: Record) -> Encoded:
         frames, as_image = self.shown_frames(record), self.as_image(record)
         turns = self._turns(record)
-        if as_image:
+        if self.family.visual_tokens == "dynamic":
+            token = self.media_token_id
+            count = [self.family.dynamic_tokens(self.image_processor, h, w) for h, w in self.frame_sizes(record)]
+        elif as_image:
             token, count = self.model_config.image_token_id, self.family.tokens_per_image(self.model_config)
         else:
             token, count = self.media_token_id, self.family.tokens_per_placeholder(self.model_config, frames)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .raster import RasterError, RasterSettings, is_raster, read_rasters
+from .raster import RasterError, RasterSettings, is_raster, raster_size, read_rasters
 from .schema import Record
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,42 @@ def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bo
             raise MediaError(f"{len(record.timestamps)} timestamps for {total} frames in {paths[0]}")
         timestamps = [record.timestamps[i] for i in indices]
     return Frames(images, indices, timestamps)
+
+
+def frame_sizes(record: Record, media_root: str | Path, num_frames: int, pad: bool = False,
+                raster: RasterSettings | None = None) -> list[tuple[int, int]]:
+    """(height, width) of each frame ``load_frames`` would return, from the files' headers (nothing decoded).
+    Raster frames all take the first frame's grid (they must share it, or are resampled onto it)."""
+    paths = [Path(media_root) / p for p in record.media]
+    if record.media_kind == "video":
+        return [_video_size(paths[0])] * num_frames
+    indices = sample_indices(len(paths), num_frames, pad) if record.media_kind == "frames" else [0]
+    chosen = [paths[i] for i in indices]
+    if any(is_raster(p) for p in chosen):
+        try:
+            return [raster_size(chosen[0], (raster or RasterSettings()).bands)] * len(chosen)
+        except RasterError as e:
+            raise MediaError(str(e)) from None
+    return [_image_size(p) for p in chosen]
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, ValueError) as e:
+        raise MediaError(f"cannot read image {path}: {e}") from None
+
+
+def _video_size(path: Path) -> tuple[int, int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return stream.codec_context.height, stream.codec_context.width
+    except (av.error.FFmpegError, OSError, IndexError) as e:
+        raise MediaError(f"cannot read video {path}: {e}") from None
 
 
 def read_images(paths: list[Path], raster: RasterSettings | None = None) -> tuple[list[np.ndarray], list | None]:

@@ -23,8 +23,9 @@ class PromptSettings:
     num_frames: int = field(default=8, metadata={"help": "frames sampled from each video or frame list"})
     pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
     dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
-    chat_template: str = field(default="vicuna", metadata={
-        "help": "vicuna (LLaVA's USER: / ASSISTANT:) | model (the tokenizer's own chat template, e.g. ChatML)"})
+    chat_template: str | None = field(default=None, metadata={
+        "help": "vicuna (LLaVA's USER: / ASSISTANT:) | model (the tokenizer's own chat template, e.g. ChatML); "
+                "unset: the family's own (vicuna for the LLaVA-1.5-era families, model for Qwen and OneVision)"})
     system_prompt: str | None = field(default=None, metadata={
         "help": "text before the first turn; unset: the template's own (Vicuna's sentence, or the chat template's)"})
     image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
@@ -67,7 +68,7 @@ class PromptSettings:
         out = []
         if self.num_frames < 1:
             out.append(f"num_frames must be at least 1, got {self.num_frames}")
-        if self.chat_template not in CHAT_TEMPLATES:
+        if self.chat_template is not None and self.chat_template not in CHAT_TEMPLATES:
             out.append(f"chat_template must be one of {', '.join(CHAT_TEMPLATES)}, got {self.chat_template!r}")
         if self.image_aspect_ratio not in ("resize", "pad"):
             out.append(f"image_aspect_ratio must be resize or pad, got {self.image_aspect_ratio!r}")

@@ -174,8 +174,8 @@ def _band_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _read_band_folder(folder: Path, bands: tuple[str, ...] | None) -> _Stack:
-    rasterio = _rasterio()
+def _chosen_band_files(folder: Path, bands: tuple[str, ...] | None) -> dict[str, Path]:
+    """Band name → file of the bands a folder frame shows (``bands``, else B04,B03,B02 or B4,B3,B2)."""
     files = _band_files(folder)
     if bands is None:
         bands = next((b for b in DEFAULT_FOLDER_BANDS if all(n in files for n in b)), None)
@@ -185,16 +185,33 @@ def _read_band_folder(folder: Path, bands: tuple[str, ...] | None) -> _Stack:
     missing = [b for b in bands if b.upper() not in files]
     if missing:
         raise RasterError(f"{folder}: no band file for {', '.join(missing)} (present: {', '.join(files) or 'none'})")
+    return {name: files[name.upper()] for name in bands}
+
+
+def raster_size(path: Path, bands: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """(height, width) of a raster frame from its header (a band folder: its first shown band's file)."""
+    rasterio = _rasterio()
+    path = Path(path)
+    first = next(iter(_chosen_band_files(path, bands).values())) if path.is_dir() else path
+    try:
+        with rasterio.open(first) as src:
+            return src.height, src.width
+    except rasterio.errors.RasterioError as e:
+        raise RasterError(f"cannot read raster {first}: {e}") from None
+
+
+def _read_band_folder(folder: Path, bands: tuple[str, ...] | None) -> _Stack:
+    rasterio = _rasterio()
     layers, first = [], None
-    for name in bands:
-        path = files[name.upper()]
+    chosen = _chosen_band_files(folder, bands)
+    for name, path in chosen.items():
         try:
             with rasterio.open(path) as src:
                 if first is None:
                     first = (src.shape, src.transform, src.crs, src.dtypes[0], _file_date(src, folder))
                 elif src.shape != first[0]:
                     raise RasterError(f"{folder}: band {name} is {src.shape[1]} x {src.shape[0]} px, band "
-                                      f"{bands[0]} {first[0][1]} x {first[0][0]} (bands of different resolution: "
+                                      f"{next(iter(chosen))} {first[0][1]} x {first[0][0]} (bands of different resolution: "
                                       "pick bands of one resolution, e.g. the 10 m B04,B03,B02)")
                 layers.append(src.read(1, masked=True))
         except rasterio.errors.RasterioError as e:  # as a single file's: one error naming the file

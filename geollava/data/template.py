@@ -10,7 +10,8 @@ The conversation is rendered once as text and tokenized once, exactly as the tok
 own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template's own special tokens instead);
 labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
 end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
-frames' placeholders (one <image> per frame for LLaVA, one <video> for the video families) and, when there are
+frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per
+frame for Qwen, one <video> for the video families) and, when there are
 dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from ..families import Family
-from .schema import GPT, IMAGE_TOKEN, VIDEO_TOKEN, Record
+from .schema import GPT, IMAGE_TOKEN, Record
 
 IGNORE_INDEX = -100
 VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
@@ -40,13 +41,14 @@ def media_prefix(family: Family, num_frames: int, dates: list[str] | None, as_im
     """The placeholders (and dates) the frames become; ``as_image``: one image through the image path."""
     if as_image and family.frames_as == "video":
         return IMAGE_TOKEN + "\n"
+    placeholder = family.placeholder
     if family.frames_as == "images":
         if dates:
-            return "\n".join(f"Frame {i + 1} ({d}): {IMAGE_TOKEN}" for i, d in enumerate(dates)) + "\n"
-        return IMAGE_TOKEN * num_frames + "\n"
+            return "\n".join(f"Frame {i + 1} ({d}): {placeholder}" for i, d in enumerate(dates)) + "\n"
+        return placeholder * num_frames + "\n"
     if dates:
-        return VIDEO_TOKEN + "\nFrame dates: " + ", ".join(f"Frame {i + 1} ({d})" for i, d in enumerate(dates)) + "\n"
-    return VIDEO_TOKEN + "\n"
+        return placeholder + "\nFrame dates: " + ", ".join(f"Frame {i + 1} ({d})" for i, d in enumerate(dates)) + "\n"
+    return placeholder + "\n"
 
 
 def conversation_turns(record: Record, family: Family, num_frames: int, dates: list[str] | None,
@@ -129,19 +131,27 @@ def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, 
 
 
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
-           tokens_per_placeholder: int, system_prompt: str | None = None, chat_template: str = "vicuna") -> Encoded:
-    """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded."""
+           tokens_per_placeholder: int | list[int], system_prompt: str | None = None,
+           chat_template: str = "vicuna") -> Encoded:
+    """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded
+    (each to ``tokens_per_placeholder``, or the k-th to its k-th entry where frames differ: Qwen)."""
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
                          "never learn to stop; set tokenizer.eos_token in the model folder")
     text, spans = render_text(turns, tokenizer, family, system_prompt, chat_template)
     # a chat template writes its own special tokens (apply_chat_template's policy); Vicuna's text gets the BOS
     encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=chat_template != "model")
-    ids, labels, media_end = [], [], 0
+    placeholders = sum(token == media_token_id for token in encoding.input_ids)
+    counts = tokens_per_placeholder if isinstance(tokens_per_placeholder, list) else \
+        [tokens_per_placeholder] * placeholders
+    if len(counts) != placeholders:
+        raise ValueError(f"{placeholders} media placeholders in the prompt for {len(counts)} frames")
+    ids, labels, media_end, counts = [], [], 0, iter(counts)
     for token, (start, end) in zip(encoding.input_ids, encoding.offset_mapping):
         if token == media_token_id:
-            ids += [media_token_id] * tokens_per_placeholder
-            labels += [IGNORE_INDEX] * tokens_per_placeholder
+            count = next(counts)
+            ids += [media_token_id] * count
+            labels += [IGNORE_INDEX] * count
             media_end = len(ids)
             continue
         ids.append(token)

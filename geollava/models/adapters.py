@@ -32,13 +32,14 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
         _module(model, family.language_model).requires_grad_(True)
         model.lm_head.requires_grad_(True)
         if lora_args.tune_projector:
-            _module(model, family.projector).requires_grad_(True)
+            for projector in family.projectors:
+                _module(model, projector).requires_grad_(True)
         for tower in family.vision_towers if lora_args.tune_vision_tower else ():
             _module(model, tower).requires_grad_(True)
         return model
     modules_to_save = []
     if lora_args.tune_projector:
-        modules_to_save.append(family.projector.split(".")[-1])
+        modules_to_save += projector_names(model, family)
     if lora_args.tune_embeddings:
         modules_to_save += ["embed_tokens", "lm_head"]
     if lora_args.tune_vision_tower:
@@ -49,6 +50,19 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
     model = get_peft_model(model, config)
     disable_cpu_4bit_repacking(model)
     return model
+
+
+def projector_names(model, family: Family) -> list[str]:
+    """The projector modules as PEFT's modules_to_save names them (path suffixes). A module list (Qwen3-VL's
+    deepstack mergers) is indexed, not called, so each of its members is saved on its own."""
+    names = []
+    for path in family.projectors:
+        module = _module(model, path)
+        if isinstance(module, torch.nn.ModuleList):
+            names += [f"{path.split('.')[-1]}.{k}" for k in range(len(module))]
+        else:
+            names.append(path.split(".")[-1])
+    return names
 
 
 def cast_trainable(model, dtype: torch.dtype) -> None:
@@ -71,19 +85,24 @@ def disable_cpu_4bit_repacking(model) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def trainable_summary(model) -> str:
+def trainable_summary(model, family: Family) -> str:
     groups: dict[str, int] = {}
     total = 0
     for name, p in model.named_parameters():
         numel = p.ds_numel if hasattr(p, "ds_numel") else p.numel()
         total += numel
         if p.requires_grad:
-            key = "lora" if "lora_" in name else "projector" if "multi_modal_projector" in name else \
-                "vision" if "tower" in name else "language model"
+            key = "lora" if "lora_" in name else "projector" if _under(name, family.projectors) else \
+                "vision" if _under(name, family.vision_towers) else "language model"
             groups[key] = groups.get(key, 0) + numel
     trainable = sum(groups.values())
     parts = ", ".join(f"{k} {v:,}" for k, v in sorted(groups.items()))
     return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%): {parts}"
+
+
+def _under(name: str, paths: tuple[str, ...]) -> bool:
+    """Whether parameter ``name`` (of the bare or the PEFT-wrapped model) lies in one of the module ``paths``."""
+    return any(f"{p}." in name for p in paths)
 
 
 def _module(model, path: str) -> torch.nn.Module:

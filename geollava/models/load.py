@@ -55,10 +55,22 @@ def zero3_paused(train_args):
             set_hf_deepspeed_config(hf_deepspeed_config)
 
 
-def load_processors(path: str, trust_remote_code: bool = False):
+def load_processors(path: str, trust_remote_code: bool = False, min_pixels: int | None = None,
+                    max_pixels: int | None = None):
+    """The tokenizer and the image processor (PIL backend); Qwen's frame-area limits set where given (the
+    checkpoints then save them with the processor, so evaluation resizes as training did)."""
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     image_processor = AutoImageProcessor.from_pretrained(path, backend="pil", trust_remote_code=trust_remote_code)
+    set_frame_area(image_processor, min_pixels, max_pixels)
     return tokenizer, image_processor
+
+
+def set_frame_area(image_processor, min_pixels: int | None, max_pixels: int | None) -> None:
+    """Qwen's dynamic resolution: a frame is resized (aspect kept) to an area within min_pixels..max_pixels."""
+    if min_pixels or max_pixels:
+        size = image_processor.size
+        image_processor.size = {"shortest_edge": min_pixels or size["shortest_edge"],
+                                "longest_edge": max_pixels or size["longest_edge"]}
 
 
 def compute_dtype(train_args) -> torch.dtype:

@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from geollava.data.schema import parse_record
 from geollava.data.template import IGNORE_INDEX, conversation_turns, encode
 from geollava.families import FAMILIES
-from geollava.models.tiny import train_tokenizer
+from geollava.models.tiny import train_chatml_tokenizer, train_tokenizer
 from geollava.synthetic.captions import tokenizer_corpus
 
 from helpers import labelled_runs, vicuna_tokenizer_folder
@@ -78,7 +78,11 @@ def expand(ids: list[int], media_id: int) -> list[int]:
     return [t for i in ids for t in ([i] * PER_PLACEHOLDER if i == media_id else [i])]
 
 
-@pytest.mark.parametrize("family_name", sorted(FAMILIES))
+VICUNA_FAMILIES = sorted(n for n, f in FAMILIES.items() if f.chat_template == "vicuna")
+CHAT_FAMILIES = sorted(n for n, f in FAMILIES.items() if f.chat_template == "model")
+
+
+@pytest.mark.parametrize("family_name", VICUNA_FAMILIES)
 def test_ids_are_the_tokenizers_own_and_labels_the_answers(tokenizer, family_name):
     family = FAMILIES[family_name]
     record, problems = parse_record({**RECORD, "timestamp": DATES})
@@ -163,3 +167,40 @@ def test_a_tokenizer_without_a_chat_template_is_refused_for_model_templates():
     with pytest.raises(ValueError, match="has no chat template"):
         encode(conversation_turns(record, FAMILIES["llava"], 2, None), tokenizer, FAMILIES["llava"], 0,
                PER_PLACEHOLDER, chat_template="model")
+
+
+@pytest.mark.parametrize("family_name", CHAT_FAMILIES)
+def test_qwen_and_onevision_prompts_are_their_chat_templates_with_frames_in_place(family_name):
+    """Each new family's own prompt (ChatML, its default system turn): ids equal apply_chat_template's with every
+    placeholder expanded — for Qwen each frame to its own count (frames of different sizes), each frame's
+    <|vision_start|><|image_pad|><|vision_end|> next to its date; OneVision one <video> with the dates after."""
+    family = FAMILIES[family_name]
+    tokenizer = train_chatml_tokenizer([SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]])
+    record, _ = parse_record({**RECORD, "timestamp": DATES})
+    media_id = tokenizer.convert_tokens_to_ids(family.media_token)
+    counts = [4, 6] if family.frames_as == "images" else [2 * 5 + 1]
+    encoded = encode(conversation_turns(record, family, 2, DATES), tokenizer, family, media_id, counts,
+                     chat_template=family.chat_template)
+    if family.frames_as == "images":
+        frame = "<|vision_start|><|image_pad|><|vision_end|>"
+        media = f"Frame 1 ({DATES[0]}): {frame}\nFrame 2 ({DATES[1]}): {frame}\n"
+    else:
+        media = f"<video>\nFrame dates: Frame 1 ({DATES[0]}), Frame 2 ({DATES[1]})\n"
+    messages = [{"role": "user", "content": media + "What changed?"}, {"role": "assistant", "content": ANSWERS[0]},
+                {"role": "user", "content": "Where, and how many?"}, {"role": "assistant", "content": ANSWERS[1]}]
+    reference = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+    expanded = [t for i in reference for t in ([i] * counts.pop(0) if i == media_id else [i])]
+    assert encoded.input_ids == expanded
+    assert encoded.input_ids.count(media_id) == (10 if family.frames_as == "images" else 11)
+    runs = labelled_runs(encoded.input_ids, encoded.labels)
+    assert [tokenizer.decode(r) for r in runs] == [a + "<|im_end|>" for a in ANSWERS]
+    assert tokenizer.decode(encoded.input_ids).startswith("<|im_start|>system\nYou are a helpful assistant.")
+
+
+def test_a_frame_count_that_does_not_match_the_placeholders_is_an_error():
+    family = FAMILIES["qwen2_5_vl"]
+    tokenizer = train_chatml_tokenizer(list(tokenizer_corpus())[:200])
+    record, _ = parse_record({**RECORD, "timestamp": DATES})
+    with pytest.raises(ValueError, match="2 media placeholders in the prompt for 3 frames"):
+        encode(conversation_turns(record, family, 2, DATES), tokenizer, family,
+               tokenizer.convert_tokens_to_ids("<|image_pad|>"), [1, 2, 3], chat_template="model")
