@@ -96,3 +96,70 @@ def test_gpu_check_estimates_each_mode_it_runs(llava_7b):
     assert "ZeRO-3 gather buffer (largest layer)" not in rows["lora"]
     assert rows["qlora"]["parameters (frozen + trainable)"] < 0.5 * rows["lora"]["parameters (frozen + trainable)"]
     assert not any("CUDA" in what for what in rows["lora"])  # comparable with max_memory_allocated
+
+
+def qwen2_5_vl_7b():
+    from transformers import Qwen2_5_VLConfig
+
+    return Qwen2_5_VLConfig(
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                           fullatt_block_indexes=[7, 15, 23, 31]),
+        text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                         num_key_value_heads=4, vocab_size=152064,
+                         rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6}),
+        tie_word_embeddings=False)
+
+
+def qwen3_vl_8b():
+    from transformers import Qwen3VLConfig
+
+    return Qwen3VLConfig(
+        vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
+                           patch_size=16, num_position_embeddings=2304, deepstack_visual_indexes=[8, 16, 24]),
+        text_config=dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+                         num_key_value_heads=8, head_dim=128, vocab_size=151936,
+                         rope_parameters={"rope_type": "default", "mrope_section": [24, 20, 20],
+                                          "mrope_interleaved": True, "rope_theta": 5e6}),
+        tie_word_embeddings=False)
+
+
+def llava_onevision_7b():
+    from transformers import LlavaOnevisionConfig, Qwen2Config, SiglipVisionConfig
+
+    vision = SiglipVisionConfig(hidden_size=1152, intermediate_size=4304, num_hidden_layers=26, num_attention_heads=16,
+                                image_size=384, patch_size=14)
+    text = Qwen2Config(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                       num_key_value_heads=4, vocab_size=152128)
+    return LlavaOnevisionConfig(vision_config=vision.to_dict(), text_config=text, image_token_index=151646,
+                                video_token_index=151647, vision_feature_layer=-1,
+                                vision_feature_select_strategy="full", tie_word_embeddings=False)
+
+
+# family -> (7B-shaped config, published parameter count in billions, tokens per 448 x 448 frame)
+SHAPES = {"qwen2_5_vl": (qwen2_5_vl_7b, 8.29, 256), "qwen3_vl": (qwen3_vl_8b, 8.77, 196),
+          "llava_onevision": (llava_onevision_7b, 8.03, 196)}
+
+
+@pytest.mark.parametrize("family", sorted(SHAPES))
+def test_plan_answers_for_each_new_family_at_7b(family, tmp_path):
+    """Sizes within 1 % of the published counts; Qwen's visual tokens from the frame's size and max_pixels."""
+    import numpy as np
+    from PIL import Image
+
+    build, billions, per_frame = SHAPES[family]
+    folder = tmp_path / family
+    build().save_pretrained(folder)
+    Image.fromarray(np.zeros((448, 448, 3), np.uint8)).save(tmp_path / "f.png")
+    data = write_json(tmp_path / "train.json", [{"id": "a", "video": ["f.png", "f.png"], "conversations": [
+        {"from": "human", "value": "<video>\nWhat changed?"}, {"from": "gpt", "value": "Nothing."}]}])
+    config = lambda *extra: parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,  # noqa
+                                          "--model_name_or_path", str(folder), "--train_data", str(data),
+                                          "--media_root", str(tmp_path), "--num_frames", "2", *map(str, extra)])
+    sizes, tokens, p = estimate(config())
+    assert abs(sizes.total / 1e9 - billions) < 0.01 * billions, sizes.total
+    assert sizes.projector > 0 and sizes.vision > 0 and len(sizes.lora_targets) == 7 * sizes.layers
+    assert tokens == per_frame  # Qwen2.5: 448 / 28 = 16² merged; Qwen3: 448 / 32 = 14²; OneVision: 27² pooled to 14²
+    if family != "llava_onevision":
+        assert any("448 x 448 px frames (as a of" in note for note in p.notes)
+        assert estimate(config("--max_pixels", 224 * 224))[1] < per_frame / 3

@@ -10,9 +10,8 @@ The conversation is rendered once as text and tokenized once, exactly as the tok
 own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template's own special tokens instead);
 labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
 end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
-frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per
-frame for Qwen, one <video> for the video families) and, when there are
-dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
+frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per frame
+for Qwen, one <video> for the video families) and, when there are dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
 """
 from __future__ import annotations
 
@@ -103,14 +102,15 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer,
         raise ValueError(f"chat_template: model, but the tokenizer {type(tokenizer).__name__} has no chat template; "
                          "use chat_template: vicuna, or a model folder whose tokenizer has one")
     close = end_of_turn(tokenizer)
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt is not None else []
+    message = _message_maker(tokenizer)
+    messages = [message("system", system_prompt)] if system_prompt is not None else []
     spans, text = [], ""
     for question, answer in turns:
-        messages.append({"role": "user", "content": question})
+        messages.append(message("user", question))
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if answer is None:
             break
-        messages.append({"role": "assistant", "content": answer.strip()})
+        messages.append(message("assistant", answer.strip()))
         full = tokenizer.apply_chat_template(messages, tokenize=False)
         end = full.find(close, len(text))
         if not full.startswith(text) or end < 0:
@@ -120,6 +120,20 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer,
         spans.append((len(text), end + len(close)))
         text = full
     return text, spans
+
+
+def _message_maker(tokenizer):
+    """Messages as the chat template reads them: content as a string (Qwen's, SmolLM2's), or as typed parts
+    ([{"type": "text", "text": ...}]) for a template that renders only those (LLaVA-OneVision's, which would
+    silently drop a string's text)."""
+    probe = "geollava probe text"
+    try:
+        as_string = probe in tokenizer.apply_chat_template([{"role": "user", "content": probe}], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that indexes its content's parts fails on a string in its own way
+        as_string = False
+    if as_string:
+        return lambda role, content: {"role": role, "content": content}
+    return lambda role, content: {"role": role, "content": [{"type": "text", "text": content}]}
 
 
 def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, system_prompt: str | None = None,

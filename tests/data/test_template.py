@@ -204,3 +204,26 @@ def test_a_frame_count_that_does_not_match_the_placeholders_is_an_error():
     with pytest.raises(ValueError, match="2 media placeholders in the prompt for 3 frames"):
         encode(conversation_turns(record, family, 2, DATES), tokenizer, family,
                tokenizer.convert_tokens_to_ids("<|image_pad|>"), [1, 2, 3], chat_template="model")
+
+
+# As LLaVA-OneVision's HF processor writes it: content is read only as typed parts, no default system turn
+TYPED_PARTS = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}"
+               "{% for part in message['content'] | selectattr('type', 'equalto', 'text') %}{{ part['text'] }}"
+               "{% endfor %}{{ '<|im_end|>\n' }}{% endfor %}"
+               "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def test_a_template_that_reads_typed_parts_gets_them():
+    """A string content would render as nothing in this template: questions and answers must still be there."""
+    tokenizer = train_chatml_tokenizer([SYSTEM, *ANSWERS, *list(tokenizer_corpus())[:400]])
+    tokenizer.chat_template = TYPED_PARTS
+    family = FAMILIES["llava_onevision"]
+    record, _ = parse_record({**RECORD, "timestamp": DATES})
+    media_id = tokenizer.convert_tokens_to_ids("<video>")
+    encoded = encode(conversation_turns(record, family, 2, DATES), tokenizer, family, media_id, 3,
+                     chat_template="model")
+    text = tokenizer.decode(encoded.input_ids)
+    assert text.startswith("<|im_start|>user\n<video><video><video>\nFrame dates: Frame 1 (2016-03-02)")
+    assert "Where, and how many?<|im_end|>" in text
+    runs = labelled_runs(encoded.input_ids, encoded.labels)
+    assert [tokenizer.decode(r) for r in runs] == [a + "<|im_end|>" for a in ANSWERS]

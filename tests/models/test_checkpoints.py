@@ -1,5 +1,6 @@
 """Checkpoints: what each save holds, reloading, resuming, merging, and ZeRO-3 on two CPU processes."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,10 +12,15 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from geollava.config import parse_config
+from geollava.families import FAMILIES
 from geollava.models.checkpoint import load_checkpoint
 from geollava.train import build_trainer, main
 
 from helpers import REPO_ROOT, tiny_argv
+
+# LLaVA, and each family whose model classes, module paths and batch inputs are new (the Qwen merger inside the
+# tower, Qwen3-VL's deepstack mergers, OneVision's SigLIP and newline embedding)
+FAMILIES_WITH_THEIR_OWN_LOADING = ["llava", "qwen2_5_vl", "qwen3_vl", "llava_onevision"]
 
 
 class StopAt(TrainerCallback):
@@ -34,32 +40,37 @@ def run(argv, stop_at=None, resume=None):
     return {e["step"]: e["loss"] for e in trainer.state.log_history if "loss" in e}
 
 
-def test_every_checkpoint_is_self_contained_and_reloads_exactly(tmp_path, synth_set, tiny_models):
-    out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--max_steps", 4,
+@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+def test_every_checkpoint_is_self_contained_and_reloads_exactly(tmp_path, synth_set, tiny_models, family):
+    out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, "--max_steps", 4,
                          "--save_steps", 2))
+    projector = FAMILIES[family].projector.replace("model.", "", 1) + "."
     for folder in (out / "checkpoint-2", out / "checkpoint-4", out):
         names = {p.name for p in folder.iterdir()}
         assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "preprocessor_config.json",
                 "geollava_config.yaml", "train_log.json"} <= names, folder
         saved = load_file(folder / "adapter_model.safetensors")
-        assert any("multi_modal_projector" in k for k in saved) and any("lora_B" in k for k in saved)
+        assert any(projector in k for k in saved) and any("lora_B" in k for k in saved)
         model, tokenizer, processor, config, prompt = load_checkpoint(folder)
-        assert config["model_name_or_path"] == str(tiny_models["llava"]) and config["family"] == "llava"
+        assert config["model_name_or_path"] == str(tiny_models[family]) and config["family"] == family
+        assert prompt.chat_template == FAMILIES[family].chat_template
         state = model.state_dict()
         for key, tensor in saved.items():
-            loaded_key = key.replace(".lora_A.weight", ".lora_A.default.weight") \
-                            .replace(".lora_B.weight", ".lora_B.default.weight") \
-                            .replace("multi_modal_projector.", "multi_modal_projector.modules_to_save.default.")
+            loaded_key = re.sub(r"\.(multi_modal_projector|merger|deepstack_merger_list\.\d+)\.",
+                                r".\1.modules_to_save.default.", key)
+            loaded_key = loaded_key.replace(".lora_A.weight", ".lora_A.default.weight") \
+                                   .replace(".lora_B.weight", ".lora_B.default.weight")
             assert torch.equal(state[loaded_key], tensor), key
     first, last = load_file(out / "checkpoint-2" / "adapter_model.safetensors"), \
         load_file(out / "checkpoint-4" / "adapter_model.safetensors")
     assert any(not torch.equal(first[k], last[k]) for k in first)
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_models):
+@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_models, family):
     common = ("--max_steps", 6, "--save_steps", 3, "--seed", 1)
-    straight = run(tiny_argv(tmp_path / "a", synth_set, tiny_models["llava"], "llava", *common))
-    interrupted = tiny_argv(tmp_path / "b", synth_set, tiny_models["llava"], "llava", *common)
+    straight = run(tiny_argv(tmp_path / "a", synth_set, tiny_models[family], family, *common))
+    interrupted = tiny_argv(tmp_path / "b", synth_set, tiny_models[family], family, *common)
     run(interrupted, stop_at=3)
     resumed = run(interrupted + ["--resume_from_checkpoint", "auto"],
                   resume=str(tmp_path / "b" / "checkpoint-3"))
@@ -69,15 +80,16 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_mode
 
 
 @pytest.mark.slow
-def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models):
-    out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--max_steps", 2))
+@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models, family):
+    out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, "--max_steps", 2))
     merged = tmp_path / "merged"
     result = subprocess.run(["bash", "scripts/merge_lora.sh", str(out), str(merged)], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     adapted, *_ = load_checkpoint(out)
     full, *_ = load_checkpoint(merged)
-    trainer, _ = build_trainer(parse_config(tiny_argv(tmp_path / "x", synth_set, tiny_models["llava"])))
+    trainer, _ = build_trainer(parse_config(tiny_argv(tmp_path / "x", synth_set, tiny_models[family], family)))
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     batch.pop("labels")
     with torch.no_grad():

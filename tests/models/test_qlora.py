@@ -21,13 +21,14 @@ def lora_weights(model) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
 
 
+@pytest.mark.parametrize("family", ["llava", "qwen2_5_vl", "qwen3_vl", "llava_onevision"])
 @pytest.mark.parametrize("bits,layer", [(4, bnb.nn.Linear4bit), (8, bnb.nn.Linear8bitLt)])
-def test_only_the_language_model_is_quantized(tmp_path, synth_set, tiny_models, bits, layer):
-    model = qlora_trainer(tmp_path, synth_set, tiny_models, bits).model
+def test_only_the_language_model_is_quantized(tmp_path, synth_set, tiny_models, bits, layer, family):
+    model = qlora_trainer(tmp_path, synth_set, tiny_models, bits, family).model
     quantized = [n for n, m in model.named_modules() if isinstance(m, layer)]
     assert quantized and all(".language_model." in n for n in quantized), quantized[:3]
-    family = FAMILIES["llava"]
-    for path in [*family.vision_towers, family.projector]:
+    family = FAMILIES[family]
+    for path in [*family.vision_towers, *family.projectors]:
         inner = model.get_submodule("base_model.model." + path)
         assert not any(isinstance(m, (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)) for m in inner.modules()), path
     assert type(model.get_submodule("base_model.model.lm_head")) is torch.nn.Linear
