@@ -252,7 +252,7 @@ def planned_frame_size(config, processor) -> tuple[tuple[int, int], str]:
         try:
             record = next(iter(load_records(paths[0], config.data.media_root, on_bad_record="skip")))
             root = config.data.media_root or Path(paths[0]).parent
-            return frame_sizes(record, root, 1, raster=config.prompt.raster())[0], f"as {record.id} of {paths[0]}"
+            return frame_sizes(record, root, 1, raster=config.prompt.raster())[0], f"record {record.id} of {paths[0]}"
         except (DataError, MediaError, StopIteration, OSError):
             pass
     side = math.isqrt(processor.size["longest_edge"])

@@ -46,7 +46,6 @@ def main(argv: list[str] | None = None) -> Path:
     return Path(t.output_dir)
 
 
-
 def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     """Base model → trainable setup → datasets → Trainer; returns the trainer and what every checkpoint gets
     beside the weights (image processor, prompt settings, resolved config)."""

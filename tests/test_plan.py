@@ -161,5 +161,5 @@ def test_plan_answers_for_each_new_family_at_7b(family, tmp_path):
     assert sizes.projector > 0 and sizes.vision > 0 and len(sizes.lora_targets) == 7 * sizes.layers
     assert tokens == per_frame  # Qwen2.5: 448 / 28 = 16² merged; Qwen3: 448 / 32 = 14²; OneVision: 27² pooled to 14²
     if family != "llava_onevision":
-        assert any("448 x 448 px frames (as a of" in note for note in p.notes)
+        assert any("448 x 448 px frames (record a of" in note for note in p.notes)
         assert estimate(config("--max_pixels", 224 * 224))[1] < per_frame / 3

@@ -11,7 +11,8 @@ own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template'
 labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
 end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
 frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per frame
-for Qwen, one <video> for the video families) and, when there are dates, the frame dates. Each placeholder is expanded to as many placeholder tokens as the model makes features for.
+for Qwen, one <video> for the video families) and, when there are dates, the frame dates. Each placeholder is
+expanded to as many placeholder tokens as the model makes features for.
 """
 from __future__ import annotations
 

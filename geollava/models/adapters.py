@@ -39,7 +39,7 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
         return model
     modules_to_save = []
     if lora_args.tune_projector:
-        modules_to_save += projector_names(model, family)
+        modules_to_save += projector_names(model, family, inside_trained_tower=lora_args.tune_vision_tower)
     if lora_args.tune_embeddings:
         modules_to_save += ["embed_tokens", "lm_head"]
     if lora_args.tune_vision_tower:
@@ -52,11 +52,14 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
     return model
 
 
-def projector_names(model, family: Family) -> list[str]:
+def projector_names(model, family: Family, inside_trained_tower: bool = False) -> list[str]:
     """The projector modules as PEFT's modules_to_save names them (path suffixes). A module list (Qwen3-VL's
-    deepstack mergers) is indexed, not called, so each of its members is saved on its own."""
+    deepstack mergers) is indexed, not called, so each of its members is saved on its own. A projector inside a
+    tower that trains as a whole (Qwen's merger) is left to the tower's copy: PEFT cannot nest the two."""
     names = []
     for path in family.projectors:
+        if inside_trained_tower and any(path.startswith(t + ".") for t in family.vision_towers):
+            continue
         module = _module(model, path)
         if isinstance(module, torch.nn.ModuleList):
             names += [f"{path.split('.')[-1]}.{k}" for k in range(len(module))]

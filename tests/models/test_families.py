@@ -130,3 +130,14 @@ def test_zero3_on_two_processes_then_eval_py(tmp_path, synth_set, tiny_models, f
     assert scored.returncode == 0, scored.stderr[-3000:]
     rows = load_predictions(tmp_path / "eval" / "final" / "predictions.jsonl")
     assert len(rows) == 6 and "| final | 6 |" in scored.stdout
+
+
+def test_training_the_qwen_tower_trains_its_merger_with_it(tmp_path, synth_set, tiny_models):
+    """tune_vision_tower: the whole ViT is one saved copy, the merger inside it included (PEFT cannot nest it)."""
+    model = build_trainer(parse_config(tiny_argv(tmp_path / "run", synth_set, tiny_models["qwen3_vl"], "qwen3_vl",
+                                                 "--tune_vision_tower", "true")))[0].model
+    visual = {n: p.requires_grad for n, p in model.named_parameters() if ".visual." in n}
+    trained = [n for n, grad in visual.items() if grad]
+    assert trained and all("modules_to_save" in n for n in trained)
+    assert any(".merger." in n for n in trained) and any(".deepstack_merger_list." in n for n in trained)
+    assert any(".blocks." in n for n in trained)
