@@ -222,17 +222,17 @@ def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micr
 def frame_processor(config, hf_config):
     """Qwen's image processor as training would use it: the model folder's (or the tiny model's), else the
     class defaults for the tower's patch and merge sizes; the config's min_pixels / max_pixels applied."""
-    from transformers import AutoImageProcessor, Qwen2VLImageProcessorPil
+    from transformers import Qwen2VLImageProcessorPil
 
     from .families import get_family
-    from .models.load import set_frame_area
+    from .models.load import load_image_processor, set_frame_area
     from .models.tiny import tiny_image_processor
 
     m = config.model
     if config.tiny_model is not None:
         processor = tiny_image_processor(get_family(m.family), config.tiny_model)
     elif m.model_name_or_path and (Path(m.model_name_or_path) / "preprocessor_config.json").is_file():
-        processor = AutoImageProcessor.from_pretrained(m.model_name_or_path, backend="pil")
+        processor = load_image_processor(m.model_name_or_path, m.trust_remote_code)
     else:
         v = hf_config.vision_config
         processor = Qwen2VLImageProcessorPil(patch_size=v.patch_size, merge_size=v.spatial_merge_size,

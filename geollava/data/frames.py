@@ -65,7 +65,7 @@ def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bo
         total, indices, images = video.total, video.indices, list(video.images)
     else:
         total = len(paths)
-        indices = sample_indices(total, num_frames, pad) if record.media_kind == "frames" else [0]
+        indices = still_indices(record, num_frames, pad)
         images, file_dates = read_images([paths[i] for i in indices], raster)
     timestamps = file_dates
     if record.timestamps is not None:
@@ -75,6 +75,11 @@ def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bo
     return Frames(images, indices, timestamps)
 
 
+def still_indices(record: Record, num_frames: int, pad: bool = False) -> list[int]:
+    """Which files of a frame list (or the one image) a sample shows."""
+    return sample_indices(len(record.media), num_frames, pad) if record.media_kind == "frames" else [0]
+
+
 def frame_sizes(record: Record, media_root: str | Path, num_frames: int, pad: bool = False,
                 raster: RasterSettings | None = None) -> list[tuple[int, int]]:
     """(height, width) of each frame ``load_frames`` would return, from the files' headers (nothing decoded).
@@ -82,8 +87,7 @@ def frame_sizes(record: Record, media_root: str | Path, num_frames: int, pad: bo
     paths = [Path(media_root) / p for p in record.media]
     if record.media_kind == "video":
         return [_video_size(paths[0])] * num_frames
-    indices = sample_indices(len(paths), num_frames, pad) if record.media_kind == "frames" else [0]
-    chosen = [paths[i] for i in indices]
+    chosen = [paths[i] for i in still_indices(record, num_frames, pad)]
     if any(is_raster(p) for p in chosen):
         try:
             return [raster_size(chosen[0], (raster or RasterSettings()).bands)] * len(chosen)

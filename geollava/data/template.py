@@ -123,16 +123,22 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer,
     return text, spans
 
 
+_READS_STRING_CONTENT: dict[str, bool] = {}  # chat template text -> whether it renders a string content
+
+
 def _message_maker(tokenizer):
     """Messages as the chat template reads them: content as a string (Qwen's, SmolLM2's), or as typed parts
     ([{"type": "text", "text": ...}]) for a template that renders only those (LLaVA-OneVision's, which would
-    silently drop a string's text)."""
-    probe = "geollava probe text"
-    try:
-        as_string = probe in tokenizer.apply_chat_template([{"role": "user", "content": probe}], tokenize=False)
-    except Exception:  # noqa: BLE001 - a template that indexes its content's parts fails on a string in its own way
-        as_string = False
-    if as_string:
+    silently drop a string's text). The template is probed once, not at every sample."""
+    template = tokenizer.chat_template
+    if template not in _READS_STRING_CONTENT:
+        probe = "geollava probe text"
+        try:
+            rendered = tokenizer.apply_chat_template([{"role": "user", "content": probe}], tokenize=False)
+            _READS_STRING_CONTENT[template] = probe in rendered
+        except Exception:  # noqa: BLE001 - a template indexing its content's parts fails on a string its own way
+            _READS_STRING_CONTENT[template] = False
+    if _READS_STRING_CONTENT[template]:
         return lambda role, content: {"role": role, "content": content}
     return lambda role, content: {"role": role, "content": [{"type": "text", "text": content}]}
 

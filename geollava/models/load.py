@@ -60,9 +60,14 @@ def load_processors(path: str, trust_remote_code: bool = False, min_pixels: int 
     """The tokenizer and the image processor (PIL backend); Qwen's frame-area limits set where given (the
     checkpoints then save them with the processor, so evaluation resizes as training did)."""
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return tokenizer, load_image_processor(path, trust_remote_code, min_pixels, max_pixels)
+
+
+def load_image_processor(path: str, trust_remote_code: bool = False, min_pixels: int | None = None,
+                         max_pixels: int | None = None):
     image_processor = AutoImageProcessor.from_pretrained(path, backend="pil", trust_remote_code=trust_remote_code)
     set_frame_area(image_processor, min_pixels, max_pixels)
-    return tokenizer, image_processor
+    return image_processor
 
 
 def set_frame_area(image_processor, min_pixels: int | None, max_pixels: int | None) -> None:

@@ -113,10 +113,7 @@ def tiny_config(family_name: str, spec: TinySpec, vocab_size: int | None = None)
     vision = CLIPVisionConfig(hidden_size=spec.vision_hidden, intermediate_size=2 * spec.vision_hidden,
                               num_hidden_layers=spec.vision_layers, num_attention_heads=spec.heads,
                               image_size=spec.image_size, patch_size=spec.patch_size, projection_dim=spec.vision_hidden)
-    text = LlamaConfig(hidden_size=spec.text_hidden, intermediate_size=2 * spec.text_hidden,
-                       num_hidden_layers=spec.text_layers, num_attention_heads=spec.heads,
-                       num_key_value_heads=spec.heads, vocab_size=vocab_size,
-                       max_position_embeddings=4096, bos_token_id=ids["<s>"], eos_token_id=ids["</s>"],
+    text = LlamaConfig(**_text_sizes(spec, vocab_size), bos_token_id=ids["<s>"], eos_token_id=ids["</s>"],
                        pad_token_id=ids["<pad>"])
     config = family.config_class(vision_config=vision, text_config=text, image_token_index=ids["<image>"],
                                  projector_hidden_act="gelu", vision_feature_layer=-2,
@@ -126,13 +123,18 @@ def tiny_config(family_name: str, spec: TinySpec, vocab_size: int | None = None)
     return config
 
 
+def _text_sizes(spec: TinySpec, vocab_size: int) -> dict:
+    """The LLM's sizes, shared by every family's text config."""
+    return dict(hidden_size=spec.text_hidden, intermediate_size=2 * spec.text_hidden,
+                num_hidden_layers=spec.text_layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
+                vocab_size=vocab_size, max_position_embeddings=4096)
+
+
 def _chatml_text(spec: TinySpec, vocab_size: int) -> dict:
     """A Qwen2-shaped text config: no BOS, <|im_end|> ends a turn, <|endoftext|> pads."""
     ids = {t: i for i, t in enumerate(CHATML_TOKENS)}
-    return dict(hidden_size=spec.text_hidden, intermediate_size=2 * spec.text_hidden,
-                num_hidden_layers=spec.text_layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
-                vocab_size=vocab_size, max_position_embeddings=4096, bos_token_id=None,
-                eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    return dict(**_text_sizes(spec, vocab_size), bos_token_id=None, eos_token_id=ids["<|im_end|>"],
+                pad_token_id=ids["<|endoftext|>"])
 
 
 def _qwen_config(family: Family, spec: TinySpec, vocab_size: int):
@@ -168,7 +170,8 @@ def _onevision_config(family: Family, spec: TinySpec, vocab_size: int):
     vision = SiglipVisionConfig(hidden_size=spec.vision_hidden, intermediate_size=2 * spec.vision_hidden,
                                 num_hidden_layers=spec.vision_layers, num_attention_heads=spec.heads,
                                 image_size=spec.image_size, patch_size=spec.patch_size)
-    config = family.config_class(vision_config=vision.to_dict(), text_config=Qwen2Config(**_chatml_text(spec, vocab_size)),
+    text = Qwen2Config(**_chatml_text(spec, vocab_size))
+    config = family.config_class(vision_config=vision.to_dict(), text_config=text,
                                  image_token_index=ids["<image>"], video_token_index=ids["<video>"],
                                  projector_hidden_act="gelu", vision_feature_layer=-1,
                                  vision_feature_select_strategy="full",
@@ -196,12 +199,7 @@ def image_processor(size: int) -> CLIPImageProcessorPil:
 
 def train_chatml_tokenizer(corpus: Iterable[str], vocab_size: int = 600) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer like Qwen's: no BOS, ChatML specials, a ChatML chat template."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=CHATML_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    tokenizer = _byte_level_bpe(corpus, vocab_size, CHATML_TOKENS)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    chat_template=CHATML_TEMPLATE,
                                    extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"})
@@ -209,14 +207,20 @@ def train_chatml_tokenizer(corpus: Iterable[str], vocab_size: int = 600) -> PreT
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 600) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``corpus``; like Llama's, it starts every text with <s>."""
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    tokenizer = _byte_level_bpe(corpus, vocab_size, SPECIAL_TOKENS, unk_token="<unk>")
     tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
                                                              special_tokens=[("<s>", SPECIAL_TOKENS.index("<s>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>",
                                    eos_token="</s>", pad_token="<pad>",
                                    extra_special_tokens={"image_token": "<image>", "video_token": "<video>"})
+
+
+def _byte_level_bpe(corpus: Iterable[str], vocab_size: int, specials: list[str], unk_token: str | None = None):
+    """A byte-level BPE model trained on ``corpus``, ``specials`` taking the first ids in order."""
+    tokenizer = Tokenizer(models.BPE(unk_token=unk_token))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return tokenizer
