@@ -18,13 +18,14 @@ import torch
 from geollava.data.dataset import ChangeCaptionDataset
 from geollava.data.prompt import PromptSettings
 from geollava.data.validate import load_records
-from geollava.evaluate import Target, load_target
+from geollava.runs import Target, load_target
 from geollava.families import get_family
 from geollava.generate import generate_predictions
-from geollava.metrics import score
 from geollava.models.tiny import build_tiny_model
 from geollava.predictions import load_predictions
-from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, describe, tokenizer_corpus
+from geollava.synthetic.captions import Event, describe, tokenizer_corpus
+from geollava.tasks import ScoreOptions
+from geollava.tasks.change_caption import EVENT_TYPES, QUADRANTS, caption_scores
 from geollava.synthetic.generate import generate_split
 
 
@@ -67,7 +68,7 @@ def scoring_speed(pairs: int, sbert: str | None) -> None:
         predictions[str(i)] = describe(guess if guess.type != "none" or place is None else event, rng)
     distinct = len(set(predictions.values()) | {r[0] for r in references.values()})
     start = time.perf_counter()
-    corpus, _ = score(references, predictions, meteor=True, sbert_model=sbert)
+    corpus, _ = caption_scores(references, predictions, options=ScoreOptions(meteor=True, sbert_model=sbert))
     elapsed = time.perf_counter() - start
     print(f"\nscoring {pairs} caption pairs with BLEU-1..4, METEOR, ROUGE-L, CIDEr (PTB tokenizer), ROUGE-1/2/L, "
           f"BLEU-2{', SBERT' if sbert else ''}: {elapsed:.1f} s ({distinct} distinct texts)")

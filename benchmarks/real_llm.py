@@ -105,7 +105,7 @@ def evaluate(name: str, work: Path, data: Path) -> dict:
 
 def well_formed(caption: str, record: dict) -> bool:
     """Reads back as a change (or as no change) with its place, and names only the prompt's dates, in order."""
-    from geollava.synthetic.captions import read_event
+    from geollava.tasks.change_caption import read_event
 
     event = read_event(caption)
     dates = re.findall(r"\d{4}-\d{2}-\d{2}", caption)

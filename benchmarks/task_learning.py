@@ -18,10 +18,10 @@ from pathlib import Path
 
 from geollava.data.dataset import ChangeCaptionDataset
 from geollava.data.validate import load_records
-from geollava.evaluate import find_targets, load_target
+from geollava.runs import find_targets, load_target
 from geollava.families import get_family
 from geollava.generate import generate_predictions
-from geollava.metrics.tasks import score_task
+from geollava.tasks import Sample, ScoreOptions, get_task
 from geollava.predictions import load_predictions
 from geollava.synthetic.tasks import generate_task_split
 from geollava.train import main as train
@@ -60,8 +60,9 @@ def constant_answers(data: Path) -> dict[str, str]:
 
 def scores(predictions: dict[str, str], data: Path) -> dict[str, dict]:
     records = load_records(data / "val.json")
-    return {task: score_task(task, [{"prediction": predictions[r.id], "reference": r.answer, "metadata": r.metadata}
-                                    for r in records if r.task == task])[0] for task in TASKS}
+    return {task: get_task(task).aggregate([Sample(predictions[r.id], [r.answer], r.metadata)
+                                            for r in records if r.task == task], ScoreOptions())[0]
+            for task in TASKS}
 
 
 def main() -> None:

@@ -152,7 +152,8 @@ def _run_check(args) -> int:
 
 
 def _add_convert(commands) -> None:
-    from .data.convert import EVAL_TASKS, FORMATS
+    from .data.convert import FORMATS
+    from .tasks import benchmark_tasks
 
     p = commands.add_parser("convert", help="convert a public dataset into our annotations")
     p.add_argument("format", choices=FORMATS)
@@ -169,7 +170,7 @@ def _add_convert(commands) -> None:
     p.add_argument("--min-gap-days", type=int, default=0, help="fmow-sequences: fewest days between kept views")
     p.add_argument("--one-record-per-reference", action="store_true",
                    help="levir-cc: a training record per reference sentence (default: the first, others kept)")
-    p.add_argument("--task", choices=EVAL_TASKS,
+    p.add_argument("--task", choices=benchmark_tasks(),
                    help="geochat-eval: the task of the file")
     p.add_argument("--split", default="test", help="rsvqa: the split to convert (default test)")
     p.add_argument("--resolution", choices=("lr", "hr"), default="lr", help="rsvqa: LR (Sentinel-2) or HR (USGS)")

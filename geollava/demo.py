@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 from .data.frames import MediaError
 from .data.raster import file_dates
-from .data.tasks import TASKS
 from .families import FAMILIES
+from .tasks import DEFAULT_TASK, TASKS
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -39,16 +39,16 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline, and nothing phoned home
-    from .evaluate import EvalError, find_targets, load_target
     from .models.checkpoint import CheckpointError
+    from .runs import Loaded, final_target
 
     try:
-        target = find_targets(args.checkpoint, False, args.family)[-1]
-        loaded = (target, *load_target(target))
-    except (EvalError, CheckpointError, OSError, ValueError) as e:
+        loaded = Loaded.of(final_target(args.checkpoint, args.family))
+    except (CheckpointError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     examples = Path(args.examples or tempfile.mkdtemp(prefix="geollava_demo_"))
+    target = loaded.target
     page = build_page(loaded, example_frames(examples, target.prompt.num_frames), args.max_new_tokens)
     page.queue(default_concurrency_limit=1)  # one request at a time: the CPU runs one generation well
     print(f"GeoLLaVA demo of {target.path} on http://{args.host}:{args.port}", flush=True)
@@ -75,7 +75,7 @@ def example_frames(folder: Path, num_frames: int) -> list[list[str]]:
 def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128):
     import gradio as gr
 
-    target = loaded[0]
+    target = loaded.target
     with gr.Blocks(title="GeoLLaVA", analytics_enabled=False) as page:
         gr.Markdown(f"## GeoLLaVA — what changed?\nCheckpoint `{target.path}` ({target.family}); it sees "
                     f"{target.prompt.num_frames} frames, prompted as trained.")
@@ -85,9 +85,9 @@ def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128):
                                  elem_id="frames")
                 dates = gr.Textbox(label="Dates, one per frame (filled in when the files carry them)",
                                    placeholder="2017-03-01 2021-06-09", elem_id="dates")
-                task = gr.Dropdown(list(TASKS), value="change_caption", label="Task", elem_id="task")
-                question = gr.Textbox(label="Question (empty: the checkpoint's change question; refer: the phrase; "
-                                            "region_caption: the box)", elem_id="question")
+                task = gr.Dropdown(list(TASKS), value=DEFAULT_TASK.name, label="Task", elem_id="task")
+                question = gr.Textbox(label="Question (what it means depends on the task)",
+                                      placeholder=DEFAULT_TASK.question_help, elem_id="question")
                 ask = gr.Button("Ask", variant="primary", elem_id="ask")
             with gr.Column():
                 answer = gr.Textbox(label="Answer", lines=3, interactive=False, elem_id="answer")
@@ -95,9 +95,10 @@ def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128):
                 picture = gr.Image(label="The frames as the model saw them, with the predicted boxes",
                                    interactive=False, elem_id="picture")
         frames.change(dates_of, frames, dates)
+        task.change(lambda name: gr.update(placeholder=TASKS[name].question_help), task, question)
         ask.click(lambda *values: answer_request(loaded, max_new_tokens, *values),
                   [frames, dates, task, question], [answer, picture, message])
-        gr.Examples([[paths, "", "change_caption", ""] for paths in examples], [frames, dates, task, question],
+        gr.Examples([[paths, "", DEFAULT_TASK.name, ""] for paths in examples], [frames, dates, task, question],
                     label="Synthetic examples (PNG frames; GeoTIFFs with their dates inside)")
     return page
 

@@ -11,49 +11,69 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from .data.dataset import ChangeCaptionDataset
 from .data.prompt import PromptSettings
 from .data.validate import DataError, load_records
 from .distributed import exit_after_success
 from .families import FAMILIES, get_family
-from .generate import generate_predictions
-from .metrics import BOX_TASKS, score_by_task
-from .models.checkpoint import (CheckpointError, base_loading, load_checkpoint, load_prompt, read_run_config,
-                                resolve_base)
-from .models.load import load_model, load_processors
+from .generate import generate_predictions, init_sharding, merge_shards
+from .models.checkpoint import CheckpointError
 from .predictions import PredictionsError, load_predictions
 from .report import build_report, comparison_table
+from .runs import find_targets, inference_dtype, load_target
+from .scoring import image_sizes, score_by_task, take_record_fields
+from .tasks import DEFAULT_TASK, ScoreOptions
 
 log = logging.getLogger("geollava.eval")
-
-
-@dataclass
-class Target:
-    """One model to evaluate: its table label, where it is, and how it is loaded and prompted."""
-    label: str
-    path: str
-    kind: str  # "checkpoint" | "base"
-    family: str
-    prompt: PromptSettings
-    loading: dict  # quantization of the base as in training: {"bits", "double_quant", "quant_type"}
 
 
 class EvalError(ValueError):
     pass
 
 
-def parse_args(argv):
+@dataclass
+class EvalOptions:
+    """What to evaluate and how: eval.py's command line, and what predict --data passes directly."""
+    checkpoint: str | None = None
+    predictions: str | None = None
+    data: str | None = None
+    media_root: str | None = None
+    output_dir: str | None = None
+    base: bool = False
+    family: str | None = None
+    batch_size: int = 16
+    max_new_tokens: int = 128
+    num_frames: int | None = None
+    num_workers: int = 2
+    no_meteor: bool = False
+    tokenizer: str = "auto"
+    sbert_model: str | None = None
+    report: bool = False
+    no_geollava_clean: bool = False
+
+    @property
+    def scoring(self) -> ScoreOptions:
+        return ScoreOptions(meteor=not self.no_meteor, tokenizer=self.tokenizer, sbert_model=self.sbert_model)
+
+
+def parse_args(argv) -> EvalOptions:
     p = argparse.ArgumentParser(prog="scripts/eval.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    if args.report and not args.data:
+        p.error("--report needs --data ANNOTATIONS to show the frames")
+    return EvalOptions(**{f.name: getattr(args, f.name) for f in fields(EvalOptions)})
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a checkpoint folder, a run folder (every checkpoint-* and the final "
                                              "model) or a base model (hub id or folder: zero-shot, needs --family)")
@@ -75,14 +95,14 @@ def parse_args(argv):
     p.add_argument("--no-geollava-clean", action="store_true",
                    help="score GeoLLaVA results files as written (default: the text after the first 'Answer:', "
                         "as GeoLLaVA's eval_metrics.py does)")
-    args = p.parse_args(argv)
-    if args.report and not args.data:
-        p.error("--report needs --data ANNOTATIONS to show the frames")
-    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run(parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def run(args: EvalOptions) -> dict:
+    """Score a predictions file, or generate with every model of a checkpoint and score."""
     logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
     try:
         results = score_file(args) if args.predictions else evaluate_models(args)
@@ -101,7 +121,7 @@ def score_file(args) -> dict:
         check_coverage(rows, records, args.data)
         for row in rows:
             take_record_fields(row, records[row["id"]])
-        sizes = box_image_sizes(records.values(), media_root)
+        sizes = image_sizes(records.values(), media_root)
     elif any(row["source"] == "geochat" for row in rows):
         raise EvalError(f"{args.predictions} is a GeoChat answer file: its tasks and references are in the question "
                         "file; pass --data with its conversion (geollava data convert geochat-eval QUESTIONS --task ...)")
@@ -134,27 +154,6 @@ def check_coverage(rows: list[dict], records: dict, data: str) -> None:
                         "finish generating them (eval.py resumes) before scoring")
 
 
-def take_record_fields(row: dict, record) -> None:
-    """The references, task and task fields of a prediction come from its annotation record."""
-    row["references"] = record.all_references()
-    row["events"] = record.metadata.get("events", row["events"])
-    row["task"], row["metadata"] = record.task, record.metadata
-
-
-def box_image_sizes(records, media_root: str) -> dict[str, tuple[int, int]]:
-    """(width, height) of each box task's image that can be opened (the header only); boxes are drawn on a
-    0-100 grid of the image, so a rotated box's shape depends on it."""
-    sizes = {}
-    for record in records:
-        if record.task in BOX_TASKS and record.media_kind == "image":
-            try:
-                with Image.open(Path(media_root) / record.media[0]) as picture:
-                    sizes[record.id] = picture.size
-            except OSError:
-                continue
-    return sizes
-
-
 def evaluate_models(args, final_only: bool = False) -> dict:
     """Generate with every model of ``args.checkpoint`` (only its final model with ``final_only``) and score."""
     if not args.data:
@@ -167,7 +166,7 @@ def evaluate_models(args, final_only: bool = False) -> dict:
     media_root = args.media_root or str(Path(args.data).parent)
     records = load_records(args.data, media_root, require_answer=False)  # unlabeled ones: predictions only
     by_id = {r.id: r for r in records}
-    sizes = box_image_sizes(records, media_root)
+    sizes = image_sizes(records, media_root)
     results = {}
     for target in targets:
         label = target.label
@@ -195,65 +194,11 @@ def evaluate_models(args, final_only: bool = False) -> dict:
         info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
                 "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
                              "batch_size": args.batch_size, "processes": world},
-                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(eval_dtype())}}
+                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(inference_dtype())}}
         results[label] = score_rows(rows, args, folder, label, info, sizes)
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results
-
-
-def find_targets(path: str, include_base: bool, family: str | None) -> list[Target]:
-    """Each model to evaluate, in step order: a run's checkpoints and final model (its base first with
-    ``include_base``), one checkpoint, or a base model given by hub id or folder with ``family``."""
-    folder = Path(path)
-    if folder.is_dir() and (folder / "geollava_config.yaml").is_file():
-        config = read_run_config(folder)
-        checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        targets = [_checkpoint_target(c.name, c) for c in checkpoints]
-        if _has_weights(folder):
-            if checkpoints and _same_weights(checkpoints[-1], folder):
-                log.info("%s holds the same weights as the final model: evaluated once, as 'final'", checkpoints[-1])
-                targets.pop()
-            targets.append(_checkpoint_target("final" if checkpoints else folder.name, folder))
-        if not targets:
-            raise EvalError(f"{folder} has no checkpoint-* folders and no saved model")
-        if include_base:
-            # loaded exactly as the adapter's base was (same bits and quantization), prompted as in training
-            targets.insert(0, Target("base", resolve_base(folder, config["model_name_or_path"]), "base",
-                                     config["family"], load_prompt(folder), base_loading(config)))
-        return targets
-    if folder.exists() and not folder.is_dir():
-        raise EvalError(f"--checkpoint {path} is a file; give a checkpoint folder, a run folder or a model")
-    if not folder.exists() and ("/" not in path or path.startswith((".", "/"))):
-        raise EvalError(f"checkpoint {path} does not exist")
-    if family is None:
-        raise EvalError(f"{path} is not a GeoLLaVA checkpoint (no geollava_config.yaml): evaluating it as a base "
-                        f"model needs --family {' | '.join(FAMILIES)}")
-    prompt = PromptSettings(chat_template=get_family(family).chat_template)
-    return [Target("base", path, "base", family, prompt, base_loading({}))]
-
-
-def _checkpoint_target(label: str, folder: Path) -> Target:
-    config = read_run_config(folder)
-    return Target(label, str(folder), "checkpoint", config["family"], load_prompt(folder), base_loading(config))
-
-
-def eval_dtype() -> torch.dtype:
-    return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-
-
-def load_target(target: Target):
-    """(model, tokenizer, image processor), ready for left-padded batched generation."""
-    dtype = eval_dtype()
-    device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else None
-    if target.kind == "checkpoint":
-        model, tokenizer, image_processor, *_ = load_checkpoint(target.path, dtype, device_map)
-    else:
-        tokenizer, image_processor = load_processors(target.path)
-        model = load_model(target.path, target.family, dtype, device_map=device_map, **target.loading).eval()
-        model.config.use_cache = True
-    tokenizer.padding_side = "left"
-    return model, tokenizer, image_processor
 
 
 def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
@@ -266,19 +211,17 @@ def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
     if unlabeled:
         log.info("%s: %d of %d records have no answer (unlabeled): their predictions are in predictions.jsonl, "
                  "%s", label, unlabeled, len(rows), "the rest are scored" if labeled else "nothing to score")
-    tasks, per_sample = score_by_task(labeled, sizes, meteor=not args.no_meteor, tokenizer=args.tokenizer,
-                                      sbert_model=args.sbert_model) if labeled else ({}, {})
-    if "change_caption" in tasks and not args.sbert_model:
+    tasks, per_sample = score_by_task(labeled, sizes, args.scoring) if labeled else ({}, {})
+    if DEFAULT_TASK.name in tasks and not args.sbert_model:
         log.info("SBERT cosine skipped: pass --sbert-model PATH (a local sentence-transformers model) to compute it")
     metrics = {"label": label, **info, "samples": len(labeled), "unlabeled": unlabeled,
-               "scores": tasks.get("change_caption", {}), "tasks": tasks, "scored": now() if labeled else None}
+               "scores": tasks.get(DEFAULT_TASK.name, {}), "tasks": tasks, "scored": now() if labeled else None}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with open(folder / "per_sample.jsonl", "w", encoding="utf-8") as f:
         for row in labeled:
-            task = row.get("task") or "change_caption"
-            extra = {"metadata": row["metadata"]} if task != "change_caption" and row.get("metadata") else {}
-            f.write(json.dumps({"id": row["id"], "task": task, "prediction": row["prediction"],
+            extra = {"metadata": row["metadata"]} if row.get("metadata") else {}
+            f.write(json.dumps({"id": row["id"], "task": row["task"], "prediction": row["prediction"],
                                 "references": row["references"], **extra, **per_sample[row["id"]]},
                                ensure_ascii=False) + "\n")
     return metrics
@@ -302,38 +245,6 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
                             args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
                             raster=settings.raster())
         print(f"report: {path}")
-
-
-def _same_weights(a: Path, b: Path) -> bool:
-    name = "adapter_model.safetensors"
-    return (a / name).is_file() and (b / name).is_file() and (a / name).read_bytes() == (b / name).read_bytes()
-
-
-def _has_weights(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("adapter_model.safetensors", "model.safetensors",
-                                                       "model.safetensors.index.json"))
-
-
-def init_sharding() -> tuple[int, int]:
-    """Under torchrun each rank generates a shard; rank 0 merges and scores."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return torch.distributed.get_rank(), world
-
-
-def merge_shards(folder: Path, world: int) -> None:
-    seen, lines = set(), []
-    for rank in range(world):
-        shard = folder / f"predictions.rank{rank}.jsonl"
-        for line in shard.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            if row["id"] not in seen:
-                seen.add(row["id"])
-                lines.append(line)
-    (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def now() -> str:

@@ -5,7 +5,9 @@ batched by prompt length so little is padded.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -55,3 +57,26 @@ def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int, device, d
                             pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
     new_tokens = output[:, inputs["input_ids"].shape[1]:]
     return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def init_sharding() -> tuple[int, int]:
+    """(rank, world size): under torchrun each rank generates a shard of the records; rank 0 merges them."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.distributed.get_rank(), world
+
+
+def merge_shards(folder: Path, world: int) -> None:
+    """The ranks' predictions.rank<N>.jsonl files as one predictions.jsonl, each id once."""
+    seen, lines = set(), []
+    for rank in range(world):
+        shard = folder / f"predictions.rank{rank}.jsonl"
+        for line in shard.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                lines.append(line)
+    (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -23,13 +23,12 @@ from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
 from .data.frames import MediaError
 from .data.schema import parse_record
-from .data.tasks import TASKS, task_question
 from .data.validate import DataError
 from .families import FAMILIES, get_family
 from .generate import generate_batch
 from .models.checkpoint import CheckpointError
-
-SINGLE_IMAGE_TASKS = ("scene", "vqa", "refer", "grounding", "region_caption", "grounded_description", "conversation")
+from .runs import Loaded, final_target
+from .tasks import DEFAULT_TASK, TASKS, get_task
 
 
 class PredictError(ValueError):
@@ -46,7 +45,7 @@ def parse_args(argv):
     media.add_argument("--video", help="a video file instead of frames")
     media.add_argument("--data", help="an annotation file: predict every record (eval.py's predictions.jsonl)")
     p.add_argument("--dates", nargs="+", help="one date per frame (default: the dates the files carry, if any)")
-    p.add_argument("--task", choices=TASKS, default="change_caption")
+    p.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK.name)
     p.add_argument("--question", help="default: the checkpoint's change question; refer: the phrase to find; "
                                       "region_caption: the box; scene: the question listing the classes")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
@@ -64,11 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.data:
         return _predict_file(args)
-    from .evaluate import EvalError
-
     try:
         result, images = predict(args)
-    except (PredictError, EvalError, CheckpointError, MediaError, DataError, OSError, ValueError) as e:
+    except (PredictError, CheckpointError, MediaError, DataError, OSError, ValueError) as e:
         hint = " (here: --pad-frames)" if "pad_frames" in str(e) else ""
         print(f"error: {e}{hint}", file=sys.stderr)
         return 2
@@ -79,34 +76,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _predict_file(args) -> int:
-    """Every record of ``--data``, by the final model only, through eval.py's generation and scoring."""
-    from .evaluate import EvalError, evaluate_models, parse_args as eval_args
+    """Every record of ``--data``, by the final model only, through eval's generation and scoring."""
+    from .evaluate import EvalError, EvalOptions, evaluate_models
 
-    words = ["--checkpoint", args.checkpoint, "--data", args.data, "--max-new-tokens", str(args.max_new_tokens)]
-    words += ["--family", args.family] if args.family else []
-    words += ["--output-dir", args.output_dir] if args.output_dir else []
+    options = EvalOptions(checkpoint=args.checkpoint, data=args.data, max_new_tokens=args.max_new_tokens,
+                          family=args.family, output_dir=args.output_dir)
     logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
     try:
-        evaluate_models(eval_args(words), final_only=True)
+        evaluate_models(options, final_only=True)
     except (EvalError, CheckpointError, DataError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-def predict(args, loaded=None) -> tuple[dict, list]:
-    """The answer and what produced it, and the frames as the model saw them (RGB arrays). ``loaded``: (target,
-    model, tokenizer, image processor) already loaded (the demo loads once)."""
-    from .evaluate import find_targets, load_target
-
-    if loaded is None:
-        target = find_targets(args.checkpoint, False, args.family)[-1]
-        loaded = (target, *load_target(target))
-    target, model, tokenizer, image_processor = loaded
+def predict(args, loaded: Loaded | None = None) -> tuple[dict, list]:
+    """The answer and what produced it, and the frames as the model saw them (RGB arrays). ``loaded``: a model
+    already loaded (the demo loads once)."""
+    loaded = loaded or Loaded.of(final_target(args.checkpoint, args.family))
+    target, model, tokenizer = loaded.target, loaded.model, loaded.tokenizer
     settings = _settings(target.prompt, args)
     record = build_record(args, settings.question)
     dataset = ChangeCaptionDataset([record], Path("/"), get_family(target.family), model.config, tokenizer,
-                                   image_processor, settings, for_generation=True)
+                                   loaded.image_processor, settings, for_generation=True)
     if len(dataset) == 0:
         raise PredictError("the question and frames are longer than the model's limit (model_max_length "
                            f"{settings.model_max_length})")
@@ -136,52 +128,34 @@ def _settings(prompt, args):
 
 def build_record(args, default_question: str):
     """The one record to answer, checked like any annotation record."""
+    task = get_task(args.task)
     paths = [Path(args.video)] if args.video else [Path(f) for f in args.frames]
     for path in paths:
         if not path.exists():
             raise PredictError(f"{path} does not exist")
-    if args.task == "change_caption" and not args.video and len(paths) < 2:
-        raise PredictError("a change question needs two or more frames (or a video); for one image pick a "
-                           f"single-image task: --task {' | '.join(SINGLE_IMAGE_TASKS[:5])}")
-    if args.task in SINGLE_IMAGE_TASKS and (args.video or len(paths) != 1):
-        raise PredictError(f"the {args.task} task takes one image (--frames IMAGE), got "
+    one_image = not args.video and len(paths) == 1
+    if task.media == "frames" and one_image:
+        singles = " | ".join(name for name, t in TASKS.items() if t.media == "image")
+        raise PredictError(f"the {task.name} task needs two or more frames (or a video); for one image pick a "
+                           f"single-image task: --task {singles}")
+    if task.media == "image" and not one_image:
+        raise PredictError(f"the {task.name} task takes one image (--frames IMAGE), got "
                            f"{'a video' if args.video else f'{len(paths)} frames'}")
-    question = default_question if args.task == "change_caption" and not args.question else \
-        task_question(args.task, args.question)
+    question = task.question(args.question)
+    if question is None and task.asks_checkpoint_question:
+        question = default_question
     if question is None:
-        raise PredictError(f"the {args.task} task needs --question: {_QUESTION_HELP.get(args.task, 'the question')}")
+        raise PredictError(f"the {task.name} task needs --question: {task.question_help}")
     raw = {"id": "predict", "conversations": [{"from": "human", "value": question}],
-           "metadata": {"task": args.task, **_task_fields(args.task, question)}}
+           "metadata": {"task": task.name, **task.metadata_for(question)}}
     media = [str(p.resolve()) for p in paths]
-    if args.video:
-        raw["video"] = media[0]
-    elif len(media) == 1 and args.task != "change_caption":
-        raw["image"] = media[0]
-    else:
-        raw["video"] = media
+    raw["image" if task.media == "image" else "video"] = media[0] if one_image or args.video else media
     if args.dates:
         raw["timestamps"] = args.dates
     record, problems = parse_record(raw, require_answer=False)
     if problems:
         raise PredictError("; ".join(str(p) for p in problems))
     return record
-
-
-_QUESTION_HELP = {"scene": "the question with its classes, e.g. 'Classify the image from the following classes: "
-                           "forest, lake, farmland. Answer in one word or a short phrase.'",
-                  "vqa": "the question", "refer": "the phrase to locate, e.g. 'the largest building'",
-                  "region_caption": "the box, e.g. '{<10><20><40><60>|<0>}'",
-                  "conversation": "the question", "grounded_description": "the question"}
-
-
-def _task_fields(task: str, question: str) -> dict:
-    if task == "scene":
-        from .data.convert.geochat import classes_in_prompt
-
-        return {"classes": classes_in_prompt(question)}
-    if task == "vqa":
-        return {"question_type": "unspecified"}  # a one-off question has no type; nothing is scored
-    return {}
 
 
 def boxes_of(answer: str) -> list[dict]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .tasks import DEFAULT_TASK
+
 ANSWER_PREFIX = "Answer:"
 
 
@@ -52,7 +54,7 @@ def prediction_row(record, text: str, label: str) -> dict:
            "task": record.task}
     if "events" in record.metadata:
         row["events"] = record.metadata["events"]
-    if record.task != "change_caption":  # what the task's scorer reads (question type, size group, classes)
+    if record.metadata:  # what the task's scorer reads (question type, size group, classes, events)
         row["metadata"] = record.metadata
     return row
 
@@ -133,5 +135,5 @@ def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
     cleaned = geollava_clean and "generated" in item and "prediction" not in item
     return {"id": str(record_id), "prediction": geollava_cleaned(prediction) if cleaned else prediction,
             "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
-            "task": item.get("task", "change_caption"), "metadata": item.get("metadata") or {}, "cleaned": cleaned,
+            "task": item.get("task", DEFAULT_TASK.name), "metadata": item.get("metadata") or {}, "cleaned": cleaned,
             "source": "geochat" if geochat else "geollava" if "generated" in item else "ours"}

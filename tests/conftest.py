@@ -9,6 +9,8 @@ from geollava.data.mp4 import write_mp4
 from geollava.synthetic.generate import generate_split
 from helpers import index_frame, tiny_argv
 
+IMAGE_TASKS = ["scene", "vqa", "refer", "grounding", "region_caption"]  # the synthetic single-image tasks
+
 
 @pytest.fixture(scope="session")
 def index_video(tmp_path_factory) -> Path:
@@ -50,9 +52,9 @@ def tiny_run(tmp_path_factory, synth_set, tiny_models) -> Path:
 @pytest.fixture(scope="session")
 def task_set(tmp_path_factory) -> Path:
     """Synthetic single-image task records: 20 train and 5 val images at 64 px, every task in turn."""
-    from geollava.synthetic.tasks import TASK_NAMES, generate_task_split
+    from geollava.synthetic.tasks import generate_task_split
 
     out = tmp_path_factory.mktemp("tasks")
-    generate_task_split(out, "train", 20, list(TASK_NAMES), size=64, seed=2)
-    generate_task_split(out, "val", 5, list(TASK_NAMES), size=64, seed=2)
+    generate_task_split(out, "train", 20, IMAGE_TASKS, size=64, seed=2)
+    generate_task_split(out, "val", 5, IMAGE_TASKS, size=64, seed=2)
     return out

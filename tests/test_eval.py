@@ -13,7 +13,7 @@ import geollava.generate as generate_module
 from geollava.data.dataset import ChangeCaptionDataset
 from geollava.data.prompt import PromptSettings
 from geollava.data.validate import load_records
-from geollava.evaluate import find_targets, load_target
+from geollava.runs import find_targets, load_target
 from geollava.families import get_family
 from geollava.generate import generate_predictions
 from geollava.metrics.coco import java_available

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .tasks import task_of, task_problems
+from ..tasks import task_of, task_problems
 
 VIDEO_TOKEN = "<video>"
 IMAGE_TOKEN = "<image>"
@@ -48,7 +48,7 @@ class Record:
 
     @property
     def task(self) -> str:
-        """`metadata.task`: change_caption (the default), scene, vqa, refer, grounding, region_caption, ..."""
+        """`metadata.task`, else the default task (geollava/tasks/ lists them)."""
         return task_of(self.metadata)
 
     @property
@@ -121,7 +121,7 @@ def parse_record(raw: object, require_answer: bool = True) -> tuple[Record | Non
         problems += _placeholder_problems(turns, media_kind, len(media))
     if turns and isinstance(metadata, dict):
         problems += [Problem(*p) for p in task_problems(metadata, [t.text for t in turns if t.role == HUMAN],
-                                                        [t.text for t in turns if t.role == GPT])]
+                                                        [t.text for t in turns if t.role == GPT], media_kind or None)]
     if problems:
         return None, problems
     return Record(record_id, media_kind, media, turns, timestamps, references or [], metadata), []

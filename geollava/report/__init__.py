@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..data.raster import RasterSettings
 from ..data.validate import load_records
-from .cards import CARD_METRICS, card, slug, vqa_type_table
+from ..tasks import TASKS
+from .cards import CARD_METRICS, card, group_tables, slug
 from .plots import checkpoint_plot, confusion_plot, loss_plot
 from .tables import comparison_table, html_tables, present_tasks
 
@@ -32,13 +33,15 @@ def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: s
     samples = {label: _per_sample(Path(folder)) for label, folder in models}
     records = {r.id: r for r in load_records(annotations, media_root, check_media=False)}
     primary = models[-1][0]
-    scene_rows = [r for r in samples[primary].values() if r.get("task") == "scene"]
+    confusions = [(f"{name} confusion matrix", confusion_plot([r for r in samples[primary].values()
+                                                               if r.get("task") == name], primary, task.title or name))
+                  for name, task in TASKS.items() if getattr(task, "confusion", False)]
     plots = [(name, p) for name, p in (("training loss", loss_plot(train_log)),
                                        ("metrics per checkpoint", checkpoint_plot(metrics, train_log)),
-                                       ("scene confusion matrix", confusion_plot(scene_rows, primary))) if p]
+                                       *confusions) if p]
     tasks = present_tasks(metrics)
     page = _PAGE.format(title=html.escape(title), style=_STYLE, script=_SCRIPT,
-                        table=html_tables(metrics) + vqa_type_table(samples),
+                        table=html_tables(metrics) + group_tables(samples),
                         plots="".join(f'<img class="plot" alt="{name}" src="{p}">' for name, p in plots),
                         options="".join(f'<option value="{slug(k)}">{name}</option>' for k, name in CARD_METRICS),
                         tasks="".join(f'<option value="{t}">{t}</option>' for t in tasks),

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..data.boxes import BoxError, draw, parse_grounded
 from ..data.frames import MediaError, load_frames
+from ..tasks import DEFAULT_TASK, TASKS
 
 REFERENCE_COLOUR, PREDICTION_COLOUR = (40, 160, 70), (230, 50, 50)
 # per-sample scores a card can be sorted by: (per_sample.jsonl key, shown name)
@@ -30,15 +31,17 @@ def slug(key: str) -> str:
 def card(record, sample_id: str, samples: dict, media_root, num_frames: int, raster=None) -> str:
     primary = list(samples)[-1]
     row = samples[primary][sample_id]
-    task = row.get("task", "change_caption")
+    task = row.get("task", DEFAULT_TASK.name)
     data = " ".join(f'data-{slug(k)}="{float(row[k]):.4f}"' for k, _ in CARD_METRICS
                     if isinstance(row.get(k), (int, float)))
     text = html.escape(" ".join([sample_id, task, row["prediction"], *row["references"]]).lower())
-    if task == "change_caption":
-        body = (frame_strip(record, media_root, num_frames, raster) + '<div class="refs">references<ul>'
+    entry = TASKS.get(task)
+    if entry is None or entry.media == "frames":
+        body = (frame_strip(record, media_root, num_frames, raster) + _question(record, entry)
+                + '<div class="refs">references<ul>'
                 + "".join(f"<li>{html.escape(r)}</li>" for r in row["references"]) + "</ul></div>")
     else:
-        body = _task_body(record, row, media_root, primary, raster)
+        body = _task_body(record, row, media_root, primary, entry, raster)
     return (f'<div class="card" data-task="{html.escape(task)}" {data} data-text="{text}">'
             f'<h3>{html.escape(sample_id)} <span class="task">{html.escape(task)}</span></h3>{body}'
             f'<table class="preds">{_prediction_lines(sample_id, samples)}</table></div>')
@@ -57,9 +60,20 @@ def _prediction_lines(sample_id: str, samples: dict) -> str:
     return "".join(lines)
 
 
-def _task_body(record, row: dict, media_root, label: str, raster=None) -> str:
-    question = record.prompt.replace("<image>", "").strip() if record is not None else ""
-    picture = _task_picture(record, row, media_root, raster)
+def _question(record, entry) -> str:
+    """The question of a frames task other than the default (the default's question is always the same)."""
+    if record is None or entry is None or entry.default:
+        return ""
+    return f'<div class="question">{html.escape(_question_text(record))}</div>'
+
+
+def _question_text(record) -> str:
+    return re.sub(r"<image>|<video>", "", record.prompt).strip() if record is not None else ""
+
+
+def _task_body(record, row: dict, media_root, label: str, entry, raster=None) -> str:
+    question = _question_text(record)
+    picture = _task_picture(record, row, media_root, entry, raster)
     return (f'<div class="task-card">{picture}<div><div class="question">{html.escape(question)}</div>'
             f'<div class="refs">reference: {html.escape(row["references"][0])}</div>'
             f'<div class="legend"><span style="color:rgb{REFERENCE_COLOUR}">■ reference</span> '
@@ -67,7 +81,7 @@ def _task_body(record, row: dict, media_root, label: str, raster=None) -> str:
             f'</span></div></div></div>')
 
 
-def _task_picture(record, row: dict, media_root, raster=None) -> str:
+def _task_picture(record, row: dict, media_root, entry, raster=None) -> str:
     if record is None:
         return '<div class="frames">(media not in the annotations)</div>'
     try:
@@ -77,9 +91,9 @@ def _task_picture(record, row: dict, media_root, raster=None) -> str:
     picture = Image.fromarray(image)
     scale = _SHOWN_SIDE / max(picture.size)
     picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.NEAREST)
-    reference = row["references"][0] if row.get("task") != "region_caption" else record.prompt
+    reference, prediction = entry.card_boxes(record.prompt, row)
     picture = _with_boxes(picture, reference, REFERENCE_COLOUR)
-    picture = _with_boxes(picture, row["prediction"], PREDICTION_COLOUR)
+    picture = _with_boxes(picture, prediction, PREDICTION_COLOUR)
     return f'<img class="task-image" src="{_data_url(np.asarray(picture), _SHOWN_SIDE)}">'
 
 
@@ -105,24 +119,30 @@ def frame_strip(record, media_root, num_frames: int, raster=None) -> str:
     return f'<div class="frames">{cells}</div>'
 
 
-def vqa_type_table(samples: dict) -> str:
-    """Questions and accuracy per VQA question type, a column per model."""
-    by_model = {label: [r for r in rows.values() if r.get("task") == "vqa"] for label, rows in samples.items()}
+def group_tables(samples: dict) -> str:
+    """For each task whose scores are grouped (VQA's question types): questions and accuracy per group."""
+    return "".join(_group_table(samples, name, task.title or name, task.group_key)
+                   for name, task in TASKS.items() if task.group_key)
+
+
+def _group_table(samples: dict, task: str, title: str, key: str) -> str:
+    """Questions and accuracy per value of ``metadata[key]`` of ``task``'s samples, a column per model."""
+    by_model = {label: [r for r in rows.values() if r.get("task") == task] for label, rows in samples.items()}
     by_model = {label: rows for label, rows in by_model.items() if rows}
     if not by_model:
         return ""
-    types = sorted({r.get("metadata", {}).get("question_type", "?") for rows in by_model.values() for r in rows})
+    types = sorted({r.get("metadata", {}).get(key, "?") for rows in by_model.values() for r in rows})
     head = "".join(f"<th>{html.escape(label)}</th>" for label in by_model)
     lines = []
     for kind in types:
         cells, count = [], 0
         for rows in by_model.values():
-            hits = [r["correct"] for r in rows if r.get("metadata", {}).get("question_type", "?") == kind]
+            hits = [r["correct"] for r in rows if r.get("metadata", {}).get(key, "?") == kind]
             count = max(count, len(hits))
             cells.append(f"<td>{sum(hits) / len(hits):.3f}</td>" if hits else "<td>–</td>")
         lines.append(f"<tr><th>{html.escape(kind)}</th><td>{count}</td>{''.join(cells)}</tr>")
-    return (f'<h3>VQA accuracy per question type</h3><table class="vqa-types"><tr><th>type</th><th>questions</th>'
-            f'{head}</tr>{"".join(lines)}</table>')
+    return (f'<h3>{html.escape(title)} accuracy per {html.escape(key.replace("_", " "))}</h3>'
+            f'<table class="{slug(task)}-types"><tr><th>type</th><th>questions</th>{head}</tr>{"".join(lines)}</table>')
 
 
 def _data_url(image: np.ndarray, side: int) -> str:

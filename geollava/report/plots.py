@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from ..data.tasks import normalise_answer
+from ..tasks import normalise_answer
 
 OTHER = "(not a class)"
 
@@ -79,7 +79,7 @@ def confusion_counts(rows: list[dict]) -> tuple[list[str], list[list[int]]]:
     return labels, counts
 
 
-def confusion_plot(rows: list[dict], label: str) -> str | None:
+def confusion_plot(rows: list[dict], label: str, title: str = "classification") -> str | None:
     if not rows:
         return None
     labels, counts = confusion_counts(rows)
@@ -95,7 +95,7 @@ def confusion_plot(rows: list[dict], label: str) -> str | None:
             if value:
                 axis.text(j, i, str(value), ha="center", va="center", fontsize=7,
                           color="white" if value > peak / 2 else "black")
-    axis.set(title=f"scene classification: {label}", xlabel="predicted", ylabel="true class")
+    axis.set(title=f"{title}: {label}", xlabel="predicted", ylabel="true class")
     figure.colorbar(image, ax=axis, shrink=0.7)
     return _png(plt, figure)
 

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import html
 
-from ..data.tasks import TASKS
-
-# (metrics.json group, key, column header). A column no model has a value for is left out.
-CAPTION_COLUMNS = [("coco", "Bleu_1", "Bleu_1"), ("coco", "Bleu_4", "Bleu_4"), ("coco", "METEOR", "METEOR"),
-                   ("coco", "ROUGE_L", "ROUGE_L"), ("coco", "CIDEr", "CIDEr"),
-                   ("geollava", "rouge1", "GeoLLaVA rouge1"), ("geollava", "rouge2", "GeoLLaVA rouge2"),
-                   ("geollava", "rougeL", "GeoLLaVA rougeL"), ("geollava", "bleu2", "GeoLLaVA bleu2"),
-                   ("geollava", "sbert", "GeoLLaVA sbert"), ("events", "score", "event score"),
-                   ("events", "type", "event type"), ("events", "count", "event count"),
-                   ("events", "quadrant", "event place")]
-# A task's columns: (key, header); a key ending in ".*" is one column per entry of that group (per type, ...),
-# headed by the entry's name after the header given.
-_TEXT = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("METEOR", "METEOR"), ("CIDEr", "CIDEr")]
-TASK_COLUMNS = {
-    "scene": [("accuracy", "accuracy")],
-    "vqa": [("accuracy", "accuracy"), ("average", "average of types"), ("per_type.*", "")],
-    "refer": [("acc@0.5", "acc@0.5"), ("per_size.*", "size "), ("per_objects.*", "objects: "), ("no_box_predictions", "no box")],
-    "grounding": [("acc@0.5", "acc@0.5"), ("per_objects.*", "objects: "), ("no_box_predictions", "no box")],
-    "grounded_description": [("acc@0.5", "acc@0.5"), ("no_box_predictions", "no box"), *_TEXT],
-    "region_caption": _TEXT,
-    "conversation": _TEXT,
-}
+from ..tasks import DEFAULT_TASK, TASKS, get_task
 
 
 def tasks_of(metrics: dict) -> dict:
     """A model's scores per task (a metrics.json from before tasks holds change captions only)."""
     if "tasks" in metrics:
         return metrics["tasks"]
-    return {"change_caption": {**metrics["scores"], "samples": metrics["samples"]}}
+    return {DEFAULT_TASK.name: {**metrics["scores"], "samples": metrics["samples"]}}
 
 
 def present_tasks(results: dict) -> list[str]:
@@ -46,7 +25,7 @@ def task_tables(results: dict) -> list[tuple[str, list[str], list[tuple[str, lis
     for task in present_tasks(results):
         scores = {label: tasks_of(m).get(task) for label, m in results.items()}
         scores = {label: s for label, s in scores.items() if s is not None}
-        columns = _caption_columns(scores) if task == "change_caption" else _task_columns(task, scores)
+        columns = _columns(task, scores)
         rows = [(label, [str(s.get("samples", "–"))] + [_fmt(value(s)) for _, value in columns])
                 for label, s in scores.items()]
         tables.append((task, ["samples"] + [header for header, _ in columns], rows))
@@ -60,7 +39,7 @@ def comparison_table(results: dict) -> str:
     for task, headers, rows in tables:
         lines = ["| model | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
         lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
-        parts.append(("" if len(tables) == 1 and task == "change_caption" else f"### {task}\n\n") + "\n".join(lines))
+        parts.append(("" if _untitled(tables) else f"### {task}\n\n") + "\n".join(lines))
     return "\n\n".join(parts)
 
 
@@ -71,26 +50,36 @@ def html_tables(results: dict) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
         body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
                        for label, cells in rows)
-        title = "" if len(tables) == 1 and task == "change_caption" else f"<h3>{html.escape(task)}</h3>"
+        title = "" if _untitled(tables) else f"<h3>{html.escape(task)}</h3>"
         parts.append(f"{title}<table><tr><th>model</th>{head}</tr>{body}</table>")
     return "".join(parts)
 
 
-def _caption_columns(scores: dict) -> list:
-    return [(header, (lambda s, g=group, k=key: s.get(g, {}).get(k))) for group, key, header in CAPTION_COLUMNS
-            if any(s.get(group, {}).get(key) is not None for s in scores.values())]
+def _untitled(tables: list) -> bool:
+    """A set of the default task alone prints one table without a heading, as before tasks existed."""
+    return len(tables) == 1 and tables[0][0] == DEFAULT_TASK.name
 
 
-def _task_columns(task: str, scores: dict) -> list:
+def _columns(task: str, scores: dict) -> list:
+    """(header, value getter) for the task's columns that some model has a value for; "group.*" expands to a
+    column per entry of that group, headed by the entry's name after the header given."""
     columns = []
-    for key, header in TASK_COLUMNS.get(task, []):
+    for key, header in get_task(task).columns if task in TASKS else []:
         if key.endswith(".*"):
-            group = key[:-2]
-            names = sorted({name for s in scores.values() for name in s.get(group, {})})
-            columns += [(header + name, (lambda s, g=group, n=name: s.get(g, {}).get(n))) for name in names]
-        elif any(s.get(key) is not None for s in scores.values()):
-            columns.append((header, (lambda s, k=key: s.get(k))))
+            names = sorted({name for s in scores.values() for name in (_value(s, key[:-2]) or {})})
+            columns += [(header + name, (lambda s, k=f"{key[:-2]}.{name}": _value(s, k))) for name in names]
+        elif any(_value(s, key) is not None for s in scores.values()):
+            columns.append((header, (lambda s, k=key: _value(s, k))))
     return columns
+
+
+def _value(scores: dict, key: str):
+    """``scores["a"]["b"]`` for key "a.b"; a key containing a dot of its own ("acc@0.5") is looked up whole."""
+    if key in scores:
+        return scores[key]
+    group, _, rest = key.partition(".")
+    inner = scores.get(group)
+    return _value(inner, rest) if rest and isinstance(inner, dict) else None
 
 
 def _fmt(value) -> str:

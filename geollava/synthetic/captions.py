@@ -1,21 +1,13 @@
-"""Captions written from the true change events, and the reverse: reading the event back out of a caption.
-
-The reverse (``read_event``) is what the event score uses to ask of any prediction: does it name the right change
-type, the right count and the right place? It is deliberately lenient about wording, strict about content.
-"""
+"""Captions written from the true change events (the change_caption task reads them back: tasks/change_caption.py)."""
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..data.prompt import VICUNA_SYSTEM
+from ..tasks.change_caption import EVENT_TYPES, NUMBER_WORDS, QUADRANTS
 
-QUADRANTS = ("north-west", "north-east", "south-west", "south-east")
-EVENT_TYPES = ("construction", "demolition", "road", "deforestation", "water_growth", "water_shrink", "none")
-COUNTED_TYPES = ("construction", "demolition")  # the only types whose count the caption states
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 PROMPTS = [
     "<video>\nDescribe the changes in this area over time.",
     "<video>\nWhat changed in this location between the first and the last image?",
@@ -82,37 +74,6 @@ def describe(event: Event, rng: np.random.Generator) -> str:
     return template.format(N=number.capitalize(), n=number, q=event.quadrant,
                            buildings="building" if event.count == 1 else "buildings",
                            were="was" if event.count == 1 else "were", d0=event.date_before, d1=event.date_after)
-
-
-# Order matters: the first pattern that matches decides the type.
-_TYPE_PATTERNS = [
-    ("none", r"\b(no (significant |visible )?change|unchanged|nothing (in the area )?changed)\b"),
-    ("road", r"\broads?\b"),
-    ("deforestation", r"\b(vegetation|trees?|forest)\b"),
-    ("water_growth", r"\b(water|lake)\b.*\b(expanded|grew|increased|larger)\b"),
-    ("water_shrink", r"\b(water|lake)\b.*\b(shrank|decreased|smaller|receded)\b"),
-    ("demolition", r"\b(demolished|torn down|removed)\b"),
-    ("construction", r"\b(constructed|built|erected)\b"),
-]
-_QUADRANT_PATTERN = re.compile(r"\b(north|south)[- ]?(west|east)\b")
-_COUNT_PATTERN = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r"|\d+)\s+(new\s+)?buildings?\b")
-
-
-def read_event(text: str) -> dict:
-    """The change type, count and quadrant a caption states (None where it states none)."""
-    lowered = text.lower()
-    change_type = next((name for name, pattern in _TYPE_PATTERNS if re.search(pattern, lowered)), None)
-    quadrant = _QUADRANT_PATTERN.search(lowered)
-    count = _COUNT_PATTERN.search(lowered)
-    return {
-        "type": change_type,
-        "count": _number(count.group(1)) if count else None,
-        "quadrant": f"{quadrant.group(1)}-{quadrant.group(2)}" if quadrant else None,
-    }
-
-
-def _number(word: str) -> int:
-    return int(word) if word.isdigit() else NUMBER_WORDS.index(word)
 
 
 def tokenizer_corpus(seed: int = 0):

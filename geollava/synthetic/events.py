@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import EVENT_TYPES
+from ..tasks.change_caption import EVENT_TYPES
 from .scene import ROOF_COLOURS, STYLES, Box, Scene, Style, new_ground
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -18,16 +19,25 @@ from PIL import Image
 
 from ..data.annotations import write_annotations
 from ..data.mp4 import write_mp4
-from .captions import COUNTED_TYPES, EVENT_TYPES, PROMPTS, QUADRANTS, Event, describe
+from ..tasks.change_caption import COUNTED_TYPES, EVENT_TYPES, QUADRANTS
+from .captions import PROMPTS, Event, describe
 from .events import build_before_after
 from .scene import STYLES, observe, render
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
+@dataclass
+class Change:
+    """What a frames task's generator may ask about a synthetic change video (tasks/base.py: synthesize)."""
+    event: dict  # Event.to_json(): type, count, quadrant, frame, date_before, date_after ("none": no change)
+    dates: list[str]
+
+
 def make_sample(seed: int, split: str, index: int, num_frames: int, size: int,
-                style: str = "realistic") -> tuple[dict, list[np.ndarray]]:
-    """One annotation record and its frames; ``style`` is a key of scene.STYLES."""
+                style: str = "realistic", task=None) -> tuple[dict, list[np.ndarray]]:
+    """One annotation record and its frames; ``style`` is a key of scene.STYLES. With ``task`` (a frames task's
+    entry), its generator writes the question and answer about the change instead of a caption."""
     rng = np.random.default_rng([seed, SPLITS[split], index])
     event_type = EVENT_TYPES[rng.integers(len(EVENT_TYPES))]
     quadrant = None if event_type == "none" else QUADRANTS[rng.integers(len(QUADRANTS))]
@@ -54,6 +64,11 @@ def make_sample(seed: int, split: str, index: int, num_frames: int, size: int,
         "metadata": {"events": [] if event_type == "none" else [event.to_json()],
                      "synthetic": {"seed": seed, "split": split, "index": index, "size": size, "style": style}},
     }
+    if task is not None:
+        question, answer, extra = task.synthesize(rng, Change(event.to_json(), dates))
+        record["conversations"] = [{"from": "human", "value": f"<video>\n{question}"},
+                                   {"from": "gpt", "value": answer}]
+        record["metadata"].update({"task": task.name, **extra})
     return record, frames
 
 
@@ -75,7 +90,7 @@ def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int 
         raise ValueError(f"--media must be one of {', '.join(MEDIA)}, got {media!r}")
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    job = partial(_write_sample, str(out_dir), seed, split, num_frames, size, style, media)
+    job = partial(write_sample, str(out_dir), seed, split, num_frames, size, style, media)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or count < 8:
         records = [job(i) for i in range(count)]
@@ -87,9 +102,9 @@ def generate_split(out_dir: str | Path, split: str, count: int, num_frames: int 
     return path
 
 
-def _write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, style: str, media: str,
-                  index: int) -> dict:
-    record, frames = make_sample(seed, split, index, num_frames, size, style)
+def write_sample(out_dir: str, seed: int, split: str, num_frames: int, size: int, style: str, media: str,
+                 index: int, task=None) -> dict:
+    record, frames = make_sample(seed, split, index, num_frames, size, style, task)
     if media == "mp4":
         write_mp4(Path(out_dir) / record["video"], frames)
         return record

@@ -1,40 +1,32 @@
-"""`geollava data synth --tasks scene,vqa,refer,grounding,region_caption`: single synthetic images whose every object
-the generator knows the box of, and one GeoChat-style task record per image (the tasks taken in turn).
+"""`geollava data synth --tasks T1,T2,...`: one task record per sample, the tasks taken in turn, each question and
+answer written by its task entry's generator (geollava/tasks/) from what the generator drew.
 
-Objects: buildings (some turned by up to 40°), storage tanks, water, tree patches and roads, drawn with the change
-videos' scene code. Each image is drawn for one land-cover class (its scene label), which decides what dominates:
-
-    scene           "Classify the image from the following classes: ... " → the class
-    vqa             presence ("Is there a storage tank?"), count ("How many buildings are there?"), comparison
-                    ("Are there more buildings than storage tanks?"), answered from the drawn objects
-    refer           "[refer] Give me the location of <p> the largest building </p>" → its box
-    region_caption  "[identify] What is the object present at {box}" → its name
-    grounding       "[grounding] Describe the image and locate its objects." → phrases with their boxes
+A single-image task gets an image drawn for one land-cover class (its scene label, which decides what
+dominates), with objects whose every box is known: buildings (some turned by up to 40 degrees), storage tanks,
+water, tree patches and roads, drawn with the change videos' scene code. A frames task gets a change video (as
+`data synth` draws them) and is asked about its change event.
 
 Deterministic for a seed: sample i of a split depends only on (seed, split, i).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..data.annotations import write_annotations
-from ..data.boxes import GRID, Box, Phrase, format_boxes, format_grounded
-from ..data.convert.scene_folders import scene_prompt
-from ..data.tasks import task_question
+from ..data.boxes import GRID, Box
+from ..tasks import TASKS, Task, get_task
+from ..tasks.scene import SYNTHETIC_CLASSES
 from .scene import ROOF_COLOURS, Box as PixelBox, Scene, new_ground, observe, render
 
-SCENE_CLASSES = ["residential", "industrial", "forest", "lake", "farmland"]
-TASK_NAMES = ("scene", "vqa", "refer", "grounding", "region_caption")
 SPLITS = {"train": 10, "val": 11, "test": 12}  # seed streams of their own, apart from the change videos'
 NAMES = {"building": "a building", "tank": "a storage tank", "water": "a water body", "trees": "a patch of trees",
          "road": "a road"}
 PLURALS = {"building": "buildings", "tank": "storage tanks", "water": "water bodies", "trees": "patches of trees",
            "road": "roads"}
-VQA_SUFFIX = "Answer the question using a single word or phrase."
 
 
 @dataclass(frozen=True)
@@ -44,11 +36,24 @@ class Thing:
     area: float  # fraction of the image
 
 
+@dataclass
+class Picture:
+    """What a task generator may ask about a drawn image: its class and its objects, and their names."""
+    label: str
+    things: list[Thing]
+    names: dict = field(default_factory=lambda: dict(NAMES))
+    plurals: dict = field(default_factory=lambda: dict(PLURALS))
+
+
+def synthetic_tasks() -> list[str]:
+    return [name for name, task in TASKS.items() if task.synthetic]
+
+
 def make_task_sample(seed: int, split: str, index: int, size: int, task: str) -> tuple[dict, np.ndarray]:
     rng = np.random.default_rng([seed, SPLITS[split], index])
-    label = SCENE_CLASSES[rng.integers(len(SCENE_CLASSES))]
+    label = SYNTHETIC_CLASSES[rng.integers(len(SYNTHETIC_CLASSES))]
     image, things = draw_scene(rng, size, label)
-    question, answer, extra = _TASKS[task](rng, things, label)
+    question, answer, extra = get_task(task).synthesize(rng, Picture(label, things))
     record = {"id": f"synth_{task}_{split}_{index:05d}", "image": f"images/{split}_{index:05d}.png",
               "conversations": [{"from": "human", "value": f"<image>\n{question}"},
                                 {"from": "gpt", "value": answer}],
@@ -59,23 +64,38 @@ def make_task_sample(seed: int, split: str, index: int, size: int, task: str) ->
 
 
 def generate_task_split(out_dir: str | Path, split: str, count: int, tasks: list[str], size: int = 64,
-                        seed: int = 0) -> Path:
-    """Write ``count`` images under out_dir/images and their records to out_dir/<split>.json."""
-    unknown = [t for t in tasks if t not in TASK_NAMES]
+                        seed: int = 0, frames: int = 8, style: str = "realistic") -> Path:
+    """Write ``count`` samples (images under out_dir/images, change videos under out_dir/videos, each with
+    ``frames`` frames) and their records to out_dir/<split>.json."""
+    known = synthetic_tasks()
+    unknown = [t for t in tasks if t not in known]
     if unknown or not tasks:
-        raise ValueError(f"--tasks takes a comma-separated list of {', '.join(TASK_NAMES)}; got {unknown or tasks}")
+        raise ValueError(f"--tasks takes a comma-separated list of {', '.join(known)}; got {unknown or tasks}")
     if size < 32 or size % 2:
         raise ValueError(f"--size must be an even number of pixels >= 32, got {size}")
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
     records = []
     for index in range(count):
-        record, image = make_task_sample(seed, split, index, size, tasks[index % len(tasks)])
+        task = get_task(tasks[index % len(tasks)])
+        if task.media == "frames":
+            records.append(_change_sample(out_dir, seed, split, index, size, frames, style, task))
+            continue
+        record, image = make_task_sample(seed, split, index, size, task.name)
+        (out_dir / "images").mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(out_dir / record["image"])
         records.append(record)
     path = out_dir / f"{split}.json"
     write_annotations(path, records)
     return path
+
+
+def _change_sample(out_dir: Path, seed: int, split: str, index: int, size: int, frames: int, style: str,
+                   task: Task) -> dict:
+    from .generate import write_sample
+
+    record = write_sample(str(out_dir), seed, split, frames, size, style, "mp4", index, task)
+    record["id"] = f"synth_{task.name}_{split}_{index:05d}"
+    return record
 
 
 def draw_scene(rng: np.random.Generator, size: int, label: str) -> tuple[np.ndarray, list[Thing]]:
@@ -172,54 +192,3 @@ def _corners(box: PixelBox, angle: int) -> list[tuple[float, float]]:
     corners = [(box.x0, box.y0), (box.x1, box.y0), (box.x1, box.y1), (box.x0, box.y1)]
     return [(cx + (x - cx) * np.cos(a) + (y - cy) * np.sin(a), cy - (x - cx) * np.sin(a) + (y - cy) * np.cos(a))
             for x, y in corners]
-
-
-def _scene_task(rng, things, label):
-    classes = list(SCENE_CLASSES)
-    return scene_prompt(classes), label, {"classes": classes}
-
-
-def _vqa_task(rng, things, label):
-    count = {kind: sum(t.kind == kind for t in things) for kind in NAMES}
-    kind, other = (str(k) for k in rng.choice(["building", "tank", "water", "trees"], 2, replace=False))
-    question_type = ("presence", "count", "comparison")[rng.integers(3)]
-    if question_type == "presence":
-        question, answer = f"Is there {NAMES[kind]} in the image?", "yes" if count[kind] else "no"
-    elif question_type == "count":
-        kind = ("building", "tank")[rng.integers(2)]
-        question, answer = f"How many {PLURALS[kind]} are there?", str(count[kind])
-    else:
-        question = f"Are there more {PLURALS[kind]} than {PLURALS[other]}?"
-        answer = "yes" if count[kind] > count[other] else "no"
-    return f"{question}\n{VQA_SUFFIX}", answer, {"question_type": question_type}
-
-
-def _refer_task(rng, things, label):
-    candidates = [t for t in things if t.kind != "road"] or things
-    if not candidates:
-        return task_question("refer", "the road"), format_boxes([Box(0, 0, GRID, GRID)]), {}
-    kind = candidates[rng.integers(len(candidates))].kind
-    target = max((t for t in things if t.kind == kind), key=lambda t: t.area)
-    phrase = "the largest " + NAMES[kind].split(" ", 1)[1]
-    size_group = "small" if target.area < 0.01 else "medium" if target.area < 0.05 else "large"
-    return task_question("refer", phrase), format_boxes([target.box]), {"size_group": size_group}
-
-
-def _region_caption_task(rng, things, label):
-    target = things[rng.integers(len(things))] if things else Thing("road", Box(0, 0, GRID, GRID), 1.0)
-    return task_question("region_caption", str(target.box)), NAMES[target.kind], {}
-
-
-def _grounding_task(rng, things, label):
-    phrases = []
-    for kind in ("building", "tank", "water", "trees", "road"):
-        boxes = [t.box for t in things if t.kind == kind]
-        if boxes:
-            name = NAMES[kind] if len(boxes) == 1 else f"{len(boxes)} {PLURALS[kind]}"
-            phrases.append(Phrase(name, boxes))
-    text = format_grounded(phrases) if phrases else "There are no objects."
-    return task_question("grounding", None), text, {}  # the default grounding question
-
-
-_TASKS = {"scene": _scene_task, "vqa": _vqa_task, "refer": _refer_task, "grounding": _grounding_task,
-          "region_caption": _region_caption_task}

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from geollava.data.schema import parse_record
-from geollava.data.tasks import normalise_answer
+from geollava.tasks import normalise_answer
 
 from helpers import cli, write_image, write_json
 

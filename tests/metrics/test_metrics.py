@@ -11,9 +11,14 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from rouge_score import rouge_scorer
 
-from geollava.metrics import score
 from geollava.metrics.coco import java_available, simple_tokenize
-from geollava.metrics.events import event_scores
+from geollava.tasks import ScoreOptions
+from geollava.tasks.change_caption import caption_scores, event_scores
+
+
+def score(references, predictions, events=None, **options):
+    """The change-caption task's scores of ``predictions``, with eval.py's options."""
+    return caption_scores(references, predictions, events, ScoreOptions(**options))
 
 REFERENCES = {
     "a": ["Two new buildings were constructed in the north-west part of the area.",

@@ -4,7 +4,14 @@ import pytest
 
 from geollava.data.boxes import Box
 from geollava.metrics.coco import simple_tokenize
-from geollava.metrics.tasks import box_scores, match_boxes, score_task
+from geollava.tasks import Sample, ScoreOptions, get_task
+from geollava.tasks.answers import box_scores, match_boxes
+
+
+def score_task(task, samples, **options):
+    """``task``'s entry of metrics.json and per-sample scores for samples given as dicts."""
+    return get_task(task).aggregate([Sample(s["prediction"], [s["reference"]], s["metadata"], s.get("size"))
+                                     for s in samples], ScoreOptions(**options))
 
 
 def test_scene_and_vqa_use_geochats_rule_and_average_per_type():

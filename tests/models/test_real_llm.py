@@ -55,7 +55,7 @@ def tiny_clip(folder: Path) -> Path:
 
 
 def test_assembled_on_smollm2_trains_saves_reloads_and_stops_at_end_of_turn(tmp_path, synth_set):
-    from geollava.evaluate import find_targets, load_target
+    from geollava.runs import find_targets, load_target
     from geollava.train import main as train
 
     config = yaml.safe_load((REPO_ROOT / "configs" / "tiny.yaml").read_text())

@@ -6,7 +6,8 @@ import pytest
 
 from geollava.data.frames import load_frames
 from geollava.data.validate import check_annotations, load_records
-from geollava.synthetic.captions import EVENT_TYPES, QUADRANTS, Event, _TEMPLATES, describe, read_event
+from geollava.synthetic.captions import Event, _TEMPLATES, describe
+from geollava.tasks.change_caption import EVENT_TYPES, QUADRANTS, read_event
 from geollava.synthetic.events import build_before_after, quadrant_box
 from geollava.synthetic.generate import generate_split, make_sample
 from geollava.synthetic.scene import MARGIN, render
@@ -132,7 +133,7 @@ def test_frame_lists_as_pngs_and_geotiffs_show_the_same_sample(tmp_path):
 
 def test_synthetic_task_records_are_valid_deterministic_and_true_to_the_pixels(tmp_path):
     from geollava.data.boxes import parse_boxes, polygon
-    from geollava.data.tasks import normalise_answer
+    from geollava.tasks import normalise_answer
 
     result = cli("data", "synth", "--out", tmp_path / "a", "--train", 40, "--val", 5, "--size", 64, "--seed", 4,
                  "--tasks", "scene,vqa,refer,grounding,region_caption")

@@ -8,7 +8,7 @@ from pathlib import Path
 from .chat import convert_chat
 from .common import Conversion
 from .fmow import convert_fmow_pairs, convert_fmow_sequences
-from .geochat import EVAL_TASKS, convert_geochat_eval, convert_geochat_instruct
+from .geochat import convert_geochat_eval, convert_geochat_instruct
 from .levir_cc import convert_levir_cc
 from .rsvqa import convert_rsvqa
 from .scene_folders import convert_scene_folders

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from ..tasks import TASKS
+from ...tasks import TASKS
 from .common import Conversion
 
 KNOWN = {"id", "video", "image", "timestamp", "timestamps", "conversations", "metadata"}

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ...tasks.vqa import SUFFIX as VQA_SUFFIX, TASK as VQA
 from .common import Conversion
 
 PREFIX = {"lr": "LR", "hr": "USGS"}
 IMAGES = {"lr": "Images_LR", "hr": "Data"}
 TYPES = {"comp": "comparison"}
-VQA_SUFFIX = "Answer the question using a single word or phrase."
 
 
 def convert_rsvqa(src: Path, out_dir: Path, split: str, resolution: str, images: Path | None) -> Conversion:
@@ -44,7 +44,7 @@ def convert_rsvqa(src: Path, out_dir: Path, split: str, resolution: str, images:
         records.append({"id": f"rsvqa_{resolution}_{q['id']}", "image": conversion.relative(image),
                         "conversations": [{"from": "human", "value": f"{q['question']}\n{VQA_SUFFIX}"},
                                           {"from": "gpt", "value": str(answer)}],
-                        "metadata": {"task": "vqa", "question_type": qtype, "source": f"RSVQA-{resolution.upper()}",
+                        "metadata": {"task": VQA.name, "question_type": qtype, "source": f"RSVQA-{resolution.upper()}",
                                      "img_id": q["img_id"]}})
     conversion.write(f"rsvqa_{resolution}_{split}.json", records)
     return conversion

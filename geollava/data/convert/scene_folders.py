@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...tasks.scene import TASK as SCENE, scene_prompt
 from .common import Conversion
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
-
-
-def scene_prompt(classes: list[str]) -> str:
-    return (f"Classify the image from the following classes: {', '.join(classes)}. "
-            "Answer in one word or a short phrase.")
 
 
 def convert_scene_folders(root: Path, out_dir: Path) -> Conversion:
@@ -29,6 +25,6 @@ def convert_scene_folders(root: Path, out_dir: Path) -> Conversion:
             records.append({"id": f"{folder.name}/{path.stem}", "image": conversion.relative(path),
                             "conversations": [{"from": "human", "value": scene_prompt(classes)},
                                               {"from": "gpt", "value": folder.name}],
-                            "metadata": {"task": "scene", "classes": classes, "source": root.name}})
+                            "metadata": {"task": SCENE.name, "classes": classes, "source": root.name}})
     conversion.write("scene.json", records)
     return conversion

@@ -1,0 +1,179 @@
+"""The three kinds of answer a task can take, each read and scored one way; the task entries build on them.
+
+    ShortAnswerTask   a class or a word / number: GeoChat's rule (lower case, spaces and periods removed) on both
+                      sides, exact match; accuracy, and per question type with the mean of the types
+    BoxTask           boxes in GeoChat's syntax: every predicted box against every reference box, IoU of the
+                      rotated polygons in pixels of the image, matched one to one greedily by descending IoU;
+                      acc@0.5 = matched reference boxes / reference boxes (object level)
+    TextTask          free text: rouge1 / rougeL (rouge_score F with stemming, per sample), METEOR and CIDEr
+                      (pycocoevalcap over the task's samples, as for captions)
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..data.boxes import BoxError, iou, parse_boxes
+from .base import Answer, Sample, ScoreOptions, Task, box_problems, grouped_accuracy, normalise_answer
+
+THRESHOLD = 0.5
+
+
+class ShortAnswerTask(Task):
+    reward_key = "correct"
+    columns = [("accuracy", "accuracy"), ("average", "average of types"), ("per_type.*", "")]
+    group_key = "question_type"
+
+    def parse(self, text: str) -> Answer:
+        label = normalise_answer(text.strip())
+        return Answer(text.strip(), label=label, parsed=bool(label))
+
+    def truth(self, sample: Sample) -> str:
+        """The normalised answer the prediction must equal."""
+        return normalise_answer(sample.reference)
+
+    def score(self, sample: Sample) -> dict:
+        return {"correct": float(self.parse(sample.prediction).label == self.truth(sample))}
+
+    def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        per_sample = [self.score(s) for s in samples]
+        hits = [out["correct"] for out in per_sample]
+        summary = {"samples": len(samples), "accuracy": sum(hits) / len(hits) if hits else 0.0}
+        if self.group_key:
+            summary.update(grouped_accuracy(samples, per_sample, self.group_key))
+        return summary, per_sample
+
+
+def matched_ious(predicted, reference, width: float = 100, height: float = 100) -> list[float]:
+    """One IoU per reference box: that of the predicted box matched to it one to one (greedy, highest IoU
+    first), 0 where none is left."""
+    pairs = sorted(((iou(p, r, width, height), i, j) for i, p in enumerate(predicted) for j, r in enumerate(reference)),
+                   reverse=True)
+    used_p, best = set(), [0.0] * len(reference)
+    for value, i, j in pairs:
+        if value <= 0:
+            break
+        if i not in used_p and not best[j]:
+            used_p.add(i)
+            best[j] = value
+    return best
+
+
+def match_boxes(predicted, reference, width: float = 100, height: float = 100, threshold: float = THRESHOLD) -> int:
+    """Reference boxes matched one to one (greedy, by descending IoU) by a predicted box with IoU >= threshold.
+    Pairs below the threshold never take a box from a pair above it, since the highest IoUs are paired first."""
+    return sum(v >= threshold for v in matched_ious(predicted, reference, width, height))
+
+
+def box_scores(prediction: str, reference: str, width: float = 100, height: float = 100) -> dict:
+    """Per sample: reference boxes, matched ones, and whether the prediction had no parseable box."""
+    truth = parse_boxes(reference)
+    try:
+        predicted = parse_boxes(prediction)
+    except BoxError:
+        predicted = []
+    return {"boxes": len(truth), "matched": match_boxes(predicted, truth, width, height) if predicted else 0,
+            "unparseable": float(not predicted)}
+
+
+class BoxTask(Task):
+    reward_key = "iou"
+    needs_image_size = True
+    box_fix = "write boxes as {<x1><y1><x2><y2>|<angle>}"
+
+    def problems(self, metadata, questions, answers):
+        return [p for a in answers for p in box_problems(a, f"the {self.name} answer", self.box_fix)]
+
+    def parse(self, text: str) -> Answer:
+        try:
+            boxes = parse_boxes(text)
+        except BoxError:
+            return Answer(text.strip(), parsed=False)
+        return Answer(text.strip(), boxes=boxes, parsed=bool(boxes))
+
+    def score(self, sample: Sample) -> dict:
+        truth = parse_boxes(sample.reference)
+        answer = self.parse(sample.prediction)
+        ious = matched_ious(answer.boxes, truth, *(sample.size or (100, 100))) if answer.parsed else [0.0] * len(truth)
+        matched = sum(v >= THRESHOLD for v in ious)
+        return {"acc@0.5": matched / len(truth) if truth else 0.0, "iou": sum(ious) / len(truth) if truth else 0.0,
+                "boxes": len(truth), "matched": matched, "no_box": float(not answer.parsed)}
+
+    def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        per_sample = [self.score(s) for s in samples]
+        rate = lambda pair: pair[0] / pair[1] if pair[1] else 0.0  # noqa: E731
+        groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        for s, out in zip(samples, per_sample):
+            for table, name in self.box_groups(s, out):
+                groups[table][name][0] += out["matched"]
+                groups[table][name][1] += out["boxes"]
+        boxes, matched = sum(o["boxes"] for o in per_sample), sum(o["matched"] for o in per_sample)
+        summary = {"samples": len(samples), "acc@0.5": rate((matched, boxes)), "objects": boxes,
+                   "no_box_predictions": int(sum(o["no_box"] for o in per_sample))}
+        summary.update({table: {k: rate(v) for k, v in sorted(names.items())} for table, names in groups.items()})
+        summary["grid"] = "image size" if all(s.size for s in samples) else \
+            f"square 100 x 100 for {sum(not s.size for s in samples)} samples without their image"
+        return summary, per_sample
+
+    def box_groups(self, sample: Sample, scores: dict) -> list[tuple[str, str]]:
+        """(summary table, group) pairs a sample's boxes count in: single- or multi-object."""
+        return [("per_objects", "single" if scores["boxes"] == 1 else "multi")]
+
+
+class TextTask(Task):
+    reward_key = "rougeL"
+    columns = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("METEOR", "METEOR"), ("CIDEr", "CIDEr")]
+
+    def words(self, text: str) -> str:
+        """The text the text scores read."""
+        return text
+
+    def score(self, sample: Sample) -> dict:
+        rouge = _rouge().score(self.words(sample.reference), self.words(sample.prediction))
+        return {"rouge1": rouge["rouge1"].fmeasure, "rougeL": rouge["rougeL"].fmeasure}
+
+    def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        return text_scores(self, samples, [self.score(s) for s in samples], options)
+
+
+def text_scores(task: TextTask, samples: list[Sample], per_sample: list[dict],
+                options: ScoreOptions) -> tuple[dict, list[dict]]:
+    """rouge1 / rougeL means and corpus METEOR / CIDEr added to ``per_sample`` (which holds the ROUGE scores)."""
+    from ..metrics.coco import coco_scores
+
+    predictions = {str(k): task.words(s.prediction) for k, s in enumerate(samples)}
+    references = {str(k): [task.words(s.reference)] for k, s in enumerate(samples)}
+    corpus, coco = coco_scores(references, predictions, options.meteor, options.tokenizer)
+    for k, out in enumerate(per_sample):
+        out.update({name: coco[str(k)][name] for name in ("METEOR", "CIDEr") if name in coco[str(k)]})
+    summary = {"samples": len(samples)}
+    summary.update({name: sum(out[name] for out in per_sample) / len(per_sample) for name in ("rouge1", "rougeL")})
+    summary.update({name: corpus[name] for name in ("METEOR", "CIDEr") if name in corpus})
+    summary["tokenizer"] = corpus["tokenizer"]
+    return summary, per_sample
+
+
+_ROUGE = None
+
+
+def _rouge():
+    """rouge_score's scorer, built once at first use (importing it costs ~0.3 s that `data check` need not pay)."""
+    global _ROUGE
+    if _ROUGE is None:
+        from rouge_score import rouge_scorer
+
+        _ROUGE = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    return _ROUGE
+
+
+def boxes_text(value) -> str:
+    """A benchmark's ground truth as a box string: kept as given when it is one, built from [x1, y1, x2, y2(,
+    angle)] lists otherwise (anything else is kept, and `data check` reports it)."""
+    from ..data.boxes import Box, format_boxes
+
+    if isinstance(value, str):
+        return value
+    items = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
+    try:
+        return format_boxes([Box(*(int(round(float(v))) for v in item)) for item in items])
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,165 @@
+"""What a task is: one entry that says, in one place, everything the suite does differently for it.
+
+    media            "image" (one image) or "frames" (two or more frames, or a video, of one place)
+    problems()       the record checks of its fields (`data check`, the loader, predict)
+    question()       a question as trained, from what a user types (`predict --question`, the demo)
+    parse()          an answer → a structured Answer (its class or words, its boxes; whether it parsed)
+    score()          the per-sample score of one prediction — the same function a reward-based trainer calls
+    aggregate()      per-sample scores → the task's entry of metrics.json
+    columns          its report columns; card: which texts hold the boxes drawn on its card
+    synthesize()     its synthetic generator, when it has one (`data synth --tasks`)
+
+A task module defines one subclass of Task and `TASK = TheClass()`; the registry (tasks/__init__.py) finds it.
+Nothing outside geollava/tasks/ names a task.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..data.boxes import Box, BoxError, parse_boxes
+
+Problem = tuple[str, str, str]  # (code, message, fix), as the record checks report them
+
+
+@dataclass
+class Sample:
+    """One prediction to score, with what its record says."""
+    prediction: str
+    references: list[str]
+    metadata: dict = field(default_factory=dict)
+    size: tuple[int, int] | None = None  # (width, height) of the image, for box tasks; None: a square grid
+    question: str = ""
+
+    @property
+    def reference(self) -> str:
+        return self.references[0]
+
+
+@dataclass
+class Answer:
+    """An answer as the task reads it."""
+    text: str  # as written, cleaned of nothing but surrounding space
+    label: str | None = None  # a class or short answer, normalised as the task compares them
+    boxes: list[Box] = field(default_factory=list)  # on the 0-100 grid of the image
+    parsed: bool = True  # whether it is well-formed in the task's format (the format reward)
+
+
+@dataclass
+class ScoreOptions:
+    """How corpus metrics are computed (eval.py's options)."""
+    meteor: bool = True
+    tokenizer: str = "auto"  # caption tokenizer: auto | ptb | simple
+    sbert_model: str | None = None
+
+
+def normalise_answer(text: str) -> str:
+    """GeoChat's rule for class and short answers: lower case, spaces and periods removed."""
+    return text.replace(" ", "").lower().replace(".", "")
+
+
+class Task:
+    name: str = ""
+    media: str = "image"  # "image" or "frames"
+    summary: str = ""
+    title: str = ""  # how headings name it (default: its name)
+    order: int = 100  # where it stands in tables and lists
+    default: bool = False  # the task of a record that names none
+    # The question as trained: a task tag the question starts with (GeoChat's [refer], ...), the form a user's
+    # text goes into ("{}" for the text), the question asked when a user gives none, and what --question means
+    tag: str | None = None
+    question_form: str = "{}"
+    default_question: str | None = None
+    question_help: str = "the question"
+    asks_checkpoint_question: bool = False  # with no question, ask the one the checkpoint was trained with
+    reward_key: str = "score"  # the per-sample value (0..1) a reward-based trainer maximises
+    columns: list[tuple[str, str]] = []  # (metrics key, header); "group.*" = one column per entry of a group
+    group_key: str | None = None  # metadata key whose values group the scores (VQA's question_type)
+    max_new_tokens: int = 128  # decoding budget at evaluation
+    needs_image_size: bool = False  # its scores depend on the image's size (rotated boxes on the 0-100 grid)
+    example: dict = {}  # {"question", "answer", "metadata", "wrong"}: a sample the registry test round-trips
+
+    # -- records ---------------------------------------------------------------------------------------------
+    def problems(self, metadata: dict, questions: list[str], answers: list[str]) -> list[Problem]:
+        """(code, message, fix) for each way the record's task fields are wrong; nothing for a valid record."""
+        return []
+
+    def claims(self, questions: list[str], answers: list[str]) -> bool:
+        """Whether an instruction record that names no task is this task's (GeoChat_Instruct): by its tag."""
+        return bool(self.tag) and any(self.tag in q for q in questions)
+
+    def metadata_for(self, question: str) -> dict:
+        """The metadata a one-off question of this task needs to pass its checks (predict, the demo)."""
+        return {}
+
+    # -- prompts ---------------------------------------------------------------------------------------------
+    def question(self, text: str | None) -> str | None:
+        """A question as trained, from what a user gives: ``text`` into the task's form, unless it already starts
+        with the task's tag; the task's default question when there is no text; None when it needs one."""
+        text = (text or self.default_question or "").strip()
+        if not text:
+            return None
+        return text if self.tag and text.startswith(self.tag) else self.question_form.format(text)
+
+    # -- answers ---------------------------------------------------------------------------------------------
+    def parse(self, text: str) -> Answer:
+        return Answer(text.strip())
+
+    def score(self, sample: Sample) -> dict:
+        """Per-sample scores of one prediction; ``reward_key`` among them, in 0..1."""
+        raise NotImplementedError
+
+    def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        """(the task's entry of metrics.json, one score dict per sample in order)."""
+        per_sample = [self.score(s) for s in samples]
+        return {"samples": len(samples), **means(per_sample, [self.reward_key])}, per_sample
+
+    # -- report ----------------------------------------------------------------------------------------------
+    def card_boxes(self, question: str, row: dict) -> tuple[str, str]:
+        """(text whose boxes are the reference's, text whose boxes are the prediction's) on a task card."""
+        return row["references"][0], row["prediction"]
+
+    # -- synthetic data --------------------------------------------------------------------------------------
+    def synthesize(self, rng, scene) -> tuple[str, str, dict] | None:
+        """(question, answer, metadata) about a synthetic scene (synthetic/tasks.py: an image's objects;
+        for a frames task, a change's event), or None when the task has no generator."""
+        return None
+
+    @property
+    def synthetic(self) -> bool:
+        return type(self).synthesize is not Task.synthesize
+
+
+# -- pieces the entries share ----------------------------------------------------------------------------------
+
+def means(per_sample: list[dict], keys: list[str]) -> dict:
+    """The mean of each key over the samples that have it."""
+    out = {}
+    for key in keys:
+        values = [s[key] for s in per_sample if key in s]
+        out[key] = sum(values) / len(values) if values else 0.0
+    return out
+
+
+def grouped_accuracy(samples: list[Sample], per_sample: list[dict], group_key: str) -> dict:
+    """Accuracy per value of ``metadata[group_key]`` and their mean (GeoChat's and RSVQA's tables average so)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for s, out in zip(samples, per_sample):
+        groups[str(s.metadata.get(group_key, "?"))].append(out["correct"])
+    per = {g: sum(v) / len(v) for g, v in sorted(groups.items())}
+    return {"per_type": per, "average": sum(per.values()) / len(per) if per else 0.0}
+
+
+def box_problems(text: str, where: str, fix: str) -> list[Problem]:
+    try:
+        boxes = parse_boxes(text)
+    except BoxError as e:
+        return [("bad_box", f"{where}: {e}", fix)]
+    return [] if boxes else [("missing_box", f"{where} has no box: {text[:60]!r}", fix)]
+
+
+def needs_metadata(metadata: dict, key: str, task: str, fix: str) -> list[Problem]:
+    value = metadata.get(key)
+    if isinstance(value, str) and value:
+        return []
+    return [(f"missing_{key}", f"a {task} record needs metadata.{key}", fix)]

@@ -1,0 +1,137 @@
+"""change_caption — what changed across the frames of one place (GeoLLaVA's fMoW pairs, LEVIR-CC, TEOChat, the
+synthetic change videos). The task of every record that names none.
+
+Scored with every metric of the published tables, each computed as its reference implementation does:
+  coco       pycocoevalcap BLEU-1..4, METEOR, ROUGE-L, CIDEr(-D) over PTB-tokenised text (metrics/coco.py)
+  geollava   GeoLLaVA's ROUGE-1/2/L, BLEU-2 and SBERT cosine (metrics/paper.py)
+  events     where the references carry their true change events (the synthetic sets' `metadata.events`): does
+             the caption name the right change type, count and quadrant? CIDEr alone can be raised by copying
+             the dates from the prompt without looking at a pixel; the event score cannot.
+The per-sample score (the reward) is the event score where events are known, else ROUGE-L against the references.
+"""
+from __future__ import annotations
+
+import re
+
+from .base import Sample, ScoreOptions, Task
+
+QUADRANTS = ("north-west", "north-east", "south-west", "south-east")
+EVENT_TYPES = ("construction", "demolition", "road", "deforestation", "water_growth", "water_shrink", "none")
+COUNTED_TYPES = ("construction", "demolition")  # the only types whose count a caption states
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
+
+# Order matters: the first pattern that matches decides the type.
+_TYPE_PATTERNS = [
+    ("none", r"\b(no (significant |visible )?change|unchanged|nothing (in the area )?changed)\b"),
+    ("road", r"\broads?\b"),
+    ("deforestation", r"\b(vegetation|trees?|forest)\b"),
+    ("water_growth", r"\b(water|lake)\b.*\b(expanded|grew|increased|larger)\b"),
+    ("water_shrink", r"\b(water|lake)\b.*\b(shrank|decreased|smaller|receded)\b"),
+    ("demolition", r"\b(demolished|torn down|removed)\b"),
+    ("construction", r"\b(constructed|built|erected)\b"),
+]
+_QUADRANT_PATTERN = re.compile(r"\b(north|south)[- ]?(west|east)\b")
+_COUNT_PATTERN = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r"|\d+)\s+(new\s+)?buildings?\b")
+_CAPTION_KEYS = ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
+
+
+def read_event(text: str) -> dict:
+    """The change type, count and quadrant a caption states (None where it states none); lenient about
+    wording, strict about content."""
+    lowered = text.lower()
+    change_type = next((name for name, pattern in _TYPE_PATTERNS if re.search(pattern, lowered)), None)
+    quadrant = _QUADRANT_PATTERN.search(lowered)
+    count = _COUNT_PATTERN.search(lowered)
+    return {"type": change_type, "count": _number(count.group(1)) if count else None,
+            "quadrant": f"{quadrant.group(1)}-{quadrant.group(2)}" if quadrant else None}
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS.index(word)
+
+
+def event_score(events: list[dict], prediction: str) -> dict:
+    """Per sample: `type` (the change type, "none" included), `count` (construction / demolition only),
+    `quadrant` (any change but "none"), and `score` = 1 when every field that applies is right."""
+    truth = events[0] if events else {"type": "none", "count": 0, "quadrant": None}
+    said = read_event(prediction)
+    scores = {"type": float(said["type"] == truth["type"])}
+    if truth["type"] in COUNTED_TYPES:
+        scores["count"] = float(said["count"] == truth["count"])
+    if truth["type"] != "none":
+        scores["quadrant"] = float(said["quadrant"] == truth["quadrant"])
+    scores["score"] = float(all(scores.values()))
+    return scores
+
+
+def event_scores(truths: dict[str, list[dict]], predictions: dict[str, str]) -> tuple[dict, dict[str, dict]]:
+    """The event score of every prediction, and its means over the samples each field applies to."""
+    per_sample = {i: event_score(truths[i], prediction) for i, prediction in predictions.items()}
+    corpus = {}
+    for key in ("score", "type", "count", "quadrant"):
+        values = [s[key] for s in per_sample.values() if key in s]
+        corpus[key] = sum(values) / len(values) if values else None
+    corpus["samples"] = len(per_sample)
+    return corpus, per_sample
+
+
+def caption_scores(references: dict[str, list[str]], predictions: dict[str, str], events: dict[str, list] | None = None,
+                   options: ScoreOptions | None = None) -> tuple[dict, dict]:
+    """Every caption metric, corpus and per sample; the event score added when ``events`` maps ids to them."""
+    from ..metrics.coco import coco_scores
+    from ..metrics.paper import paper_scores
+
+    options = options or ScoreOptions()
+    missing = [i for i in predictions if not references.get(i)]
+    if missing:
+        raise ValueError(f"{len(missing)} predictions have no reference caption (first: {missing[:3]})")
+    corpus, per_sample = coco_scores(references, predictions, options.meteor, options.tokenizer)
+    corpus = {"coco": corpus}
+    corpus["geollava"], paper = paper_scores(references, predictions, options.sbert_model)
+    for i, values in paper.items():
+        per_sample[i].update({f"geollava_{k}": v for k, v in values.items()})
+    if events is not None:
+        corpus["events"], per_event = event_scores(events, predictions)
+        for i, values in per_event.items():
+            per_sample[i].update({f"event_{k}": v for k, v in values.items()})
+    corpus["samples"] = len(predictions)
+    corpus["empty_predictions"] = sum(1 for p in predictions.values() if not p.strip())
+    return corpus, per_sample
+
+
+class ChangeCaption(Task):
+    name = "change_caption"
+    media = "frames"
+    summary = "what changed across the frames (the default)"
+    order = 0
+    default = True
+    question_help = "the question (default: the one the checkpoint was trained with)"
+    asks_checkpoint_question = True
+    columns = [*((f"coco.{k}", k) for k in _CAPTION_KEYS),
+               *((f"geollava.{k}", f"GeoLLaVA {k}") for k in ("rouge1", "rouge2", "rougeL", "bleu2", "sbert")),
+               ("events.score", "event score"), ("events.type", "event type"), ("events.count", "event count"),
+               ("events.quadrant", "event place")]
+    example = {"question": "<video>\nWhat changed in this area?",
+               "answer": "Two new buildings were constructed in the north-east part of the area.",
+               "metadata": {"events": [{"type": "construction", "count": 2, "quadrant": "north-east"}]},
+               "wrong": "The lake in the south-west quadrant grew larger."}
+
+    def score(self, sample: Sample) -> dict:
+        if "events" in sample.metadata:
+            return event_score(sample.metadata["events"], sample.prediction)
+        from .answers import _rouge
+
+        best = max(_rouge().score(r, sample.prediction)["rougeL"].fmeasure for r in sample.references)
+        return {"score": best}
+
+    def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        ids = [str(k) for k in range(len(samples))]
+        events = [s.metadata.get("events") for s in samples]
+        corpus, per_sample = caption_scores({i: s.references for i, s in zip(ids, samples)},
+                                            {i: s.prediction for i, s in zip(ids, samples)},
+                                            dict(zip(ids, events)) if all(e is not None for e in events) else None,
+                                            options)
+        return corpus, [per_sample[i] for i in ids]
+
+
+TASK = ChangeCaption()
