@@ -61,7 +61,7 @@ def train(name: str, config: Path, work: Path, data: Path, steps: int) -> dict:
     """Fine-tune in a process of its own, timing it and sampling its memory (the whole process tree)."""
     out = work / name
     if not (out / "adapter_model.safetensors").is_file():
-        command = [sys.executable, "-m", "geollava.train", str(config), "--train_data", str(data / "train.json"),
+        command = [sys.executable, "-m", "geollava", "train", str(config), "--train_data", str(data / "train.json"),
                    "--max_steps", str(steps), "--output_dir", str(out), "--prepared_model_dir",
                    str(work / f"{name}_base"), "--save_strategy", "no", "--report_to", "none",
                    "--disable_tqdm", "true"]

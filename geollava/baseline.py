@@ -1,7 +1,7 @@
 """The constant-caption baseline: the most frequent training caption, predicted for every evaluation sample.
 What a model scores without looking at anything; the quickstart's fine-tuned model must beat it.
 
-    python -m geollava.baseline --train data/synthetic/train.json --data data/synthetic/val.json --out base.jsonl
+    geollava baseline --train data/synthetic/train.json --data data/synthetic/val.json --out base.jsonl
 """
 from __future__ import annotations
 
@@ -29,14 +29,10 @@ def write_baseline(train: str | Path, data: str | Path, out: str | Path) -> tupl
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m geollava.baseline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="geollava baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     path, caption = write_baseline(args.train, args.data, args.out)
     print(f"constant caption {caption!r} -> {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,62 +1,82 @@
-"""`geollava <group> <command>`: the command-line entry point.
+"""`geollava COMMAND ...` (or `python -m geollava COMMAND ...`): the one command surface, each command a thin layer
+over the library function that does the work.
 
-  geollava data check ANNOTATIONS [--media-root DIR] [--num-frames N] [--deep] [--require-answers]
-  geollava data synth --out DIR --train N --val M [--frames T] [--size S] [--seed K]
-  geollava data convert FORMAT SRC --out DIR [--images ROOT] [--captions FILE] ...
-  geollava prepare CONFIG [--key value ...]    validate a training config and build its base model if needed
-  geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
-  geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
+  geollava train CONFIG [--key value ...]       fine-tune (what scripts/finetune_lora.sh runs in every process)
+  geollava eval --checkpoint RUN --data FILE    generate and score (= python scripts/eval.py)
   geollava predict --checkpoint CK --frames A.tif B.tif [--task T] [--question Q] [--json] [--draw OUT.png]
   geollava demo --checkpoint CK [--host 127.0.0.1] [--port 7860]
-  geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--key value ...]   will it fit?
+  geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--json] [--key value ...]   will it fit?
+  geollava report --model LABEL=EVAL_FOLDER ... --data FILE --out report.html
+  geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
+  geollava data check | synth | convert ...     annotations: check every record, make synthetic sets, convert
+  geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
+  geollava prepare CONFIG [--key value ...]     validate a config, build its tiny / assembled base (launchers)
+  geollava baseline | learning-check ...        the quickstart's constant-caption baseline and verdict
+
+Each command's own options: `geollava COMMAND --help`.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 import time
+
+# Commands whose module parses its own arguments (`--key value` config overrides, or a parser of its own):
+# (module, help). Their words pass through untouched, --help included.
+DELEGATED = {
+    "train": ("geollava.train", "fine-tune a model on a YAML config (+ --key value overrides)"),
+    "eval": ("geollava.evaluate", "generate with checkpoints or a base model and score, or score a predictions file"),
+    "predict": ("geollava.predict", "ask a checkpoint about your own frames, GeoTIFFs or video"),
+    "demo": ("geollava.demo", "serve a browser demo of a checkpoint (Gradio, loopback by default)"),
+    "plan": ("geollava.plan", "estimate per-GPU memory of a training config before launching"),
+    "report": ("geollava.report", "write the HTML report of evaluated models"),
+    "baseline": ("geollava.baseline", "the constant-caption baseline: the most frequent training answer"),
+    "learning-check": ("geollava.learning_check", "the quickstart's verdict: did the model learn to see change?"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["plan"]:  # its options mix with the config's --key value overrides: plan.main sorts them
-        from .plan import main as plan_main
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.run(args) or 0
 
-        return plan_main(argv[1:])
-    if argv[:1] == ["predict"]:  # predict and demo have parsers (and --help) of their own
-        from .predict import main as predict_main
 
-        return predict_main(argv[1:])
-    if argv[:1] == ["demo"]:
-        from .demo import main as demo_main
+def _delegate(module: str, words: list[str]) -> int:
+    """The module's main on the command's words; its exit code (a module returning its result means success)."""
+    result = importlib.import_module(module).main(words)
+    return result if isinstance(result, int) else 0
 
-        return demo_main(argv[1:])
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geollava", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    groups = parser.add_subparsers(dest="group", required=True)
-    data = groups.add_parser("data", help="check, generate and convert annotation data")
-    commands = data.add_subparsers(dest="command", required=True)
-    _add_check(commands)
-    _add_synth(commands)
-    _add_convert(commands)
-    prepare = groups.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if "
-                                                "it asks for one, print the output folder (used by the launch scripts)")
-    prepare.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
-    prepare.add_argument("--validate-only", action="store_true",
-                         help="do not build the base model; the data files need not exist yet (--dry-run)")
-    prepare.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
-    prepare.set_defaults(run=_run_prepare)
-    groups.add_parser("plan", help="estimate per-GPU memory of a training config before launching")
-    groups.add_parser("predict", help="ask a checkpoint about your own frames, GeoTIFFs or video (--help)")
-    groups.add_parser("demo", help="serve a browser demo of a checkpoint (Gradio, loopback by default)")
-    merge = groups.add_parser("merge", help="merge a LoRA checkpoint into a full HF model folder")
-    merge.add_argument("checkpoint")
-    merge.add_argument("out")
-    merge.set_defaults(run=_run_merge)
-    _add_model(groups)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in DELEGATED.items():
+        # prefix_chars="+": no option is this parser's own, so every word (and --help) reaches the module's parser
+        p = commands.add_parser(name, help=help_text, prefix_chars="+", add_help=False)
+        p.add_argument("words", nargs=argparse.REMAINDER)
+        p.set_defaults(run=lambda args, module=module: _delegate(module, args.words))
+    _add_merge(commands)
+    _add_prepare(commands)
+    data = commands.add_parser("data", help="check, generate and convert annotation data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    _add_check(data_commands)
+    _add_synth(data_commands)
+    _add_convert(data_commands)
+    _add_model(commands)
+    return parser
+
+
+def _add_prepare(commands) -> None:
+    p = commands.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if it "
+                                            "asks for one, print the output folder (used by the launch scripts)")
+    p.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
+    p.add_argument("--validate-only", action="store_true",
+                   help="do not build the base model; the data files need not exist yet (--dry-run)")
+    p.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
+    p.set_defaults(run=_run_prepare)
 
 
 def _run_prepare(args) -> int:
@@ -82,11 +102,32 @@ def _run_prepare(args) -> int:
     return 0
 
 
-def _add_model(groups) -> None:
-    model = groups.add_parser("model", help="convert model checkpoints")
-    commands = model.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("convert-geochat", help="a checkpoint of GeoChat's or LLaVA-1.5's own code (Llama + "
-                                                    "model.mm_projector) -> a transformers LLaVA folder")
+def _add_merge(commands) -> None:
+    p = commands.add_parser("merge", help="merge a LoRA checkpoint (or a run's final model) into a full HF model "
+                                          "folder")
+    p.add_argument("checkpoint", help="a checkpoint folder, or a run folder (its final model)")
+    p.add_argument("out")
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    from .models.checkpoint import CheckpointError, merge_checkpoint
+    from .runs import final_target
+
+    try:
+        folder = final_target(args.checkpoint).path
+        print(f"merged model written to {merge_checkpoint(folder, args.out)}")
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_model(commands) -> None:
+    model = commands.add_parser("model", help="convert model checkpoints")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    p = model_commands.add_parser("convert-geochat", help="a checkpoint of GeoChat's or LLaVA-1.5's own code (Llama "
+                                                          "+ model.mm_projector) -> a transformers LLaVA folder")
     p.add_argument("src", help="the checkpoint folder (config.json with mm_vision_tower, weights, tokenizer)")
     p.add_argument("out", help="the folder to write")
     p.add_argument("--vision-tower", help="the CLIP tower (hub id or folder) instead of config.json's "
@@ -105,18 +146,7 @@ def _run_convert_geochat(args) -> int:
     except (ConversionError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"transformers LLaVA written to {out} (evaluate: scripts/eval.py --checkpoint {out} --family llava ...)")
-    return 0
-
-
-def _run_merge(args) -> int:
-    from .models.checkpoint import CheckpointError, merge_checkpoint
-
-    try:
-        print(f"merged model written to {merge_checkpoint(args.checkpoint, args.out)}")
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(f"transformers LLaVA written to {out} (evaluate: geollava eval --checkpoint {out} --family llava ...)")
     return 0
 
 
@@ -156,7 +186,7 @@ def _add_convert(commands) -> None:
     from .tasks import benchmark_tasks
 
     p = commands.add_parser("convert", help="convert a public dataset into our annotations")
-    p.add_argument("format", choices=FORMATS)
+    p.add_argument("format", choices=list(FORMATS))
     p.add_argument("src", help="levir-cc, rsvqa: the dataset folder; fmow-pairs: the pair sheet (.xlsx / .csv); "
                                "fmow-sequences: the fMoW root; teochat / llava / geochat-instruct: the JSON file; "
                                "geochat-eval: the jsonl file; scene-folders: the class-per-folder root")
@@ -170,21 +200,21 @@ def _add_convert(commands) -> None:
     p.add_argument("--min-gap-days", type=int, default=0, help="fmow-sequences: fewest days between kept views")
     p.add_argument("--one-record-per-reference", action="store_true",
                    help="levir-cc: a training record per reference sentence (default: the first, others kept)")
-    p.add_argument("--task", choices=benchmark_tasks(),
-                   help="geochat-eval: the task of the file")
+    p.add_argument("--task", choices=benchmark_tasks(), help="geochat-eval: the task of the file")
     p.add_argument("--split", default="test", help="rsvqa: the split to convert (default test)")
     p.add_argument("--resolution", choices=("lr", "hr"), default="lr", help="rsvqa: LR (Sentinel-2) or HR (USGS)")
     p.set_defaults(run=_run_convert)
 
 
 def _run_convert(args) -> int:
-    from .data.convert import convert
+    from dataclasses import fields
+
+    from .data.convert import ConvertOptions, convert
 
     start = time.perf_counter()
+    options = ConvertOptions(**{f.name: getattr(args, f.name) for f in fields(ConvertOptions)})
     try:
-        result = convert(args.format, args.src, args.out, args.images, args.captions, args.as_frames, args.size,
-                         args.min_views, args.min_gap_days, args.one_record_per_reference, args.task, args.split,
-                         args.resolution)
+        result = convert(args.format, args.src, args.out, options)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -193,11 +223,19 @@ def _run_convert(args) -> int:
     return 0 if result.written else 1
 
 
+def _sample_noun(tasks: list[str]) -> str:
+    from .tasks import TASKS
+
+    media = {TASKS[t].media for t in tasks if t in TASKS}
+    return {frozenset({"image"}): "images", frozenset({"frames"}): "change videos"}.get(frozenset(media), "samples")
+
+
 def _add_synth(commands) -> None:
-    p = commands.add_parser("synth", help="generate a synthetic change-captioning set (mp4 + annotations)")
-    p.add_argument("--out", required=True, help="output folder: train.json, val.json and videos/")
-    p.add_argument("--train", type=int, required=True, help="number of training videos")
-    p.add_argument("--val", type=int, required=True, help="number of validation videos")
+    p = commands.add_parser("synth", help="generate a synthetic change-captioning set (mp4 + annotations), or "
+                                          "task records (--tasks)")
+    p.add_argument("--out", required=True, help="output folder: train.json, val.json and videos/ (images/)")
+    p.add_argument("--train", type=int, required=True, help="number of training samples")
+    p.add_argument("--val", type=int, required=True, help="number of validation samples")
     p.add_argument("--frames", type=int, default=8, help="frames per video (default 8)")
     p.add_argument("--size", type=int, default=128, help="frame side in pixels, even (default 128)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same set")
@@ -208,8 +246,8 @@ def _add_synth(commands) -> None:
     p.add_argument("--media", choices=("mp4", "png", "geotiff"), default="mp4",
                    help="change samples as mp4 videos (default), PNG frame lists, or frame lists of 4-band 12-bit "
                         "GeoTIFFs with their dates in the files")
-    p.add_argument("--tasks", help="single-image task records instead of change videos: a comma-separated list of "
-                                   "scene, vqa, refer, grounding, region_caption (taken in turn, one per image)")
+    p.add_argument("--tasks", help="task records instead of change captions: a comma-separated list of tasks with a "
+                                   "synthetic generator (taken in turn, one per sample); see geollava/tasks/")
     p.set_defaults(run=_run_synth)
 
 
@@ -222,14 +260,19 @@ def _run_synth(args) -> int:
         if count <= 0:
             continue
         start = time.perf_counter()
-        if tasks:
-            path = generate_task_split(args.out, split, count, tasks, args.size, args.seed)
-            what = f"images with {', '.join(tasks)} records at {args.size} px"
-        else:
-            path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers, args.style,
-                                  args.media)
-            kind = "videos" if args.media == "mp4" else f"{args.media} frame lists"
-            what = f"{args.style} {kind} of {args.frames} frames at {args.size} px"
+        try:
+            if tasks:
+                path = generate_task_split(args.out, split, count, tasks, args.size, args.seed, args.frames,
+                                           args.style)
+                what = f"{_sample_noun(tasks)} with {', '.join(tasks)} records at {args.size} px"
+            else:
+                path = generate_split(args.out, split, count, args.frames, args.size, args.seed, args.workers,
+                                      args.style, args.media)
+                kind = "videos" if args.media == "mp4" else f"{args.media} frame lists"
+                what = f"{args.style} {kind} of {args.frames} frames at {args.size} px"
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"{path}: {count} {what} in {time.perf_counter() - start:.1f} s")
     return 0
 

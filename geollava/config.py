@@ -2,7 +2,7 @@
 them, unknown keys and wrong types are errors naming the key, and the resolved config is written into the run
 folder. A YAML file may start from another with `extends: other.yaml` and change only what differs.
 
-    python -m geollava.train configs/tiny.yaml --learning_rate 2e-4 --tiny_model.text_layers 4
+    geollava train configs/tiny.yaml --learning_rate 2e-4 --tiny_model.text_layers 4
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ import yaml
 
 from .data.annotations import is_hub_dataset_id
 from .data.prompt import PromptSettings
-from .families import FAMILIES
-from .models.tiny import TinySpec
+from .families import FAMILIES, TinySpec
 
 
 class ConfigError(ValueError):
@@ -161,6 +160,14 @@ def parse_config(argv: list[str], need_data: bool = True) -> Config:
     config = Config(model, data, prompt, lora, train, tiny_spec, source)
     validate(config, need_data)
     return config
+
+
+def config_help() -> str:
+    """Every config key with its help, as `geollava train --help` prints them."""
+    parser = transformers.HfArgumentParser(GROUPS, prog="geollava train CONFIG.yaml")
+    parser.description = ("A YAML config sets these keys (see configs/); --key value on the command line overrides "
+                          "one. tiny_model.<key> sets a tiny random model's sizes.")
+    return parser.format_help()
 
 
 def device_defaults() -> dict:

@@ -1,5 +1,6 @@
-"""`python scripts/eval.py`: generate captions with checkpoints (or a base model) and score them, or score a
-predictions file from any system. Writes metrics.json, predictions.jsonl, per_sample.jsonl and comparison.md.
+"""`geollava eval` (= `python scripts/eval.py`): generate with checkpoints (or a base model) and score, task by task,
+or score a predictions file from any system. Writes metrics.json, predictions.jsonl, per_sample.jsonl and
+comparison.md.
 
     python scripts/eval.py --checkpoint runs/tiny --data data/synthetic/val.json --base
     python scripts/eval.py --checkpoint llava-hf/llava-1.5-7b-hf --family llava --data val.json   # zero-shot
@@ -64,7 +65,7 @@ class EvalOptions:
 
 
 def parse_args(argv) -> EvalOptions:
-    p = argparse.ArgumentParser(prog="scripts/eval.py", description=__doc__,
+    p = argparse.ArgumentParser(prog="geollava eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)

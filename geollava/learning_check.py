@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -31,7 +30,7 @@ def verdict(finetuned: dict, baseline: dict, untrained: dict, blind: dict, margi
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m geollava.learning_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="geollava learning-check", description=__doc__.splitlines()[0])
     for name in ("finetuned", "baseline", "untrained", "blind"):
         parser.add_argument(f"--{name}", required=True, help="a model's folder holding metrics.json")
     parser.add_argument("--margin", type=float, default=0.15)
@@ -43,7 +42,3 @@ def main(argv: list[str] | None = None) -> int:
     passed = all(ok for ok, _ in checks)
     print("learning check: " + ("passed — the model learned to see change" if passed else "FAILED"))
     return 0 if passed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

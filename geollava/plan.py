@@ -54,11 +54,11 @@ def model_config(config):
     from transformers import AutoConfig
 
     from .families import get_family
-    from .models.tiny import tiny_config
 
     m = config.model
+    family = get_family(m.family)
     if config.tiny_model is not None:
-        return tiny_config(m.family, config.tiny_model)
+        return family.build_tiny_config(config.tiny_model)
     if m.model_name_or_path:
         return AutoConfig.from_pretrained(m.model_name_or_path, trust_remote_code=m.trust_remote_code)
     vision = AutoConfig.from_pretrained(m.vision_tower)
@@ -66,8 +66,8 @@ def model_config(config):
     if m.image_size:
         vision.image_size = m.image_size
     text = AutoConfig.from_pretrained(m.language_model, trust_remote_code=m.trust_remote_code)
-    return get_family("llava").config_class(vision_config=vision, text_config=text, image_token_index=32000,
-                                            projector_hidden_act="gelu", vision_feature_layer=-2)
+    return family.config_class(vision_config=vision, text_config=text, image_token_index=32000,
+                               projector_hidden_act="gelu", vision_feature_layer=-2)
 
 
 def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -> ModelSizes:
@@ -226,11 +226,10 @@ def frame_processor(config, hf_config):
 
     from .families import get_family
     from .models.load import load_image_processor, set_frame_area
-    from .models.tiny import tiny_image_processor
 
     m = config.model
     if config.tiny_model is not None:
-        processor = tiny_image_processor(get_family(m.family), config.tiny_model)
+        processor = get_family(m.family).tiny_image_processor(config.tiny_model)
     elif m.model_name_or_path and (Path(m.model_name_or_path) / "preprocessor_config.json").is_file():
         processor = load_image_processor(m.model_name_or_path, m.trust_remote_code)
     else:
@@ -281,13 +280,17 @@ def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[
     path = ", ".join(paths)
     texts = [" ".join(turn.text for turn in r.conversations) for r in records]
     name = config.model.model_name_or_path or config.model.language_model
-    if name and Path(name).is_dir():
-        from transformers import AutoTokenizer
+    if not (name and Path(name).is_dir()):
+        return max(len(t) for t in texts) // 3 + 32, f"longest of {len(texts)} records of {path}, ~3 characters a token"
+    from transformers import AutoTokenizer
 
+    try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-        return max(len(tokenizer(t).input_ids) for t in texts) + 32, \
-            f"longest of {len(texts)} records of {path} by the model's tokenizer, + 32 for the template"
-    return max(len(t) for t in texts) // 3 + 32, f"longest of {len(texts)} records of {path}, ~3 characters a token"
+    except (OSError, ValueError, TypeError, ImportError) as e:  # e.g. a folder with config.json alone
+        return DEFAULT_TEXT_TOKENS, (f"default; {name} has no tokenizer that loads ({str(e).splitlines()[0][:80]}), "
+                                     "set --text-tokens to change it")
+    return max(len(tokenizer(t).input_ids) for t in texts) + 32, \
+        f"longest of {len(texts)} records of {path} by the model's tokenizer, + 32 for the template"
 
 
 def fits(p: Plan, gpu_memory: float) -> bool:
@@ -328,16 +331,20 @@ def format_plan(p: Plan, gpu_memory: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit code 0: it fits; 1: it does not fit; 2: the config or the model's config cannot be read. The launch
+    scripts read the exit code (and, with --json, the object) — never the text."""
     from .config import ConfigError, parse_config
 
-    parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0],
+                                     epilog="Every other --key value overrides the config, as in training.")
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per node")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (default 80)")
     parser.add_argument("--text-tokens", type=int, help="text tokens per sample, prompt and answer (default: the "
                                                          "longest of train_data's first 1,000 records when the file "
                                                          f"exists, else {DEFAULT_TEXT_TOKENS})")
-    parser.add_argument("--warn-only", action="store_true", help="exit 0 even when it does not fit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (rows in GiB, total, fits, "
+                                                            "suggested batch) instead of the table")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
         config = parse_config(rest, need_data=False)
@@ -345,7 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.text_tokens, how = measure_text_tokens(config, args.text_tokens)
-    print(f"text tokens per sample: {args.text_tokens} ({how})")
     try:
         sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
     except OSError as e:  # transformers' word for "no such folder, and the hub cannot be reached"
@@ -354,17 +360,29 @@ def main(argv: list[str] | None = None) -> int:
               f"({str(e).splitlines()[0]}); point model_name_or_path at a local model folder, or run where the hub "
               "is reachable (only config.json is read, no weights)", file=sys.stderr)
         return 2
+    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory)
+    verdict = fits(p, args.gpu_memory)
+    if args.json:
+        print(json.dumps(plan_json(p, sizes, config, args.gpu_memory, verdict, suggestion, args.text_tokens, how)))
+        return 0 if verdict else 1
+    print(f"text tokens per sample: {args.text_tokens} ({how})")
     print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
     print(format_plan(p, args.gpu_memory))
-    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory)
     if suggestion:
         print(f"  suggested: per_device_train_batch_size {suggestion[0]}, gradient_accumulation_steps "
               f"{suggestion[1]} (same global batch)")
     else:
         print("  no per-device batch fits: enable activation_checkpointing, ZeRO-3, offload, QLoRA or more GPUs")
-    return 0 if fits(p, args.gpu_memory) or args.warn_only else 1
+    return 0 if verdict else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def plan_json(p: Plan, sizes: ModelSizes, config, gpu_memory: float, verdict: bool, suggestion, text_tokens: int,
+              how: str) -> dict:
+    return {"config": config.source, "family": config.model.family, "parameters": sizes.total, "world": p.world,
+            "micro_batch": p.micro_batch, "sequence": p.sequence, "text_tokens": text_tokens,
+            "text_tokens_from": how, "rows_gib": {what: value / GiB for what, value in p.rows},
+            "total_gib": p.total / GiB, "gpu_memory_gib": gpu_memory, "fits": verdict,
+            "suggested": {"per_device_train_batch_size": suggestion[0],
+                          "gradient_accumulation_steps": suggestion[1]} if suggestion else None,
+            "notes": p.notes}

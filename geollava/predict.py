@@ -189,7 +189,3 @@ def answer_picture(images: list, answer: str, height: int = 256) -> Image.Image:
         canvas.paste(picture, (x, 0))
         x += picture.width + 4
     return canvas
-
-
-if __name__ == "__main__":
-    sys.exit(main())

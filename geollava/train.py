@@ -1,7 +1,7 @@
 """Fine-tune a LLaVA-family model on change-captioning annotations — the recipe, step by step.
 
     bash scripts/finetune_lora.sh configs/tiny.yaml            # what users run (launchers, GPUs, nodes, logs)
-    python -m geollava.train configs/tiny.yaml --max_steps 5   # one process, same code
+    geollava train configs/tiny.yaml --max_steps 5             # one process, same code
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 import transformers
 from transformers.trainer_utils import get_last_checkpoint
 
-from .config import Config, parse_config
+from .config import Config, ConfigError, config_help, parse_config
 from .data.annotations import is_hub_dataset_id
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
@@ -32,8 +32,18 @@ from .trainer import GeoTrainer, SaveExtras, save_extras
 log = logging.getLogger("geollava.train")
 
 
-def main(argv: list[str] | None = None) -> Path:
-    config = parse_config(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None) -> Path | int:
+    """`geollava train CONFIG [--key value ...]`: the final model's folder; a config that cannot run is one
+    `error:` line and exit code 2, before any model loads."""
+    argv = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(argv):
+        print(config_help())
+        return 0
+    try:
+        config = parse_config(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     setup_logging(config.train)
     trainer, extras = build_trainer(config)
     t = config.train
@@ -82,7 +92,7 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
-                         callbacks=[extras], mm_projector_lr=t.mm_projector_lr)
+                         callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr)
     return trainer, extras
 
 
@@ -147,7 +157,3 @@ def setup_logging(train_args) -> None:
     if "wandb" in report_to and not os.environ.get("WANDB_API_KEY") and not sys.stdin.isatty():
         os.environ.setdefault("WANDB_MODE", "offline")  # never prompt for a login inside a batch job
         log.warning("report_to wandb without WANDB_API_KEY in a non-interactive job: logging offline")
-
-
-if __name__ == "__main__":
-    main()

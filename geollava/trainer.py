@@ -13,15 +13,15 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .data.prompt import PromptSettings
+from .families import Family
 from .models.checkpoint import base_reference
 
-PROJECTOR = "multi_modal_projector"
-
-
 class GeoTrainer(Trainer):
-    def __init__(self, *args, mm_projector_lr: float | None = None, **kwargs):
+    """``family``: the model family's entry, which says which parameters are the projector."""
+
+    def __init__(self, *args, family: Family, mm_projector_lr: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.mm_projector_lr = mm_projector_lr
+        self.family, self.mm_projector_lr = family, mm_projector_lr
 
     def create_optimizer(self, model=None):
         if self.mm_projector_lr is None or self.optimizer is not None:
@@ -32,7 +32,8 @@ class GeoTrainer(Trainer):
         for in_projector, lr in ((False, self.args.learning_rate), (True, self.mm_projector_lr)):
             for decays in (True, False):
                 params = [p for n, p in model.named_parameters()
-                          if p.requires_grad and (PROJECTOR in n) == in_projector and (n in decay) == decays]
+                          if p.requires_grad and self.family.is_projector(n) == in_projector
+                          and (n in decay) == decays]
                 if params:
                     groups.append({"params": params, "lr": lr,
                                    "weight_decay": self.args.weight_decay if decays else 0.0})

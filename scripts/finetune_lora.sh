@@ -38,28 +38,31 @@ export GLOBAL_BATCH TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO_ROOT/.ve
 
 # Validate the whole config for this many processes and build a tiny / assembled base model, before launching.
 VALIDATE_ONLY=(); if [ "$DRY_RUN" = 1 ]; then VALIDATE_ONLY=(--validate-only); fi
-PREPARED=$(python -m geollava.cli prepare --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
+PREPARED=$(python -m geollava prepare --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
-# On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan).
+# On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan's exit code:
+# 0 fits, 1 does not fit, 2 cannot read the config).
 GPU_GIB=$(python -c "import torch; print(torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0)")
 if [ "$GPU_GIB" != "0" ]; then
-  PLAN=$(geollava plan --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" --warn-only "$CONFIG" "${ARGS[@]}" 2>&1) \
-    || PLAN="(the planner could not read the model's config; skipped)"
+  PLAN_STATUS=0
+  PLAN=$(python -m geollava plan --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" "$CONFIG" "${ARGS[@]}" 2>&1) \
+    || PLAN_STATUS=$?
   echo "$PLAN" | sed 's/^/[plan] /'
-  if grep -q "DOES NOT FIT" <<< "$PLAN"; then
-    echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2
-  fi
+  case "$PLAN_STATUS" in
+    1) echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2 ;;
+    2) echo "[finetune] the planner could not read the model's config; no estimate" >&2 ;;
+  esac
 fi
 
 if [ -n "$HOSTFILE" ]; then
   LAUNCH=(deepspeed --hostfile "$HOSTFILE" --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
-          --module geollava.train)
+          --module geollava train)
 elif [ "$WORLD" -gt 1 ]; then
   LAUNCH=(torchrun --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NUM_GPUS"
-          --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m geollava.train)
+          --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m geollava train)
 else
-  LAUNCH=(python -m geollava.train)
+  LAUNCH=(python -m geollava train)
 fi
 echo "[finetune] $WORLD process(es) on $NNODES node(s); log: $OUTPUT_DIR/train.log"
 echo "[finetune] ${LAUNCH[*]} $CONFIG ${ARGS[*]}"

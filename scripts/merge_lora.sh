@@ -5,4 +5,4 @@
 set -euo pipefail
 if [ $# -ne 2 ]; then echo "usage: bash scripts/merge_lora.sh CHECKPOINT OUT" >&2; exit 2; fi
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-python -m geollava.cli merge "$1" "$2"
+python -m geollava merge "$1" "$2"

@@ -48,7 +48,7 @@ EVAL=(--data "$DATA/val.json" --batch-size 16 --max-new-tokens 64)
 python scripts/eval.py --checkpoint "$OUT/finetuned" --base --output-dir "$OUT/eval/finetuned" "${EVAL[@]}" >/dev/null
 python scripts/eval.py --checkpoint "$OUT/blind" --output-dir "$OUT/eval/blind" "${EVAL[@]}" >/dev/null
 step "5/6 the constant-caption baseline (the most frequent training caption, for every sample)"
-python -m geollava.baseline --train "$DATA/train.json" --data "$DATA/val.json" --out "$OUT/eval/baseline.jsonl"
+geollava baseline --train "$DATA/train.json" --data "$DATA/val.json" --out "$OUT/eval/baseline.jsonl"
 python scripts/eval.py --predictions "$OUT/eval/baseline.jsonl" --data "$DATA/val.json" --output-dir "$OUT/eval/baseline" >/dev/null
 
 step "6/6 report"
@@ -57,13 +57,13 @@ for folder in $(ls -d "$OUT"/eval/finetuned/checkpoint-* 2>/dev/null | sort -t- 
   MODELS+=(--model "$(basename "$folder")=$folder")
 done
 MODELS+=(--model "blind control=$OUT/eval/blind/blind" --model "fine-tuned=$OUT/eval/finetuned/final")
-python -m geollava.report "${MODELS[@]}" --data "$DATA/val.json" --num-frames "$FRAMES" \
+geollava report "${MODELS[@]}" --data "$DATA/val.json" --num-frames "$FRAMES" \
   --train-log "$OUT/finetuned/train_log.json" --title "GeoLLaVA quickstart: does a tiny LLaVA learn to see change?" \
   --out "$OUT/report.html" --markdown "$OUT/results.md" >/dev/null
 echo
 cat "$OUT/results.md"
 echo
-python -m geollava.learning_check --finetuned "$OUT/eval/finetuned/final" --baseline "$OUT/eval/baseline/baseline" \
+geollava learning-check --finetuned "$OUT/eval/finetuned/final" --baseline "$OUT/eval/baseline/baseline" \
   --untrained "$OUT/eval/finetuned/base" --blind "$OUT/eval/blind/blind" \
   || echo "(the README's quickstart section says what this means and what was measured)"
 echo

@@ -72,7 +72,7 @@ def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, 
 def test_missing_train_data_is_refused_before_loading(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text((REPO_ROOT / "configs" / "tiny.yaml").read_text().replace("train_data:", "# train_data:"))
-    result = subprocess.run([sys.executable, "-m", "geollava.cli", "prepare", str(path),
+    result = subprocess.run([sys.executable, "-m", "geollava", "prepare", str(path),
                              "--output_dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "train_data is not set" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing may be built for a config that cannot run"

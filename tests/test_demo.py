@@ -46,7 +46,7 @@ def served(tmp_path_factory, tiny_run):
     root = tmp_path_factory.mktemp("demo")
     generate_split(root / "frames", "val", 1, num_frames=4, size=64, seed=9, workers=1, media="png")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "geollava.cli", "demo", "--checkpoint", str(tiny_run),
+    server = subprocess.Popen([sys.executable, "-m", "geollava", "demo", "--checkpoint", str(tiny_run),
                                "--port", str(port), "--examples", str(root / "examples"), "--max-new-tokens", "8"],
                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"

@@ -70,7 +70,7 @@ def test_levers_move_the_estimate_the_right_way(llava_7b, tmp_path):
 @pytest.mark.slow
 def test_plan_command_verdict_and_suggestion(llava_7b, tmp_path):
     data = write_json(tmp_path / "empty.json", [])
-    command = [sys.executable, "-m", "geollava.cli", "plan", str(REPO_ROOT / "configs" / "lora.yaml"), "--family",
+    command = [sys.executable, "-m", "geollava", "plan", str(REPO_ROOT / "configs" / "lora.yaml"), "--family",
                "llava", "--model_name_or_path", str(llava_7b), "--train_data", str(data), "--deepspeed", "null"]
     small = subprocess.run(command + ["--gpu-memory", "24"], capture_output=True, text=True, timeout=300)
     assert small.returncode == 1 and "DOES NOT FIT in 24 GiB" in small.stdout

@@ -132,7 +132,8 @@ def test_a_prebuilt_tiny_model_must_match_the_config(tmp_path, synth_set, tiny_m
 
 
 def test_position_init_spreads_the_vision_position_embeddings(tmp_path):
-    from geollava.models.tiny import TinySpec, build_tiny_model
+    from geollava.families import TinySpec
+    from geollava.models.tiny import build_tiny_model
     from geollava.synthetic.captions import tokenizer_corpus
     from transformers import LlavaForConditionalGeneration
 
@@ -153,8 +154,9 @@ def test_the_blind_control_shows_the_model_constant_pixels(tmp_path, synth_set, 
     assert torch.equal(seeing[0]["input_ids"], blind[0]["input_ids"]), "only the pixels differ"
 
 
-def test_mm_projector_lr_puts_the_projector_in_its_own_optimizer_group(tmp_path, synth_set, tiny_models):
-    trainer = trainer_for(tmp_path, synth_set, tiny_models, "llava", "--learning_rate", "1e-4",
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_mm_projector_lr_puts_the_projector_in_its_own_optimizer_group(tmp_path, synth_set, tiny_models, family):
+    trainer = trainer_for(tmp_path, synth_set, tiny_models, family, "--learning_rate", "1e-4",
                           "--mm_projector_lr", "7e-6")
     optimizer = trainer.create_optimizer()
     names = {id(p): n for n, p in trainer.model.named_parameters()}
@@ -162,7 +164,10 @@ def test_mm_projector_lr_puts_the_projector_in_its_own_optimizer_group(tmp_path,
     for group in optimizer.param_groups:
         by_lr.setdefault(group["lr"], set()).update(names[id(p)] for p in group["params"])
     assert set(by_lr) == {1e-4, 7e-6}
-    assert by_lr[7e-6] and all("multi_modal_projector" in n for n in by_lr[7e-6])
+    # every projector module of the family, and nothing else (Qwen's merger sits inside its vision tower)
+    projectors = FAMILIES[family].projectors
+    assert by_lr[7e-6] and all(any(f"{p}." in n for p in projectors) for n in by_lr[7e-6])
+    assert all(any(f"{p}." in n for n in by_lr[7e-6]) for p in projectors)
     assert all("lora_" in n for n in by_lr[1e-4])
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert by_lr[7e-6] | by_lr[1e-4] == trainable

@@ -42,7 +42,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self._sizes: dict[str, list[tuple[int, int]]] = {}  # Qwen: record id -> frame sizes the processor sees
         self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
         self._drop_too_long()
-        self.media = [self.media_of(records[i]) for i in self.keep]  # "image" or "video": the model input it feeds
+        self.media = [family.input_kind(records[i].media_kind) for i in self.keep]  # the model input each feeds
 
     def __len__(self) -> int:
         return len(self.keep)
@@ -63,14 +63,14 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
         item = {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
                 "media": self.media[i]}
-        if self.family.visual_tokens == "dynamic":
-            item["grid"] = self._grid(record, pixels)
+        grid = self.family.frame_grids(self.image_processor, lambda: self.frame_sizes(record))
+        if grid is not None:
+            item["grid"] = self._checked_grid(record, torch.tensor(grid), pixels)
             item["mm_token_type_ids"] = (item["input_ids"] == self.media_token_id).long()  # 1: image, for M-RoPE
         return item
 
-    def _grid(self, record: Record, pixels: torch.Tensor) -> torch.Tensor:
+    def _checked_grid(self, record: Record, grid: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
         """Qwen's image_grid_thw rows, one per frame, from the frame sizes the placeholders were counted for."""
-        grid = torch.tensor([self.family.frame_grid(self.image_processor, h, w) for h, w in self.frame_sizes(record)])
         if int(grid.prod(dim=1).sum()) != len(pixels):
             raise ValueError(f"{record.id}: its frames were preprocessed to {len(pixels)} patches, but their file "
                              f"headers give {int(grid.prod(dim=1).sum())}; was a file changed during the run?")
@@ -86,16 +86,6 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             self._sizes[record.id] = sizes
         return self._sizes[record.id]
 
-    def media_of(self, record: Record) -> str:
-        """"image": the frames go in as images (pixel_values); "video": as one video (pixel_values_videos)."""
-        if self.family.frames_as == "images" or self.as_image(record):
-            return "image"
-        return "video"
-
-    def as_image(self, record: Record) -> bool:
-        """A single image through a video family's image path (Video-LLaVA's image tower and <image>)."""
-        return record.media_kind == "image" and self.family.frames_as == "video" and self.family.image_path
-
     def pixels(self, record: Record) -> torch.Tensor:
         """The record's frames, decoded and preprocessed."""
         return self.frames_to_pixels(record, self.frames(record).images)
@@ -105,8 +95,9 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster)
 
     def frames_to_pixels(self, record: Record, images: list[np.ndarray]) -> torch.Tensor:
-        if self.family.frames_as == "video" and len(images) == 1 and not self.as_image(record):
-            images = images * self.settings.num_frames  # a single image becomes a still video
+        shown = self.shown_frames(record)
+        if len(images) == 1 and shown > 1:
+            images = images * shown  # a single image becomes a still video
         return self.to_pixels(images)
 
     def num_frames(self, record: Record) -> int:
@@ -126,11 +117,9 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return pixels
 
     def shown_frames(self, record: Record) -> int:
-        """Frames the model sees: a single image stays one image where the family has an image path, and
-        becomes a still video otherwise."""
-        if record.media_kind == "image" and (self.family.frames_as == "images" or self.family.image_path):
-            return 1
-        return self.settings.num_frames
+        """Frames the model sees: a single image stays one image where it goes in as an image, and becomes a
+        still video otherwise."""
+        return self.family.frames_shown(record.media_kind, self.settings.num_frames)
 
     def _dates(self, record: Record) -> list[str] | None:
         """The dates of the frames a sample shows, without decoding anything: the annotation's, else those
@@ -151,7 +140,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def _turns(self, record: Record) -> list[tuple[str, str | None]]:
         return conversation_turns(record, self.family, self.shown_frames(record), self._dates(record),
-                                  with_answers=not self.for_generation, as_image=self.as_image(record))
+                                  with_answers=not self.for_generation,
+                                  as_image=self.family.through_image_path(record.media_kind))
 
     def prompt_text(self, record: Record) -> str:
         """The conversation as the model reads it, each media placeholder written once (not expanded)."""
@@ -159,16 +149,9 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
                            self.settings.chat_template)[0]
 
     def _encode(self, record: Record) -> Encoded:
-        frames, as_image = self.shown_frames(record), self.as_image(record)
-        turns = self._turns(record)
-        if self.family.visual_tokens == "dynamic":
-            token = self.media_token_id
-            count = [self.family.dynamic_tokens(self.image_processor, h, w) for h, w in self.frame_sizes(record)]
-        elif as_image:
-            token, count = self.model_config.image_token_id, self.family.tokens_per_image(self.model_config)
-        else:
-            token, count = self.media_token_id, self.family.tokens_per_placeholder(self.model_config, frames)
-        return encode(turns, self.tokenizer, self.family, token, count, self.settings.system_prompt,
+        token, count = self.family.placeholder_counts(self.model_config, self.image_processor, record.media_kind,
+                                                      self.shown_frames(record), lambda: self.frame_sizes(record))
+        return encode(self._turns(record), self.tokenizer, self.family, token, count, self.settings.system_prompt,
                       self.settings.chat_template)
 
     def _drop_too_long(self) -> None:

@@ -2,7 +2,7 @@
 
 Videos go through decord, falling back to PyAV when decord is missing or fails on a file; frame lists and single
 images through Pillow, or through rasterio (raster.py) when they are GeoTIFFs or folders of band files. Readers
-are opened inside each call (never kept across a DataLoader fork: DESIGN.md §3.8).
+are opened inside each call: a decord reader created before the DataLoader workers fork can deadlock them.
 """
 from __future__ import annotations
 

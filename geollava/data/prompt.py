@@ -36,7 +36,7 @@ class PromptSettings:
     bands: str | None = field(default=None, metadata={
         "help": "raster frames: bands shown as R,G,B: numbers (4,3,2) or, for band folders, names (B04,B03,B02)"})
     stretch: str = field(default="auto", metadata={
-        "help": "raster frames: auto (8-bit as is, else 2-98 %), LO,HI percentiles over the sample, or none"})
+        "help": "raster frames: auto (8-bit as is, else 2-98 percent), LO,HI percentiles over the sample, or none"})
     align: bool = field(default=False, metadata={
         "help": "raster frames on different grids are resampled onto the first frame's (else an error)"})
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def lora_target_regex(family: Family, layer_names: list[str]) -> str:
     """A full-match regex on module paths: the named linear layers inside the language model, nowhere else.
 
-    A plain list like [q_proj, v_proj] would also hit CLIP's q_proj / v_proj (DESIGN.md §3.5).
+    A plain list like [q_proj, v_proj] would also hit CLIP's q_proj / v_proj: PEFT matches names anywhere.
     """
     names = "|".join(re.escape(n) for n in layer_names)
     return rf"(.*\.)?{re.escape(family.language_model)}\..*\.({names})"
@@ -78,7 +78,8 @@ def cast_trainable(model, dtype: torch.dtype) -> None:
 
 def disable_cpu_4bit_repacking(model) -> None:
     """bitsandbytes on a CPU with AVX512-BF16 repacks 4-bit weights into an inference-only layout at the first
-    no-grad forward; LoRA then silently gets zero gradients (DESIGN.md §3.1). Keep the trainable layout."""
+    no-grad forward; LoRA then silently gets zero gradients (measured with bitsandbytes 0.50 on this CPU: train,
+    evaluate, train again, and the LoRA weights no longer move). Keep the trainable layout."""
     try:
         import bitsandbytes as bnb
     except ImportError:
@@ -95,17 +96,13 @@ def trainable_summary(model, family: Family) -> str:
         numel = p.ds_numel if hasattr(p, "ds_numel") else p.numel()
         total += numel
         if p.requires_grad:
-            key = "lora" if "lora_" in name else "projector" if _under(name, family.projectors) else \
-                "vision" if _under(name, family.vision_towers) else "language model"
+            key = "lora" if "lora_" in name else "projector" if family.is_projector(name) else \
+                "vision" if family.is_vision(name) else "language model"
             groups[key] = groups.get(key, 0) + numel
     trainable = sum(groups.values())
     parts = ", ".join(f"{k} {v:,}" for k, v in sorted(groups.items()))
     return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%): {parts}"
 
-
-def _under(name: str, paths: tuple[str, ...]) -> bool:
-    """Whether parameter ``name`` (of the bare or the PEFT-wrapped model) lies in one of the module ``paths``."""
-    return any(f"{p}." in name for p in paths)
 
 
 def _module(model, path: str) -> torch.nn.Module:

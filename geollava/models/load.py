@@ -32,8 +32,8 @@ def prepare_base_model(config, tokenizer_corpus=None) -> str:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(f"{folder} is not built yet; the launch scripts build it before starting several "
                            "processes (geollava model prepare CONFIG)")
-    if config.tiny_model is None and m.family != "llava":
-        raise ValueError(f"assembling from parts builds a LLaVA-1.5 model; family is {m.family!r}")
+    if config.tiny_model is None and not get_family(m.family).assembles:
+        raise ValueError(f"assembling from parts builds a LLaVA-1.5 model (family: llava); family is {m.family!r}")
     with zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them
         if config.tiny_model is not None:
             build_tiny_model(m.family, folder, tokenizer_corpus, config.tiny_model)

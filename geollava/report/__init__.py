@@ -3,7 +3,7 @@ question type), the training loss, the metric per checkpoint and the scene confu
 per sample (tables.py, plots.py, cards.py), sortable and filterable by task so the worst cases are one click
 away. Images are inlined: one file to share.
 
-    python -m geollava.report --model fine-tuned=runs/x/eval/final --model base=runs/x/eval/base \\
+    geollava report --model fine-tuned=runs/x/eval/final --model base=runs/x/eval/base \\
         --data data/synthetic/val.json --train-log runs/x/train_log.json --out report.html
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ of <b>{primary}</b> <span id="task-choice" class="{task_choice}">· task <select
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m geollava.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="geollava report", description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="LABEL=FOLDER (metrics.json, per_sample.jsonl)")
     parser.add_argument("--data", required=True, help="the evaluated annotations (for the frames)")
     parser.add_argument("--media-root")

@@ -131,7 +131,10 @@ class ChangeCaption(Task):
                                             {i: s.prediction for i, s in zip(ids, samples)},
                                             dict(zip(ids, events)) if all(e is not None for e in events) else None,
                                             options)
-        return corpus, [per_sample[i] for i in ids]
+        rows = [per_sample[i] for i in ids]
+        for row in rows:  # the reward, as score() gives it: the event score, else ROUGE-L (GeoLLaVA's, best reference)
+            row["score"] = row.get("event_score", row["geollava_rougeL"])
+        return corpus, rows
 
 
 TASK = ChangeCaption()

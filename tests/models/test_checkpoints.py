@@ -18,9 +18,6 @@ from geollava.train import build_trainer, main
 
 from helpers import REPO_ROOT, tiny_argv
 
-# LLaVA, and each family whose model classes, module paths and batch inputs are new (the Qwen merger inside the
-# tower, Qwen3-VL's deepstack mergers, OneVision's SigLIP and newline embedding)
-FAMILIES_WITH_THEIR_OWN_LOADING = ["llava", "qwen2_5_vl", "qwen3_vl", "llava_onevision"]
 
 
 class StopAt(TrainerCallback):
@@ -40,7 +37,7 @@ def run(argv, stop_at=None, resume=None):
     return {e["step"]: e["loss"] for e in trainer.state.log_history if "loss" in e}
 
 
-@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_checkpoint_is_self_contained_and_reloads_exactly(tmp_path, synth_set, tiny_models, family):
     out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, "--max_steps", 4,
                          "--save_steps", 2))
@@ -66,7 +63,7 @@ def test_every_checkpoint_is_self_contained_and_reloads_exactly(tmp_path, synth_
     assert any(not torch.equal(first[k], last[k]) for k in first)
 
 
-@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_models, family):
     common = ("--max_steps", 6, "--save_steps", 3, "--seed", 1)
     straight = run(tiny_argv(tmp_path / "a", synth_set, tiny_models[family], family, *common))
@@ -80,7 +77,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, synth_set, tiny_mode
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES_WITH_THEIR_OWN_LOADING)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models, family):
     out = main(tiny_argv(tmp_path / "run", synth_set, tiny_models[family], family, "--max_steps", 2))
     merged = tmp_path / "merged"

@@ -85,16 +85,18 @@ def test_max_pixels_bounds_the_tokens_and_is_saved_with_the_checkpoint(tmp_path,
         parse_config(tiny_argv(tmp_path / "x", sized_set, tiny_models["llava"], "llava", "--max_pixels", 1024))
 
 
-@pytest.mark.parametrize("family", NEW)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_batched_generation_equals_one_by_one(tmp_path, sized_set, synth_set, tiny_models, family):
-    """Left padding with an attention mask (M-RoPE positions included) gives each sample its one-by-one text."""
-    data = sized_set if family in QWEN else synth_set
+    """Left padding with an attention mask (M-RoPE positions included) gives each sample its one-by-one text;
+    frames of different sizes where the family's tokens depend on them."""
+    dynamic = FAMILIES[family].visual_tokens == "dynamic"
+    data = sized_set if dynamic else synth_set
     folder = str(tiny_models[family])
     model = load_model(folder, family)
     tokenizer, processor = load_processors(folder)
-    records = load_records(data / ("train.json" if family in QWEN else "val.json"))
+    records = load_records(data / ("train.json" if dynamic else "val.json"))
     dataset = ChangeCaptionDataset(records, data, FAMILIES[family], model.config, tokenizer, processor,
-                                   PromptSettings(num_frames=2 if family in QWEN else 4), for_generation=True)
+                                   PromptSettings(num_frames=2 if dynamic else 4), for_generation=True)
     batched = generate_predictions(model, tokenizer, dataset, tmp_path / "b.jsonl", "base", batch_size=4,
                                    max_new_tokens=10, num_workers=0)
     single = generate_predictions(model, tokenizer, dataset, tmp_path / "s.jsonl", "base", batch_size=1,

@@ -1,4 +1,6 @@
-"""QLoRA on the CPU: 4-bit NF4 and 8-bit bases, what gets quantized, and the repacking trap (DESIGN.md §3.1)."""
+"""QLoRA on the CPU: 4-bit NF4 and 8-bit bases, what gets quantized, and the repacking trap (bitsandbytes repacks
+4-bit weights for inference at the first no-grad forward on a CPU with AVX512-BF16, after which LoRA silently gets
+zero gradients: train, evaluate, train again, and the LoRA weights must still move)."""
 import bitsandbytes as bnb
 import pytest
 import torch

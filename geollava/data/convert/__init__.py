@@ -3,6 +3,8 @@ Every converter refers to the original media in place (re-encoding only fMoW pai
 bad rows with their reason, and writes only records that pass the same checks as `data check`."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .chat import convert_chat
@@ -13,36 +15,47 @@ from .levir_cc import convert_levir_cc
 from .rsvqa import convert_rsvqa
 from .scene_folders import convert_scene_folders
 
-FORMATS = ("levir-cc", "fmow-pairs", "fmow-sequences", "teochat", "llava", "geochat-instruct", "geochat-eval",
-           "scene-folders", "rsvqa")
+@dataclass
+class ConvertOptions:
+    """Every converter's options (`geollava data convert FORMAT --help` says which format reads which)."""
+    images: str | None = None
+    captions: str | None = None
+    as_frames: bool = False
+    size: int | None = None
+    min_views: int = 3
+    min_gap_days: int = 0
+    one_record_per_reference: bool = False
+    task: str | None = None
+    split: str = "test"
+    resolution: str = "lr"
 
 
-def convert(fmt: str, src: str | Path, out_dir: str | Path, images: str | Path | None = None,
-            captions: str | Path | None = None, as_frames: bool = False, size: int | None = None,
-            min_views: int = 3, min_gap_days: int = 0, one_record_per_reference: bool = False,
-            task: str | None = None, split: str = "test", resolution: str = "lr") -> Conversion:
+def _images(src: Path, options: ConvertOptions) -> Path:
+    """The folder image paths are relative to: --images, else the source folder (or the file's folder)."""
+    return Path(options.images) if options.images else (src if src.is_dir() else src.parent)
+
+
+FORMATS: dict[str, Callable[[Path, Path, ConvertOptions], Conversion]] = {
+    "levir-cc": lambda src, out, o: convert_levir_cc(src, out, o.one_record_per_reference),
+    "fmow-pairs": lambda src, out, o: convert_fmow_pairs(src, out, _images(src, o),
+                                                         Path(o.captions) if o.captions else None, o.as_frames,
+                                                         o.size),
+    "fmow-sequences": lambda src, out, o: convert_fmow_sequences(src, out, o.min_views, o.min_gap_days),
+    "teochat": lambda src, out, o: convert_chat(src, out, _images(src, o), "video", "teochat"),
+    "llava": lambda src, out, o: convert_chat(src, out, _images(src, o), "image", "llava"),
+    "geochat-instruct": lambda src, out, o: convert_geochat_instruct(src, out, _images(src, o)),
+    "geochat-eval": lambda src, out, o: convert_geochat_eval(src, out, _images(src, o), o.task),
+    "scene-folders": lambda src, out, o: convert_scene_folders(src, out),
+    "rsvqa": lambda src, out, o: convert_rsvqa(src, out, o.split, o.resolution,
+                                               Path(o.images) if o.images else None),
+}
+
+
+def convert(fmt: str, src: str | Path, out_dir: str | Path, options: ConvertOptions | None = None) -> Conversion:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     src, out_dir = Path(src), Path(out_dir)
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
-    given_images = Path(images) if images else None
-    images = given_images or (src if src.is_dir() else src.parent)
-    if fmt == "levir-cc":
-        return convert_levir_cc(src, out_dir, one_record_per_reference)
-    if fmt == "fmow-pairs":
-        return convert_fmow_pairs(src, out_dir, images, Path(captions) if captions else None, as_frames, size)
-    if fmt == "fmow-sequences":
-        return convert_fmow_sequences(src, out_dir, min_views, min_gap_days)
-    if fmt == "teochat":
-        return convert_chat(src, out_dir, images, "video", "teochat")
-    if fmt == "llava":
-        return convert_chat(src, out_dir, images, "image", "llava")
-    if fmt == "geochat-instruct":
-        return convert_geochat_instruct(src, out_dir, images)
-    if fmt == "geochat-eval":
-        return convert_geochat_eval(src, out_dir, images, task)
-    if fmt == "scene-folders":
-        return convert_scene_folders(src, out_dir)
-    if fmt == "rsvqa":
-        return convert_rsvqa(src, out_dir, split, resolution, given_images)
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[fmt](src, out_dir, options or ConvertOptions())
