@@ -1,4 +1,5 @@
 """`geollava plan`: sizes from a config alone, DeepSpeed's accounting, and a verdict before launch."""
+import json
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 from geollava.config import parse_config
 from geollava.plan import GiB, estimate
 
-from helpers import REPO_ROOT, write_json
+from helpers import REPO_ROOT, write_image, write_json
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,24 @@ def test_plan_answers_for_each_new_family_at_7b(family, tmp_path):
     if family != "llava_onevision":
         assert any("448 x 448 px frames (record a of" in note for note in p.notes)
         assert estimate(config("--max_pixels", 224 * 224))[1] < per_frame / 3
+
+
+def test_a_model_folder_without_a_tokenizer_falls_back_to_256_text_tokens(llava_7b, tmp_path, capsys):
+    """config.json alone and an existing train_data: transformers cannot build a tokenizer there (it would try to
+    convert a slow one); the planner says so in one line and plans with 256 text tokens."""
+    from geollava.plan import main as plan
+
+    write_image(tmp_path / "a.png")
+    data = write_json(tmp_path / "train.json", [{"id": "a", "image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\nWhat is here?"}, {"from": "gpt", "value": "A harbour."}]}])
+    argv = [str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path", str(llava_7b),
+            "--train_data", str(data), "--deepspeed", "null", "--gpu-memory", "141"]
+    assert plan(argv) == 0
+    out = capsys.readouterr().out
+    line = out.splitlines()[0]
+    assert line.startswith("text tokens per sample: 256 (default;") and "has no tokenizer that loads" in line
+    assert "Traceback" not in out
+    assert plan(argv + ["--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["fits"] is True and answer["text_tokens"] == 256 and answer["total_gib"] > 10
+    assert answer["rows_gib"]["parameters (frozen + trainable)"] > 12  # 7 B in 16 bit
