@@ -22,6 +22,8 @@ import importlib
 import sys
 import time
 
+from .data.limits import ReadLimits, add_limit_arguments
+
 # Commands whose module parses its own arguments (`--key value` config overrides, or a parser of its own):
 # (module, help). Their words pass through untouched, --help included.
 DELEGATED = {
@@ -162,6 +164,7 @@ def _add_check(commands) -> None:
     p.add_argument("--bands", help="raster frames (with --deep): bands shown, e.g. 4,3,2 or B04,B03,B02")
     p.add_argument("--stretch", default="auto", help="raster frames (with --deep): auto | LO,HI | none")
     p.add_argument("--align", action="store_true", help="raster frames (with --deep): resample onto one grid")
+    add_limit_arguments(p, ReadLimits(), "with --deep: ")
     p.set_defaults(run=_run_check)
 
 
@@ -173,7 +176,8 @@ def _run_check(args) -> int:
     try:
         raster = RasterSettings.parse(args.bands, args.stretch, args.align)
         report = check_annotations(args.annotations, args.media_root, args.num_frames, args.deep,
-                                   require_answer=args.require_answers, raster=raster)
+                                   require_answer=args.require_answers, raster=raster,
+                                   limits=ReadLimits(args.max_frame_pixels, args.max_sample_pixels))
     except (AnnotationFileError, ValueError) as e:
         print(f"error: {e}")
         return 1

@@ -222,6 +222,10 @@ def validate(config: Config, need_data: bool = True) -> None:
                           "language_model (assembly), or a tiny_model block")
     if (m.vision_tower is None) != (m.language_model is None):
         raise ConfigError(f"{where}: assembling a model needs both vision_tower and language_model")
+    if m.vision_tower is not None and not FAMILIES[m.family].assembles:
+        raise ConfigError(f"{where}: vision_tower + language_model assemble a LLaVA-1.5 model: set family: llava, or "
+                          f"give family {m.family} a model_name_or_path")
+    check_ranges(config)
     if config.prompt.chat_template is None:
         config.prompt.chat_template = FAMILIES[m.family].chat_template
     for problem in config.prompt.problems():
@@ -245,7 +249,64 @@ def validate(config: Config, need_data: bool = True) -> None:
         raise ConfigError(f"{where}: on_bad_record must be error or skip, got {d.on_bad_record!r}")
     if t.deepspeed is not None and not Path(t.deepspeed).is_file():
         raise ConfigError(f"{where}: deepspeed: {t.deepspeed} does not exist (see configs/deepspeed/)")
+    check_writable(t.output_dir, where)
     apply_global_batch(config)
+
+
+# Every numeric key that has values which cannot work: (test, what it must be). None passes where a key is optional.
+RANGES = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "mm_projector_lr": (lambda v: v is None or v > 0, "> 0 (or null: the learning_rate)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "max_grad_norm": (lambda v: v is None or v >= 0, ">= 0"),
+    "warmup_steps": (lambda v: v >= 0, ">= 0 (below 1: a fraction of all steps)"),
+    "num_train_epochs": (lambda v: v > 0, "> 0"),
+    "max_steps": (lambda v: v == -1 or v >= 1, "-1 (train num_train_epochs) or >= 1"),
+    "per_device_train_batch_size": (lambda v: v >= 1, ">= 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, ">= 1"),
+    "global_batch_size": (lambda v: v is None or v >= 1, ">= 1 (or null)"),
+    "logging_steps": (lambda v: v > 0, "> 0"),
+    "save_steps": (lambda v: v > 0, "> 0"),
+    "eval_steps": (lambda v: v is None or v > 0, "> 0 (or null)"),
+    "save_total_limit": (lambda v: v is None or v >= 1, ">= 1 (or null: keep every checkpoint)"),
+    "dataloader_num_workers": (lambda v: v >= 0, ">= 0"),
+    "seed": (lambda v: v >= 0, ">= 0"),
+    "lora_r": (lambda v: v >= 1, ">= 1"),
+    "lora_alpha": (lambda v: v > 0, "> 0"),
+    "lora_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "image_size": (lambda v: v is None or v >= 1, ">= 1 pixels (or null)"),
+    "min_pixels": (lambda v: v is None or v >= 1, ">= 1 (or null)"),
+    "max_pixels": (lambda v: v is None or v >= 1, ">= 1 (or null)"),
+}
+
+
+def check_ranges(config: Config) -> None:
+    """Every numeric value that cannot work, named by its key, before any model is loaded."""
+    where = config.source or "config"
+    groups = (config.model, config.data, config.prompt, config.lora, config.train)
+    for key, (ok, wanted) in RANGES.items():
+        group = next(g for g in groups if hasattr(g, key))
+        value = getattr(group, key)
+        if not ok(value):
+            raise ConfigError(f"{where}: {key}: {value!r} cannot work; it must be {wanted}")
+
+
+def check_writable(output_dir: str, where: str) -> None:
+    """The output folder can be written (or created): tried with a temporary file in it, or in the nearest folder
+    above it that exists, so a read-only place fails here and not after the model has loaded."""
+    import tempfile
+
+    folder = Path(output_dir).resolve()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{where}: output_dir: {existing} is a file, not a folder; choose another output_dir")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".geollava-write-test"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{where}: output_dir: cannot write in {existing} ({e.strerror or e}); choose a writable "
+                          "output_dir") from None
 
 
 def check_data_files(config: Config) -> None:

@@ -2,21 +2,29 @@
 GeoTIFFs, a video — with the task and question, and see the answer with its boxes drawn on the frames.
 
 The model loads once; requests queue and run one at a time. The page binds to 127.0.0.1 by default and never
-opens a share link. A bad upload gets a message on the page; the server keeps serving.
+opens a share link. A bad upload gets a message on the page (never a server path); the server keeps serving.
+What one request may cost is bounded: uploads over --max-upload-mb are refused, frames over the pixel limits are
+refused before decoding (rasters read at a reduced resolution), and uploads are deleted when their request ends
+and the upload folder when the server stops. Only the example files are served from --examples.
 
     geollava demo --checkpoint runs/quickstart/finetuned [--host 127.0.0.1] [--port 7860]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 from .data.frames import MediaError
+from .data.limits import ReadLimits, add_limit_arguments
 from .data.raster import file_dates
 from .families import FAMILIES
 from .tasks import DEFAULT_TASK, TASKS
@@ -33,12 +41,21 @@ def parse_args(argv):
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--examples", help="folder for the example frames (default: a temporary folder)")
     p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-upload-mb", type=float, default=100, help="largest upload accepted (default 100 MB)")
+    add_limit_arguments(p, DEMO_LIMITS)
     return p.parse_args(argv)
+
+
+# A page anyone on the network may use gets tighter limits than training: 2048² per frame (what the LLaVA families
+# see is 336-384 px, Qwen's default up to 3584²: ask with larger frames from the command line), four per request.
+DEMO_LIMITS = ReadLimits(2048 ** 2, 4 * 2048 ** 2)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline, and nothing phoned home
+    uploads = Path(tempfile.mkdtemp(prefix="geollava_uploads_"))
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # before gradio loads: every upload lands here, and goes with it
     from .models.checkpoint import CheckpointError
     from .runs import Loaded, final_target
 
@@ -49,11 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     examples = Path(args.examples or tempfile.mkdtemp(prefix="geollava_demo_"))
     target = loaded.target
-    page = build_page(loaded, example_frames(examples, target.prompt.num_frames), args.max_new_tokens)
+    shown = example_frames(examples, target.prompt.num_frames)
+    limits = ReadLimits(args.max_frame_pixels, args.max_sample_pixels)
+    page = build_page(loaded, shown, args.max_new_tokens, limits)
     page.queue(default_concurrency_limit=1)  # one request at a time: the CPU runs one generation well
-    print(f"GeoLLaVA demo of {target.path} on http://{args.host}:{args.port}", flush=True)
-    page.launch(server_name=args.host, server_port=args.port, share=False, show_error=True, quiet=True,
-                allowed_paths=[str(examples)], footer_links=[])
+    print(f"GeoLLaVA demo of {target.path} on http://{args.host}:{args.port} (uploads in {uploads}, deleted after "
+          f"each request; up to {args.max_upload_mb:g} MB each)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still deletes its uploads (finally)
+    try:
+        page.launch(server_name=args.host, server_port=args.port, share=False, show_error=True, quiet=True,
+                    allowed_paths=[p for paths in shown for p in paths], max_file_size=int(args.max_upload_mb * 2 ** 20),
+                    footer_links=[])
+    finally:
+        shutil.rmtree(uploads, ignore_errors=True)
     return 0
 
 
@@ -72,12 +97,12 @@ def example_frames(folder: Path, num_frames: int) -> list[list[str]]:
     return out
 
 
-def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128):
+def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128, limits: ReadLimits = DEMO_LIMITS):
     import gradio as gr
 
     target = loaded.target
-    with gr.Blocks(title="GeoLLaVA", analytics_enabled=False) as page:
-        gr.Markdown(f"## GeoLLaVA — what changed?\nCheckpoint `{target.path}` ({target.family}); it sees "
+    with gr.Blocks(title="GeoLLaVA", analytics_enabled=False, delete_cache=(300, 300)) as page:
+        gr.Markdown(f"## GeoLLaVA — what changed?\nCheckpoint `{Path(target.path).name}` ({target.family}); it sees "
                     f"{target.prompt.num_frames} frames, prompted as trained.")
         with gr.Row():
             with gr.Column():
@@ -96,8 +121,8 @@ def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128):
                                    interactive=False, elem_id="picture")
         frames.change(dates_of, frames, dates)
         task.change(lambda name: gr.update(placeholder=TASKS[name].question_help), task, question)
-        ask.click(lambda *values: answer_request(loaded, max_new_tokens, *values),
-                  [frames, dates, task, question], [answer, picture, message])
+        ask.click(lambda *values: answer_request(loaded, max_new_tokens, limits, *values),
+                  [frames, dates, task, question], [answer, picture, message], api_name="ask")
         gr.Examples([[paths, "", DEFAULT_TASK.name, ""] for paths in examples], [frames, dates, task, question],
                     label="Synthetic examples (PNG frames; GeoTIFFs with their dates inside)")
     return page
@@ -110,8 +135,9 @@ def dates_of(files) -> str:
     return " ".join(dates) if dates else ""
 
 
-def answer_request(loaded, max_new_tokens: int, files, dates: str, task: str, question: str):
-    """(answer, picture, message) for the page; any problem with the request becomes the message."""
+def answer_request(loaded, max_new_tokens: int, limits: ReadLimits, files, dates: str, task: str, question: str):
+    """(answer, picture, message) for the page; any problem with the request becomes the message. The uploads
+    are deleted when the request ends (the examples are kept)."""
     from .predict import PredictError, answer_picture, predict
 
     paths = [_path(f) for f in files or []]
@@ -120,12 +146,38 @@ def answer_request(loaded, max_new_tokens: int, files, dates: str, task: str, qu
     video = paths[0] if len(paths) == 1 and Path(paths[0]).suffix.lower() in VIDEO_SUFFIXES else None
     request = SimpleNamespace(frames=None if video else paths, video=video, dates=dates.split() or None,
                               task=task, question=question or None, bands=None, stretch=None, align=False,
-                              pad_frames=False, max_new_tokens=max_new_tokens)
+                              pad_frames=False, max_new_tokens=max_new_tokens, max_frame_pixels=limits.frame_pixels,
+                              max_sample_pixels=limits.sample_pixels)
     try:
         result, images = predict(request, loaded)
     except (PredictError, MediaError, ValueError, OSError) as e:
-        return "", None, f"**Cannot answer:** {e}"
+        return "", None, f"**Cannot answer:** {public(str(e))}"
+    finally:
+        _delete_uploads(paths)
     return result["answer"], answer_picture(images, result["answer"]), f"Dates: {', '.join(result['dates'] or ['none'])}"
+
+
+def public(message: str) -> str:
+    """A message as the page may show it: every absolute path cut to its file name (no server path leaks)."""
+    return re.sub(r"(?:/[^/\s:,;'\"()]+)+/([^/\s:,;'\"()]+)", r"\1", message)
+
+
+def _delete_uploads(paths: list[str]) -> None:
+    """Uploads live in the server's upload folder (GRADIO_TEMP_DIR), each file twice: where the upload landed (a
+    temporary name) and the copy Gradio hands the request (under a folder named by its hash). Every file there
+    with an upload's content goes (the folders, which Gradio may reuse, go with the server); the example files
+    are not uploads."""
+    folder = Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
+    uploaded = [Path(p).resolve() for p in paths if Path(p).resolve().is_relative_to(folder) and Path(p).is_file()]
+    digests = {_digest(p) for p in uploaded}
+    sizes = {p.stat().st_size for p in uploaded}
+    for path in folder.rglob("*"):
+        if path.is_file() and path.stat().st_size in sizes and _digest(path) in digests:
+            path.unlink(missing_ok=True)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _path(item) -> str:

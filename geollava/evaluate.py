@@ -9,7 +9,9 @@ comparison.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -28,7 +30,8 @@ from .generate import generate_predictions, init_sharding, merge_shards
 from .models.checkpoint import CheckpointError
 from .predictions import PredictionsError, load_predictions
 from .report import build_report, comparison_table
-from .runs import find_targets, inference_dtype, load_target
+from .locks import FolderLockedError, folder_lock
+from .runs import find_targets, inference_dtype, load_target, weights_fingerprint
 from .scoring import image_sizes, score_by_task, take_record_fields
 from .tasks import DEFAULT_TASK, ScoreOptions
 
@@ -107,7 +110,7 @@ def run(args: EvalOptions) -> dict:
     logging.basicConfig(format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
     try:
         results = score_file(args) if args.predictions else evaluate_models(args)
-    except (EvalError, CheckpointError, PredictionsError, DataError) as e:
+    except (EvalError, CheckpointError, PredictionsError, DataError, FolderLockedError) as e:
         sys.exit(f"error: {e}")
     exit_after_success()
     return results
@@ -136,9 +139,10 @@ def score_file(args) -> dict:
     out = Path(args.output_dir or Path(args.predictions).parent / "eval")
     label = Path(args.predictions).stem
     cleaning = "geollava: text after the first 'Answer:'" if any(r["cleaned"] for r in rows) else None
-    metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
-                                                          "prediction_cleaning": cleaning}, sizes)
-    write_summary(out, {label: metrics}, args)
+    with folder_lock(out, "geollava eval"):
+        metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
+                                                              "prediction_cleaning": cleaning}, sizes)
+        write_summary(out, {label: metrics}, args)
     return {label: metrics}
 
 
@@ -164,10 +168,16 @@ def evaluate_models(args, final_only: bool = False) -> dict:
     out = Path(args.output_dir or (Path(args.checkpoint) / "eval" if Path(args.checkpoint).is_dir()
                                    else Path("runs/eval") / re.sub(r"[^\w.-]+", "_", args.checkpoint)))
     rank, world = init_sharding()
+    with folder_lock(out, "geollava eval") if rank == 0 else contextlib.nullcontext():
+        return _generate_and_score(args, targets, out, rank, world)
+
+
+def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, world: int) -> dict:
     media_root = args.media_root or str(Path(args.data).parent)
     records = load_records(args.data, media_root, require_answer=False)  # unlabeled ones: predictions only
     by_id = {r.id: r for r in records}
     sizes = image_sizes(records, media_root)
+    data_file = file_fingerprint(args.data)
     results = {}
     for target in targets:
         label = target.label
@@ -181,8 +191,11 @@ def evaluate_models(args, final_only: bool = False) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         shard = folder / ("predictions.jsonl" if world == 1 else f"predictions.rank{rank}.jsonl")
         started = now()
+        decoding = {"strategy": "greedy", "max_new_tokens": args.max_new_tokens}
+        provenance = {"model weights": weights_fingerprint(target), "prompt settings": asdict(target.prompt),
+                      "decoding": decoding, "data file": data_file}
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
-                             args.num_workers, rank, world)
+                             args.num_workers, rank, world, provenance)
         del model
         if world > 1:
             torch.distributed.barrier()
@@ -246,6 +259,14 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
                             args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
                             raster=settings.raster())
         print(f"report: {path}")
+
+
+def file_fingerprint(path: str) -> dict:
+    """An annotation file as predictions record it: where it is and a hash of its content (a hub id: its name)."""
+    file = Path(path)
+    if not file.is_file():
+        return {"data": path}
+    return {"data": str(file.resolve()), "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
 
 
 def now() -> str:

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
 from .data.template import end_of_turn
-from .predictions import append, drop_partial_last_line, prediction_row, read_done_ids
+from .predictions import (append, drop_partial_last_line, prediction_row, provenance_path, read_done_ids,
+                          start_or_resume)
 
 log = logging.getLogger(__name__)
 MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos", "image_grid_thw",
@@ -25,8 +26,11 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_vid
 
 def generate_predictions(model, tokenizer, dataset: ChangeCaptionDataset, out_path: Path, label: str,
                          batch_size: int = 16, max_new_tokens: int = 128, num_workers: int = 2,
-                         rank: int = 0, world_size: int = 1) -> Path:
-    """Generate for every record of ``dataset`` (this rank's share) not yet in ``out_path``."""
+                         rank: int = 0, world_size: int = 1, provenance: dict | None = None) -> Path:
+    """Generate for every record of ``dataset`` (this rank's share) not yet in ``out_path``. With ``provenance``
+    (what makes the predictions), a file made by anything else is set aside instead of resumed."""
+    if provenance is not None:
+        start_or_resume(out_path, provenance)
     drop_partial_last_line(out_path)
     done = read_done_ids(out_path)
     todo = [k for k in range(len(dataset)) if k % world_size == rank and dataset.records[k].id not in done]
@@ -80,3 +84,6 @@ def merge_shards(folder: Path, world: int) -> None:
                 seen.add(row["id"])
                 lines.append(line)
     (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shard = provenance_path(folder / "predictions.rank0.jsonl")
+    if shard.is_file():  # every rank generated with the same model, prompt and data
+        provenance_path(folder / "predictions.jsonl").write_text(shard.read_text())

@@ -22,6 +22,7 @@ from .data.boxes import BoxError, draw, parse_grounded
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
 from .data.frames import MediaError
+from .data.limits import add_limit_arguments
 from .data.schema import parse_record
 from .data.validate import DataError
 from .families import FAMILIES, get_family
@@ -54,6 +55,7 @@ def parse_args(argv):
     p.add_argument("--stretch", help="raster frames: auto | LO,HI | none (default: the checkpoint's setting)")
     p.add_argument("--align", action="store_true", help="raster frames on different grids: resample onto the first")
     p.add_argument("--pad-frames", action="store_true", help="repeat frames when there are fewer than trained with")
+    add_limit_arguments(p, None)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--output-dir", help="with --data: where predictions go (default: <checkpoint>/eval)")
     return p.parse_args(argv)
@@ -117,6 +119,9 @@ def _settings(prompt, args):
     changes = {"pad_frames": prompt.pad_frames or args.pad_frames, "align": prompt.align or args.align}
     if args.bands:
         changes["bands"] = args.bands
+    for key in ("max_frame_pixels", "max_sample_pixels"):
+        if getattr(args, key, None):
+            changes[key] = getattr(args, key)
     if args.stretch:
         changes["stretch"] = args.stretch
     settings = dataclasses.replace(prompt, **changes)

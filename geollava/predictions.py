@@ -8,12 +8,15 @@ cleaned the same way here (``geollava_clean``), so that our GeoLLaVA metrics equ
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from pathlib import Path
 
 from .tasks import DEFAULT_TASK
 
 ANSWER_PREFIX = "Answer:"
+log = logging.getLogger(__name__)
 
 
 class PredictionsError(ValueError):
@@ -71,7 +74,10 @@ def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict
     for n, item in enumerate(raw):
         row = _normalise(item, path, n, geollava_clean)
         if row["id"] in seen:
-            raise PredictionsError(f"{path}: record {n}: id {row['id']!r} appears twice")
+            raise PredictionsError(f"{path}: record {n}: id {row['id']!r} appears twice (two runs wrote into one "
+                                   "folder, as versions before the folder lock could): re-run `geollava eval "
+                                   "--checkpoint ...` into that folder — it keeps this file aside and generates "
+                                   "afresh — or keep one line per id in the file")
         seen.add(row["id"])
         rows.append(row)
     if not rows:
@@ -137,3 +143,31 @@ def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
             "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
             "task": item.get("task", DEFAULT_TASK.name), "metadata": item.get("metadata") or {}, "cleaned": cleaned,
             "source": "geochat" if geochat else "geollava" if "generated" in item else "ours"}
+
+
+def provenance_path(predictions: Path) -> Path:
+    """The file beside a predictions file that says what made it."""
+    return predictions.with_name(predictions.stem + ".provenance.json")
+
+
+def start_or_resume(path: Path, provenance: dict) -> None:
+    """Resume ``path`` only when what made it — model weights, prompt settings, decoding, data — is what is asked
+    now; else set it aside (named by the time) and start afresh, saying so in one line. A file of an older version
+    (no provenance) is set aside too: it may even hold duplicate ids from two runs into one folder."""
+    record = provenance_path(path)
+    if path.is_file() and path.stat().st_size:
+        old = json.loads(record.read_text()) if record.is_file() else None
+        if old == provenance:
+            return
+        differs = ", ".join(k for k in provenance if (old or {}).get(k) != provenance[k]) if old else \
+            "not recorded (an older version wrote it)"
+        stamp = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+        aside, n = path.with_name(f"{path.stem}.stale-{stamp}.jsonl"), 1
+        while aside.exists():  # never over another file set aside in the same second
+            aside, n = path.with_name(f"{path.stem}.stale-{stamp}-{n}.jsonl"), n + 1
+        path.rename(aside)
+        if record.is_file():
+            record.rename(provenance_path(aside))
+        log.warning("%s was made by another model, prompt, decoding or data (%s): kept as %s, generating afresh",
+                    path, differs, aside.name)
+    record.write_text(json.dumps(provenance, indent=1) + "\n")

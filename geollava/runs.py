@@ -6,6 +6,7 @@ Target: its label in tables, where it is, and how it is loaded and prompted.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,12 +16,11 @@ import torch
 
 from .data.prompt import PromptSettings
 from .families import FAMILIES, get_family
-from .models.checkpoint import (CheckpointError, base_loading, load_checkpoint, load_prompt, read_run_config,
-                                resolve_base)
+from .models.checkpoint import (CONFIG_FILE, WEIGHT_FILES, CheckpointError, base_loading, checkpoint_folders,
+                                is_complete, load_checkpoint, load_prompt, read_run_config, resolve_base)
 from .models.load import load_model, load_processors
 
 log = logging.getLogger(__name__)
-WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
 
 
 @dataclass
@@ -36,16 +36,17 @@ class Target:
 
 def find_targets(path: str, include_base: bool = False, family: str | None = None) -> list[Target]:
     """Each model of ``path``, in step order: a run's checkpoints and final model (its base first with
-    ``include_base``), one checkpoint, or a base model given by hub id or folder with ``family``."""
+    ``include_base``), one checkpoint, or a base model given by hub id or folder with ``family``. Checkpoints cut
+    short while saving are skipped, and named."""
     folder = Path(path)
-    if folder.is_dir() and (folder / "geollava_config.yaml").is_file():
+    if folder.is_dir() and ((folder / CONFIG_FILE).is_file() or checkpoint_folders(folder)):
         return _run_targets(folder, include_base)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"--checkpoint {path} is a file; give a checkpoint folder, a run folder or a model")
     if not folder.exists() and ("/" not in path or path.startswith((".", "/"))):
         raise CheckpointError(f"checkpoint {path} does not exist")
     if family is None:
-        raise CheckpointError(f"{path} is not a GeoLLaVA checkpoint (no geollava_config.yaml): using it as a base "
+        raise CheckpointError(f"{path} is not a GeoLLaVA checkpoint (no {CONFIG_FILE}): using it as a base "
                               f"model needs --family {' | '.join(FAMILIES)}")
     prompt = PromptSettings(chat_template=get_family(family).chat_template)
     return [Target("base", path, "base", family, prompt, base_loading({}))]
@@ -58,27 +59,31 @@ def final_target(path: str, family: str | None = None) -> Target:
 
 
 def _run_targets(folder: Path, include_base: bool) -> list[Target]:
-    config = read_run_config(folder)
+    """A run folder, or one checkpoint-N folder (then the folder itself is the only model)."""
     checkpoints = checkpoint_folders(folder)
-    targets = [_checkpoint_target(c.name, c) for c in checkpoints]
-    if has_weights(folder):
-        if checkpoints and same_weights(checkpoints[-1], folder):
-            log.info("%s holds the same weights as the final model: evaluated once, as 'final'", checkpoints[-1])
+    complete = [c for c in checkpoints if is_complete(c)]
+    for skipped in sorted(set(checkpoints) - set(complete)):
+        log.warning("skipping %s: its save was cut short (incomplete)", skipped)
+    targets = [_checkpoint_target(c.name, c) for c in complete]
+    if has_weights(folder) and is_complete(folder):
+        if complete and same_weights(complete[-1], folder):
+            log.info("%s holds the same weights as the final model: evaluated once, as 'final'", complete[-1])
             targets.pop()
         targets.append(_checkpoint_target("final" if checkpoints else folder.name, folder))
+    elif has_weights(folder) or (folder / CONFIG_FILE).is_file():
+        log.warning("skipping %s itself: its save was cut short (incomplete)", folder)
     if not targets:
-        raise CheckpointError(f"{folder} has no checkpoint-* folders and no saved model")
+        interrupted = " (every save in it was cut short: the run was interrupted while saving)" if checkpoints or \
+            has_weights(folder) else ""
+        raise CheckpointError(f"{folder} has no complete checkpoint-* folder and no saved model{interrupted}; "
+                              "resume the run with resume_from_checkpoint: auto")
     if include_base:
         # loaded exactly as the adapter's base was (same bits and quantization), prompted as in training
-        targets.insert(0, Target("base", resolve_base(folder, config["model_name_or_path"]), "base",
-                                 config["family"], load_prompt(folder), base_loading(config)))
+        source = folder if (folder / CONFIG_FILE).is_file() else complete[-1]
+        config = read_run_config(source)
+        targets.insert(0, Target("base", resolve_base(source, config["model_name_or_path"]), "base",
+                                 config["family"], load_prompt(source), base_loading(config)))
     return targets
-
-
-def checkpoint_folders(run: Path) -> list[Path]:
-    """The run's checkpoint-N folders, by step."""
-    return sorted((p for p in run.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
-                  key=lambda p: int(p.name.split("-")[-1]))
 
 
 def _checkpoint_target(label: str, folder: Path) -> Target:
@@ -124,3 +129,19 @@ class Loaded:
     @classmethod
     def of(cls, target: Target) -> Loaded:
         return cls(target, *load_target(target))
+
+
+def weights_fingerprint(target: Target) -> dict:
+    """What identifies the weights a target generates with: a content hash of an adapter (small) and of each
+    config, and the size and modification time of full-weight files (gigabytes: not hashed); a hub id as named."""
+    folder = Path(target.path)
+    if not folder.is_dir():
+        return {"model": target.path}
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name == "adapter_model.safetensors" or path.suffix in (".json", ".yaml") and path.name != "train_log.json":
+            files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.suffix == ".safetensors" or path.name.endswith(".bin"):
+            stat = path.stat()
+            files[path.name] = f"{stat.st_size} bytes, modified {stat.st_mtime_ns}"
+    return {"model": str(folder.resolve()), "files": files, "family": target.family, "loading": target.loading}

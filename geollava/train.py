@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers.trainer_utils import get_last_checkpoint
 
 from .config import Config, ConfigError, config_help, parse_config
 from .data.annotations import is_hub_dataset_id
@@ -23,11 +23,13 @@ from .data.mixture import MixedDataset
 from .data.pixel_cache import PixelCache, cache_folder
 from .data.validate import load_records
 from .distributed import exit_after_success
+from .locks import FolderLockedError, folder_lock
 from .families import get_family
 from .models.adapters import cast_trainable, trainable_summary, trainable_setup
+from .models.checkpoint import COMPLETE, checkpoint_folders, is_complete, mark_complete, step_of
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
 from .synthetic.captions import tokenizer_corpus
-from .trainer import GeoTrainer, SaveExtras, save_extras
+from .trainer import BadRecordError, GeoTrainer, SaveExtras, save_extras
 
 log = logging.getLogger("geollava.train")
 
@@ -45,13 +47,30 @@ def main(argv: list[str] | None = None) -> Path | int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     setup_logging(config.train)
+    first_rank = int(os.environ.get("RANK", "0")) == 0
+    try:
+        with folder_lock(config.train.output_dir, "geollava train") if first_rank else contextlib.nullcontext():
+            return _train(config)
+    except (BadRecordError, FolderLockedError) as e:
+        print(f"\nerror: {e}", file=sys.stderr)  # on a line of its own, after any progress bar
+        return 2
+
+
+def _train(config: Config) -> Path:
     trainer, extras = build_trainer(config)
     t = config.train
+    if trainer.is_world_process_zero():  # the final model there is stale from now until this run saves its own
+        (Path(t.output_dir) / COMPLETE).unlink(missing_ok=True)
     trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
     trainer.save_model(t.output_dir)
     if trainer.is_world_process_zero():
         save_extras(Path(t.output_dir), extras, trainer.state.log_history)
+        mark_complete(Path(t.output_dir), trainer.state.global_step)
         log.info("saved the final model to %s", t.output_dir)
+    skipped = trainer.state.log_history[-1].get("skipped_records", 0) if trainer.state.log_history else 0
+    if skipped:
+        log.warning("skipped %d records whose media could not be decoded (on_bad_record: skip): %s%s", skipped,
+                    ", ".join(list(trainer.skipped)[:10]), " ..." if len(trainer.skipped) > 10 else "")
     exit_after_success()
     return Path(t.output_dir)
 
@@ -92,7 +111,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
-                         callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr)
+                         callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr,
+                         on_bad_record=config.data.on_bad_record)
     return trainer, extras
 
 
@@ -100,7 +120,8 @@ def build_dataset(config: Config, path: str, family, model_config, tokenizer, im
     d = config.data
     media_root = d.media_root or (None if is_hub_dataset_id(path) else str(Path(path).parent))
     frames = config.prompt.num_frames if d.deep_check else None
-    records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check)
+    records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check, raster=config.prompt.raster(),
+                           limits=config.prompt.limits())
     cache = None
     if d.pixel_cache:
         cache = PixelCache(cache_folder(Path(config.train.output_dir) / "pixel_cache", path, Path(media_root),
@@ -124,14 +145,24 @@ def resolved_for_checkpoints(config: Config, base: str) -> dict:
 
 
 def resume_checkpoint(setting: str | None, output_dir: str) -> str | None:
+    """``auto``: the newest complete checkpoint of the run (an incomplete one, cut short while saving, is named
+    and skipped); a path: that checkpoint, refused when incomplete."""
     if setting in (None, "", "no", "false"):
         return None
     if setting == "auto":
-        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        folders = checkpoint_folders(Path(output_dir)) if Path(output_dir).is_dir() else []
+        complete = [f for f in folders if is_complete(f)]
+        newest = step_of(complete[-1]) if complete else -1
+        for skipped in [f for f in folders if step_of(f) > newest]:
+            log.warning("resume_from_checkpoint: auto skips %s: its save was cut short (incomplete)", skipped)
+        last = str(complete[-1]) if complete else None
         log.info("resume_from_checkpoint: auto -> %s", last or "nothing to resume, starting fresh")
         return last
     if not Path(setting).is_dir():
         raise FileNotFoundError(f"resume_from_checkpoint: {setting} is not a checkpoint folder")
+    if not is_complete(Path(setting)):
+        raise FileNotFoundError(f"resume_from_checkpoint: {setting} is incomplete (its save was cut short); "
+                                "resume from an earlier checkpoint, or use auto")
     return setting
 
 

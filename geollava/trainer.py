@@ -1,10 +1,12 @@
-"""HF Trainer with the two things LLaVA-style training needs on top: a separate projector learning rate, and
-length grouping from lengths the dataset computed without decoding any video — in an order that is a function of
-(seed, epoch), so a resumed run sees the batches an uninterrupted one would. Plus a callback that makes every
-checkpoint self-contained (image processor, prompt settings and resolved config beside the adapter and tokenizer)."""
+"""HF Trainer with what LLaVA-style training needs on top: a separate projector learning rate; length grouping
+from lengths the dataset computed without decoding any video — in an order that is a function of (seed, epoch),
+so a resumed run sees the batches an uninterrupted one would; records whose media fail to decode counted or
+stopped on. Plus a callback that makes every checkpoint self-contained (image processor, prompt settings and
+resolved config beside the adapter and tokenizer) and marks it complete last."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -13,15 +15,57 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .data.prompt import PromptSettings
+from .data.validate import DataError
 from .families import Family
-from .models.checkpoint import base_reference
+from .models.checkpoint import COMPLETE, base_reference, mark_complete
+
+log = logging.getLogger(__name__)
+
+
+class BadRecordError(DataError):
+    """A record whose media cannot be decoded was drawn, and on_bad_record is error."""
+
 
 class GeoTrainer(Trainer):
-    """``family``: the model family's entry, which says which parameters are the projector."""
+    """``family``: the model family's entry, which says which parameters are the projector. ``on_bad_record``:
+    what a sample whose media cannot be decoded when it is drawn does — "skip": it was replaced by another (the
+    dataset did that), and is logged by id and counted (`skipped_records` in every log entry); "error": the run
+    stops with one line naming the record, the file and the fix."""
 
-    def __init__(self, *args, family: Family, mm_projector_lr: float | None = None, **kwargs):
+    def __init__(self, *args, family: Family, mm_projector_lr: float | None = None, on_bad_record: str = "error",
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.family, self.mm_projector_lr = family, mm_projector_lr
+        self.family, self.mm_projector_lr, self.on_bad_record = family, mm_projector_lr, on_bad_record
+        self.skipped: dict[str, str] = {}  # id -> why, of the records this process skipped (each counted once)
+        self._skipped_before: int | None = None  # counted by the run before a resume
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        bad = inputs.pop("bad_records", None)
+        if bad:
+            self._bad_records(bad)
+        return super().compute_loss(model, inputs, *args, **kwargs)
+
+    def _bad_records(self, bad: list[dict]) -> None:
+        if self.on_bad_record == "error":
+            first = bad[0]
+            raise BadRecordError(f"record {first['id']!r}: {first['problem']}; fix or replace the file, or set "
+                                 "on_bad_record: skip to train without such records (each is logged and counted)")
+        for record in bad:
+            if record["id"] not in self.skipped:
+                log.warning("skipping record %s, replaced by another sample: %s", record["id"], record["problem"])
+            self.skipped[record["id"]] = record["problem"]
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Every log entry counts the records skipped so far (each once per process, summed over the ranks, which
+        all log at the same steps)."""
+        if self._skipped_before is None:
+            self._skipped_before = max((e.get("skipped_records", 0) for e in self.state.log_history), default=0)
+        count = torch.tensor(float(len(self.skipped)))
+        if self.args.world_size > 1 and torch.distributed.is_initialized():
+            count = count.to(self.args.device)
+            torch.distributed.all_reduce(count)
+        logs["skipped_records"] = self._skipped_before + int(count.item())
+        super().log(logs, start_time)
 
     def create_optimizer(self, model=None):
         if self.mm_projector_lr is None or self.optimizer is not None:
@@ -40,6 +84,13 @@ class GeoTrainer(Trainer):
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
+
+    def _save_checkpoint(self, model, trial):
+        """A folder being (re)written is not complete until SaveExtras marks it again, last."""
+        if self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            (folder / COMPLETE).unlink(missing_ok=True)
+        return super()._save_checkpoint(model, trial)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Under ZeRO-3 each rank holds a shard of every adapter tensor; gather the trainable ones before PEFT
@@ -121,7 +172,9 @@ class SaveExtras(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            save_extras(Path(args.output_dir) / f"checkpoint-{state.global_step}", self, state.log_history)
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            save_extras(folder, self, state.log_history)
+            mark_complete(folder, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero:

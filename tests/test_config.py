@@ -133,3 +133,34 @@ def test_plan_needs_no_data(tmp_path):
     c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(tmp_path / "later.json")],
                      need_data=False)
     assert c.data.train_data[0].endswith("later.json")
+
+
+@pytest.mark.parametrize("override,key", [
+    (["--learning_rate", "-1"], "learning_rate"), (["--lora_r", "0"], "lora_r"),
+    (["--per_device_train_batch_size", "0"], "per_device_train_batch_size"), (["--lora_dropout", "1.5"], "lora_dropout"),
+    (["--max_steps", "-5"], "max_steps"), (["--max_steps", "-1", "--num_train_epochs", "0"], "num_train_epochs"),
+    (["--gradient_accumulation_steps", "0"], "gradient_accumulation_steps"), (["--mm_projector_lr", "0"], "mm_projector_lr"),
+    (["--save_steps", "0"], "save_steps"), (["--lora_alpha", "-8"], "lora_alpha"),
+])
+def test_values_that_cannot_work_are_refused_naming_the_key(annotations, override, key):
+    with pytest.raises(ConfigError) as error:
+        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), *override])
+    assert f": {key}: " in str(error.value) and "cannot work; it must be" in str(error.value)
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_anything_loads(annotations, tmp_path):
+    # /proc takes no new files, even from root (a chmod 555 folder would not stop root)
+    with pytest.raises(ConfigError, match=r"output_dir: cannot write in /proc"):
+        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
+                      "/proc/geollava-run"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
+                      str(tmp_path / "file" / "run")])
+
+
+@pytest.mark.slow
+def test_the_dry_run_refuses_values_that_cannot_work(tmp_path):
+    result = subprocess.run(["bash", "scripts/finetune_lora.sh", "configs/tiny.yaml", "--lora_r", "0", "--dry-run"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "lora_r: 0 cannot work; it must be >= 1" in result.stderr

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 GRID = 100
+MAX_ANGLE = 360  # degrees either way; beyond it an angle is a typo (and a 300-digit one overflows the geometry)
 DELIM = "<delim>"
 _BOX = re.compile(r"\{<(-?\d+)><(-?\d+)><(-?\d+)><(-?\d+)>(?:\|<(-?\d+)>)?\}")
 _PIECES = re.compile(r"<p>(.*?)</p>|\{[^{}]*\}?")
@@ -54,10 +55,17 @@ def parse_box(text: str) -> Box:
     x1, y1, x2, y2 = (int(v) for v in match.groups()[:4])
     angle = int(match.group(5) or 0)
     if not all(0 <= v <= GRID for v in (x1, y1, x2, y2)):
-        raise BoxError(f"box {text.strip()!r}: coordinates must lie on the 0-{GRID} grid")
+        raise BoxError(f"box {_short(text)}: coordinates must lie on the 0-{GRID} grid")
     if x2 < x1 or y2 < y1:
         raise BoxError(f"box {text.strip()!r}: x2 and y2 must not be smaller than x1 and y1")
+    if not -MAX_ANGLE <= angle <= MAX_ANGLE:
+        raise BoxError(f"box {_short(text)}: the angle must lie between -{MAX_ANGLE} and {MAX_ANGLE} degrees")
     return Box(x1, y1, x2, y2, angle)
+
+
+def _short(text: str) -> str:
+    text = text.strip()
+    return repr(text) if len(text) <= 60 else repr(text[:40] + "..." + text[-12:])
 
 
 def parse_grounded(text: str) -> list[Phrase]:

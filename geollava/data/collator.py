@@ -41,6 +41,9 @@ class Collator:
             batch["mm_token_type_ids"] = self._pad([item["mm_token_type_ids"] for item in items], 0)
         if videos:
             batch["pixel_values_videos"] = torch.stack(videos)
+        bad = [record for item in items for record in item.get("bad_records", ())]
+        if bad:  # records whose media failed to decode and were replaced: the trainer counts or stops on them
+            batch["bad_records"] = bad
         return batch
 
     def _pad(self, rows: list[torch.Tensor], value: int) -> torch.Tensor:

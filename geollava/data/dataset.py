@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..families import Family
-from .frames import Frames, frame_sizes, load_frames, sample_indices
+from .frames import Frames, MediaError, frame_sizes, load_frames, sample_indices
 from .pixel_cache import PixelCache
 from .raster import file_dates
 from .prompt import PromptSettings
@@ -36,7 +36,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.records, self.media_root, self.family = records, Path(media_root), family
         self.tokenizer, self.image_processor, self.settings = tokenizer, image_processor, settings
         self.for_generation, self.pixel_cache = for_generation, pixel_cache
-        self.raster, self._file_dates = settings.raster(), {}
+        self.raster, self.limits, self._file_dates = settings.raster(), settings.limits(), {}
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
         self._sizes: dict[str, list[tuple[int, int]]] = {}  # Qwen: record id -> frame sizes the processor sees
@@ -48,7 +48,30 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return len(self.keep)
 
     def __getitem__(self, i: int) -> dict:
-        return self.item(i)
+        """Sample ``i``; in training, a sample whose media cannot be decoded is replaced by the next one of the same
+        kind of media that can (the same on every rank: ranks stay in step), and the item says which record failed
+        and why (`bad_records`) for the trainer to count, or to stop on (on_bad_record: error)."""
+        if self.for_generation:
+            return self.item(i)
+        failed = []
+        for k in range(len(self)):
+            j = self._same_media(i, k)
+            try:
+                item = self.item(j)
+            except MediaError as e:
+                failed.append({"id": self.records[self.keep[j]].id, "problem": str(e)})
+                continue
+            return {**item, "bad_records": failed} if failed else item
+        raise MediaError(f"no sample with {self.media[i]} media can be read ({failed[0]['problem']}, and every "
+                         "other one likewise)")
+
+    def _same_media(self, i: int, k: int) -> int:
+        """The k-th sample from ``i`` on, counting only those of ``i``'s kind of media (k = 0: ``i`` itself)."""
+        if k == 0:
+            return i
+        kind = self.media[i]
+        ahead = [j for j in range(i + 1, i + len(self)) if self.media[j % len(self)] == kind]
+        return ahead[(k - 1) % len(ahead)] % len(self) if ahead else i
 
     def item(self, i: int, pixels: torch.Tensor | None = None) -> dict:
         """Sample ``i``; ``pixels`` when the caller has already preprocessed its frames (predict)."""
@@ -80,7 +103,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         """(height, width) of each frame the model sees, as the image processor gets it (read from the headers
         once per record; padded to square with image_aspect_ratio: pad)."""
         if record.id not in self._sizes:
-            sizes = frame_sizes(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster)
+            sizes = frame_sizes(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster,
+                                self.limits)
             if self.settings.image_aspect_ratio == "pad":
                 sizes = [(max(h, w), max(h, w)) for h, w in sizes]
             self._sizes[record.id] = sizes
@@ -92,7 +116,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
 
     def frames(self, record: Record) -> Frames:
         """The record's frames as the model sees them, decoded (RGB arrays, with their dates)."""
-        return load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster)
+        return load_frames(record, self.media_root, self.num_frames(record), self.settings.pad_frames, self.raster,
+                           self.limits)
 
     def frames_to_pixels(self, record: Record, images: list[np.ndarray]) -> torch.Tensor:
         shown = self.shown_frames(record)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .limits import ReadLimits
 from .raster import RasterError, RasterSettings, is_raster, raster_size, read_rasters
 from .schema import Record
 
@@ -54,19 +55,20 @@ def sample_indices(total: int, num_frames: int, pad: bool = False) -> list[int]:
 
 
 def load_frames(record: Record, media_root: str | Path, num_frames: int, pad: bool = False,
-                raster: RasterSettings | None = None) -> Frames:
+                raster: RasterSettings | None = None, limits: ReadLimits | None = None) -> Frames:
     """The frames a model sees for ``record``; a single image is one frame whatever ``num_frames`` says.
     A video is opened once: counted, sampled and decoded through the same reader. Raster frames are read
-    together (one stretch for the sample) and may bring their dates when the record has none."""
+    together (one stretch for the sample) and may bring their dates when the record has none. Nothing larger
+    than ``limits`` allows is decoded (limits.py)."""
     paths = [Path(media_root) / p for p in record.media]
     file_dates = None
     if record.media_kind == "video":
-        video = read_video(paths[0], lambda total: sample_indices(total, num_frames, pad))
+        video = read_video(paths[0], lambda total: sample_indices(total, num_frames, pad), limits)
         total, indices, images = video.total, video.indices, list(video.images)
     else:
         total = len(paths)
         indices = still_indices(record, num_frames, pad)
-        images, file_dates = read_images([paths[i] for i in indices], raster)
+        images, file_dates = read_images([paths[i] for i in indices], raster, limits)
     timestamps = file_dates
     if record.timestamps is not None:
         if len(record.timestamps) != total:
@@ -81,16 +83,18 @@ def still_indices(record: Record, num_frames: int, pad: bool = False) -> list[in
 
 
 def frame_sizes(record: Record, media_root: str | Path, num_frames: int, pad: bool = False,
-                raster: RasterSettings | None = None) -> list[tuple[int, int]]:
+                raster: RasterSettings | None = None, limits: ReadLimits | None = None) -> list[tuple[int, int]]:
     """(height, width) of each frame ``load_frames`` would return, from the files' headers (nothing decoded).
-    Raster frames all take the first frame's grid (they must share it, or are resampled onto it)."""
+    Raster frames all take the first frame's grid (they must share it, or are resampled onto it), at the
+    resolution the limits let them be read at."""
     paths = [Path(media_root) / p for p in record.media]
     if record.media_kind == "video":
         return [_video_size(paths[0])] * num_frames
     chosen = [paths[i] for i in still_indices(record, num_frames, pad)]
     if any(is_raster(p) for p in chosen):
         try:
-            return [raster_size(chosen[0], (raster or RasterSettings()).bands)] * len(chosen)
+            size = raster_size(chosen[0], (raster or RasterSettings()).bands, len(chosen), limits or ReadLimits())
+            return [size] * len(chosen)
         except RasterError as e:
             raise MediaError(str(e)) from None
     return [_image_size(p) for p in chosen]
@@ -115,12 +119,18 @@ def _video_size(path: Path) -> tuple[int, int]:
         raise MediaError(f"cannot read video {path}: {e}") from None
 
 
-def read_images(paths: list[Path], raster: RasterSettings | None = None) -> tuple[list[np.ndarray], list | None]:
+def read_images(paths: list[Path], raster: RasterSettings | None = None,
+                limits: ReadLimits | None = None) -> tuple[list[np.ndarray], list | None]:
     """One sample's still frames, and their dates when raster files carry them (else None)."""
+    limits = limits or ReadLimits()
     if not any(is_raster(p) for p in paths):
+        problem = limits.problem([_image_size(p) for p in paths], f"image {paths[0]}" if len(paths) == 1 else
+                                 f"the frames of {paths[0].parent}")
+        if problem:
+            raise MediaError(problem)
         return [read_image(p) for p in paths], None
     try:
-        return read_rasters(paths, raster or RasterSettings())
+        return read_rasters(paths, raster or RasterSettings(), limits)
     except RasterError as e:
         raise MediaError(str(e)) from None
 
@@ -140,10 +150,19 @@ class Video:
     images: np.ndarray  # N x H x W x 3 uint8
 
 
-def read_video(path: Path, choose: Callable[[int], list[int]]) -> Video:
-    """Open ``path`` once, count its frames, decode the frames ``choose(total)`` picks (repeats allowed)."""
+def read_video(path: Path, choose: Callable[[int], list[int]], limits: ReadLimits | None = None) -> Video:
+    """Open ``path`` once, count its frames, decode the frames ``choose(total)`` picks (repeats allowed) — none
+    when its frames, by the stream's header, are larger than ``limits`` allow."""
     if not Path(path).is_file():
         raise MediaError(f"video {path} does not exist")
+    if limits is not None:
+        try:
+            size = _video_size(Path(path))
+        except MediaError:  # no readable header: the decoder below says what is wrong
+            size = None
+        problem = size and limits.problem([size], f"video {path}")
+        if problem:
+            raise MediaError(problem)
     if decord is not None:
         try:
             reader = decord.VideoReader(str(path), num_threads=1)

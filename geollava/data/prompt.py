@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .limits import DEFAULT_FRAME_PIXELS, DEFAULT_SAMPLE_PIXELS, ReadLimits
 from .raster import RasterSettings
 from .template import CHAT_TEMPLATES, VICUNA_SYSTEM
 
@@ -39,9 +40,17 @@ class PromptSettings:
         "help": "raster frames: auto (8-bit as is, else 2-98 percent), LO,HI percentiles over the sample, or none"})
     align: bool = field(default=False, metadata={
         "help": "raster frames on different grids are resampled onto the first frame's (else an error)"})
+    max_frame_pixels: int = field(default=DEFAULT_FRAME_PIXELS, metadata={
+        "help": "largest frame decoded (pixels); larger images are refused before decoding, larger rasters read at "
+                "a reduced resolution"})
+    max_sample_pixels: int = field(default=DEFAULT_SAMPLE_PIXELS, metadata={
+        "help": "largest sample decoded (pixels of all its frames together), likewise"})
 
     def raster(self) -> RasterSettings:
         return RasterSettings.parse(self.bands, self.stretch, self.align)
+
+    def limits(self) -> ReadLimits:
+        return ReadLimits(self.max_frame_pixels, self.max_sample_pixels)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROMPT_FILE
@@ -76,6 +85,9 @@ class PromptSettings:
             out.append(f"too_long must be skip or truncate_answer, got {self.too_long!r}")
         if self.model_max_length < 1:
             out.append(f"model_max_length must be positive, got {self.model_max_length}")
+        if self.max_frame_pixels < 1 or self.max_sample_pixels < self.max_frame_pixels:
+            out.append(f"max_frame_pixels ({self.max_frame_pixels}) must be at least 1, and max_sample_pixels "
+                       f"({self.max_sample_pixels}) at least max_frame_pixels")
         try:
             self.raster()
         except ValueError as e:

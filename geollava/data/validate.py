@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .annotations import AnnotationFileError, Annotations, RawLineError
 from .frames import MediaError, read_images, read_video
+from .limits import ReadLimits
 from .raster import RasterSettings, is_raster
 from .schema import Problem, Record, has_answer, parse_record
 
@@ -40,6 +41,7 @@ class CheckReport:
     good: list[int] = field(default_factory=list)  # positions of the good records in the file
     bad: list[BadRecord] = field(default_factory=list)
     unlabeled: int = 0  # good records with no answer: inference input, nothing to train or score on
+    outside: list[str] = field(default_factory=list)  # ids of records whose media reach outside the media root
 
     def lines(self) -> list[str]:
         out = []
@@ -48,6 +50,10 @@ class CheckReport:
             out.append(f"{self.path}: {bad.label}: {first}")
             out += [f"    also: {p}" for p in rest]
         out.append(f"{self.path}: {self.total} records, {len(self.good)} ok, {len(self.bad)} bad")
+        if self.outside:
+            shown = ", ".join(self.outside[:5]) + (f" and {len(self.outside) - 5} more" if len(self.outside) > 5 else "")
+            out.append(f"{self.path}: {len(self.outside)} of the ok records reach outside the media root (absolute "
+                       f"paths or ../): {shown}; allowed, but check that they point where you mean")
         if self.unlabeled:
             out.append(f"{self.path}: {self.unlabeled} of the ok records are unlabeled (no answer): inference input "
                        "for `eval.py --checkpoint CK --data FILE` or `geollava predict --data FILE`; training and "
@@ -57,7 +63,8 @@ class CheckReport:
 
 def check_annotations(path: str | Path | Annotations, media_root: str | Path | None = None,
                       num_frames: int | None = None, deep: bool = False, require_answer: bool = True,
-                      check_media: bool = True, raster: RasterSettings | None = None) -> CheckReport:
+                      check_media: bool = True, raster: RasterSettings | None = None,
+                      limits: ReadLimits | None = None) -> CheckReport:
     """Check every record; raises AnnotationFileError only when the file as a whole is unreadable."""
     annotations = path if isinstance(path, Annotations) else Annotations(path)
     if media_root is None and annotations.from_hub:
@@ -67,7 +74,7 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
     report = CheckReport(annotations.path, total=len(annotations))
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(annotations):
-        problems = _check_one(raw, root, num_frames, deep, require_answer, check_media, raster)
+        problems = _check_one(raw, root, num_frames, deep, require_answer, check_media, raster, limits)
         record_id = _raw_id(raw)
         if record_id is not None and record_id in seen_ids:
             problems.append(Problem("duplicate_id", f"id also used by record {seen_ids[record_id]}",
@@ -79,18 +86,21 @@ def check_annotations(path: str | Path | Annotations, media_root: str | Path | N
         else:
             report.good.append(index)
             report.unlabeled += not has_answer(raw)
+            if _reaches_outside(raw, root):
+                report.outside.append(record_id or f"record {index}")
     return report
 
 
 def load_records(path: str | Path, media_root: str | Path | None = None, on_bad_record: str = "error",
                  num_frames: int | None = None, deep: bool = False, require_answer: bool = True,
-                 check_media: bool = True) -> Records:
+                 check_media: bool = True, raster: RasterSettings | None = None,
+                 limits: ReadLimits | None = None) -> Records:
     """Records for training or evaluation; bad ones stop the run (``error``) or are logged and counted (``skip``).
     ``check_media=False`` for scoring, which reads references and task fields only."""
     if on_bad_record not in ("error", "skip"):
         raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
     annotations = Annotations(path)
-    report = check_annotations(annotations, media_root, num_frames, deep, require_answer, check_media)
+    report = check_annotations(annotations, media_root, num_frames, deep, require_answer, check_media, raster, limits)
     if report.bad and on_bad_record == "error":
         shown = report.lines()[:20]
         raise DataError("\n".join(shown) + f"\nfix these records (`geollava data check {path}` lists them all), "
@@ -117,18 +127,19 @@ class Records(Sequence):
         return parse_record(self.annotations.raw(self.indices[i]), self.require_answer)[0]
 
 
-def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=True, raster=None) -> list[Problem]:
+def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=True, raster=None,
+               limits=None) -> list[Problem]:
     if isinstance(raw, RawLineError):
         return [Problem("invalid_json", f"line {raw.line}, column {raw.column}: invalid JSON ({raw.reason})",
                         "fix the line so that it holds exactly one JSON object")]
     record, problems = parse_record(raw, require_answer)
     if record is None or not check_media:
         return problems
-    return media_problems(record, root, num_frames, deep, raster)
+    return media_problems(record, root, num_frames, deep, raster, limits)
 
 
 def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool,
-                   raster: RasterSettings | None = None) -> list[Problem]:
+                   raster: RasterSettings | None = None, limits: ReadLimits | None = None) -> list[Problem]:
     missing = [p for p in record.media if not ((root / p).is_file() or ((root / p).is_dir() and is_raster(root / p)))]
     if missing:
         return [Problem("media_missing", f"media file {root / missing[0]} does not exist"
@@ -137,9 +148,9 @@ def media_problems(record: Record, root: Path, num_frames: int | None, deep: boo
     if not deep:
         return []
     if record.media_kind == "video":
-        return _video_problems(record, root / record.media[0], num_frames)
-    try:
-        read_images([root / path for path in record.media], raster)  # rasters together: their grids must match
+        return _video_problems(record, root / record.media[0], num_frames, limits or ReadLimits())
+    try:  # rasters together: their grids must match; nothing over the limits is decoded
+        read_images([root / path for path in record.media], raster, limits)
     except MediaError as e:
         return [Problem("image_unreadable", str(e), "replace the file with a readable PNG / JPEG / GeoTIFF, "
                         "or see the message")]
@@ -149,10 +160,10 @@ def media_problems(record: Record, root: Path, num_frames: int | None, deep: boo
     return []
 
 
-def _video_problems(record: Record, path: Path, num_frames: int | None) -> list[Problem]:
+def _video_problems(record: Record, path: Path, num_frames: int | None, limits: ReadLimits) -> list[Problem]:
     try:
         # the container can index frames that do not decode: decode the first and the last
-        total = read_video(path, lambda count: [0, count - 1] if count else []).total
+        total = read_video(path, lambda count: [0, count - 1] if count else [], limits).total
     except MediaError as e:
         return [Problem("video_unreadable", str(e), "re-encode the video (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")]
     if total == 0:
@@ -165,6 +176,14 @@ def _video_problems(record: Record, path: Path, num_frames: int | None) -> list[
         problems.append(Problem("timestamp_count", f"{len(record.timestamps)} timestamps for the {total} frames "
                                 f"of {path}", "give exactly one timestamp per video frame"))
     return problems
+
+
+def _reaches_outside(raw: dict, root: Path) -> bool:
+    """Whether a (valid) record names media by an absolute path or one that climbs out of the media root."""
+    media = raw.get("video", raw.get("image"))
+    paths = media if isinstance(media, list) else [media]
+    inside = root.resolve()
+    return any(Path(p).is_absolute() or not (inside / p).resolve().is_relative_to(inside) for p in paths)
 
 
 def _raw_id(raw) -> str | None:

@@ -8,13 +8,14 @@ be moved or copied elsewhere with its `base_model/`), an absolute path for anoth
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
 import yaml
 
-from ..data.prompt import PromptSettings
+from ..data.prompt import PROMPT_FILE, PromptSettings
 from ..families import get_family
 from .load import load_model, load_processors
 
@@ -23,8 +24,50 @@ class CheckpointError(ValueError):
     pass
 
 
+COMPLETE = "geollava_complete.json"  # written last: a folder without it was cut short while saving
+
+
+def mark_complete(folder: Path, step: int) -> None:
+    """The last file of every save: from here on the folder is a checkpoint (written atomically)."""
+    partial = folder / f".{COMPLETE}.partial"
+    partial.write_text(json.dumps({"step": step}) + "\n")
+    os.replace(partial, folder / COMPLETE)
+
+
+def checkpoint_folders(run: Path) -> list[Path]:
+    """The run's checkpoint-N folders, by step (complete or not)."""
+    return sorted((p for p in Path(run).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                  key=step_of)
+
+
+def step_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[-1])
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether a save finished: its marker is there — or, for a folder saved before markers existed, every file a
+    save writes is (weights, prompt settings, config; a checkpoint-N also a readable trainer_state.json)."""
+    folder = Path(folder)
+    if (folder / COMPLETE).is_file():
+        return True
+    if any(folder.glob(f".{COMPLETE}*")) or not all((folder / n).is_file() for n in (PROMPT_FILE, CONFIG_FILE)):
+        return False
+    if not any((folder / n).is_file() for n in WEIGHT_FILES):
+        return False
+    if folder.name.startswith("checkpoint-"):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+CONFIG_FILE = "geollava_config.yaml"
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
+
+
 def read_run_config(folder: str | Path) -> dict:
-    path = Path(folder) / "geollava_config.yaml"
+    path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{folder} has no geollava_config.yaml: not a GeoLLaVA checkpoint or run folder")
     return yaml.safe_load(path.read_text())
@@ -67,6 +110,9 @@ def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, devi
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint {folder} does not exist")
+    if not is_complete(folder):
+        raise CheckpointError(f"{folder} is incomplete: its save was cut short (no {COMPLETE}); use an earlier "
+                              "checkpoint of the run, or resume the run (resume_from_checkpoint: auto)")
     config = read_run_config(folder)
     prompt = load_prompt(folder)
     family = get_family(config["family"])

@@ -75,3 +75,15 @@ def test_draw_outlines_the_boxes_in_their_colour():
     assert tuple(out[40, 20]) == (0, 255, 0) and tuple(out[20, 40]) == (0, 255, 0)  # left and top edges
     assert tuple(out[40, 40]) == (0, 0, 0)  # inside stays
     assert np.asarray(image).max() == 0, "the original is not drawn on"
+
+
+def test_numbers_out_of_bounds_are_box_errors_in_checks_and_no_box_in_scores():
+    huge = "{<10><10><20><20>|<" + "9" * 309 + ">}"
+    with pytest.raises(BoxError, match="angle must lie between -360 and 360"):
+        parse_box(huge)
+    with pytest.raises(BoxError, match="0-100 grid"):
+        parse_box("{<10><10><20><" + "9" * 50 + ">}")
+    from geollava.tasks import Sample, get_task
+
+    scores = get_task("refer").score(Sample(huge, ["{<10><10><20><20>|<0>}"], {}))
+    assert scores["no_box"] == 1.0 and scores["acc@0.5"] == 0.0  # scored as no box, not an OverflowError

@@ -151,3 +151,42 @@ def test_the_console_command_runs_as_installed(tmp_path):
     result = subprocess.run([shutil.which("geollava"), "data", "check", str(path)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 1 and "1 records, 0 ok, 1 bad" in result.stdout
+
+
+def test_media_outside_the_media_root_are_counted_and_named(tmp_path, media):
+    (tmp_path / "root").mkdir()
+    write_image(tmp_path / "root" / "in.png")
+    write_image(tmp_path / "up.png")
+    records = [{"id": "inside", "image": "in.png", "conversations": turns(prompt="Q?")},
+               {"id": "climbs", "image": "../up.png", "conversations": turns(prompt="Q?")},
+               {"id": "absolute", "image": str(media / "a.png"), "conversations": turns(prompt="Q?")}]
+    result = run_check(write_json(tmp_path / "root" / "r.json", records))
+    assert result.returncode == 0, result.stdout  # allowed: many annotation sets are written that way
+    line = next(line for line in result.stdout.splitlines() if "outside the media root" in line)
+    assert "2 of the ok records" in line and "climbs, absolute" in line and "inside" not in line
+
+
+def png_header(path, width: int, height: int):
+    """A PNG that declares ``width`` x ``height`` and holds no pixels: what a decompression bomb looks like to a
+    reader that trusts the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_deep_check_reports_an_oversized_image_as_one_bad_record_and_goes_on(tmp_path, media):
+    png_header(tmp_path / "huge.png", 30000, 30000)
+    write_image(tmp_path / "fine.png")
+    records = [{"id": "huge", "image": "huge.png", "conversations": turns(prompt="Q?")},
+               {"id": "fine", "image": "fine.png", "conversations": turns(prompt="Q?")}]
+    result = run_check(write_json(tmp_path / "r.json", records), "--deep")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "record 0 (id 'huge')" in result.stdout and "30000 x 30000 px = 900 MP, over the limit of 100 MP" \
+        in result.stdout and "2 records, 1 ok, 1 bad" in result.stdout
+    assert "max_frame_pixels" in result.stdout

@@ -133,3 +133,47 @@ def test_an_unreadable_band_file_is_an_error_naming_it(tmp_path):
     (folder / "l8_B3.tif").write_bytes(b"not a tiff")
     with pytest.raises(RasterError, match="cannot read raster .*l8_B3.tif"):
         read_rasters([folder])
+
+
+def test_a_raster_over_the_limits_is_read_small_as_gdal_reads_it_nearest(tmp_path):
+    """Read window by window and decimated to the pixel centres: the same pixels as GDAL's own nearest read, the
+    grid's transform scaled with them, and frame_sizes (Qwen's token counts) agreeing with what is read."""
+    from geollava.data.frames import frame_sizes
+    from geollava.data.limits import ReadLimits
+
+    rng = np.random.default_rng(0)
+    bands = rng.integers(0, 4000, (3, 300, 500)).astype(np.uint16)
+    path = write_tiff(tmp_path / "big.tif", bands)
+    limits = ReadLimits(frame_pixels=120 * 200, sample_pixels=120 * 200)
+    import geollava.data.raster as raster
+
+    with rasterio.open(path) as src:
+        shape = (120, 200)
+        gdal = src.read([1, 2, 3], out_shape=(3, *shape))
+        ours = raster._reduced(src, [1, 2, 3], shape)
+    assert np.array_equal(np.asarray(ours), gdal)
+    old = raster.WINDOW_PIXELS
+    raster.WINDOW_PIXELS = 64 * 64  # many windows: pieces must join without a seam
+    try:
+        with rasterio.open(path) as src:
+            assert np.array_equal(np.asarray(raster._reduced(src, [1, 2, 3], (120, 200))), gdal)
+    finally:
+        raster.WINDOW_PIXELS = old
+    images, _ = read_rasters([path], RasterSettings(stretch="none"), limits)
+    assert images[0].shape == (120, 200, 3)
+    record, _ = parse_record({"id": "r", "video": ["big.tif", "big.tif"], "conversations": [
+        {"from": "human", "value": "What changed?"}, {"from": "gpt", "value": "Nothing."}]})
+    frames = load_frames(record, tmp_path, 2, raster=RasterSettings(), limits=limits)
+    assert [f.shape[:2] for f in frames.images] == frame_sizes(record, tmp_path, 2, limits=limits) == [(84, 141)] * 2
+
+
+def test_an_image_over_the_limits_is_refused_before_decoding(tmp_path):
+    from geollava.data.frames import read_images
+    from geollava.data.limits import ReadLimits
+
+    Image.new("RGB", (300, 200)).save(tmp_path / "a.png")
+    with pytest.raises(MediaError, match=r"300 x 200 px .* over the limit of .* per frame \(max_frame_pixels\)"):
+        read_images([tmp_path / "a.png"], limits=ReadLimits(frame_pixels=50_000, sample_pixels=50_000))
+    with pytest.raises(MediaError, match=r"2 frames .* per sample \(max_sample_pixels\)"):
+        read_images([tmp_path / "a.png"] * 2, limits=ReadLimits(frame_pixels=60_000, sample_pixels=100_000))
+    assert read_images([tmp_path / "a.png"] * 2, limits=ReadLimits(60_000, 120_000))[0][0].shape == (200, 300, 3)

@@ -144,6 +144,21 @@ train.main(sys.argv[1:])
 """
 
 
+KILL_MID_SAVE = """
+import os, signal, sys
+import transformers
+import geollava.train as train
+
+real = transformers.Trainer._save_optimizer_and_scheduler
+def save_optimizer_and_scheduler(self, output_dir):  # the adapter of checkpoint-{step} is written, the rest not yet
+    if self.state.global_step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, output_dir)
+transformers.Trainer._save_optimizer_and_scheduler = save_optimizer_and_scheduler
+train.main(sys.argv[1:])
+"""
+
+
 def losses(folder) -> dict[int, float]:
     import json
 
@@ -170,6 +185,39 @@ def test_a_run_killed_in_its_second_epoch_resumes_exactly(tmp_path, synth_set, t
     assert [got[s] for s in range(7, 13)] == [expected[s] for s in range(7, 13)]
     a, b = load_file(straight / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) == 0.0
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_saving_resumes_from_its_last_complete_checkpoint(tmp_path, synth_set, tiny_models):
+    """SIGKILL while checkpoint-4 is being written (its adapter there, nothing else): eval.py skips it and names
+    it, `auto` resumes from checkpoint-2, and the run's losses from step 3 on equal an uninterrupted run's."""
+    common = ("--max_steps", 6, "--save_steps", 2, "--seed", 3)
+    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
+    argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
+                     "--resume_from_checkpoint", "auto")
+    killed = subprocess.run([sys.executable, "-c", KILL_MID_SAVE.replace("{step}", "4"), *argv], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    half = tmp_path / "killed" / "checkpoint-4"
+    assert (half / "adapter_model.safetensors").is_file() and not (half / "trainer_state.json").exists()
+
+    scored = subprocess.run([sys.executable, "scripts/eval.py", "--checkpoint", str(tmp_path / "killed"), "--data",
+                             str(synth_set / "val.json"), "--max-new-tokens", "4", "--num-workers", "0",
+                             "--no-meteor", "--tokenizer", "simple"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "| checkpoint-2 |" in scored.stdout and "checkpoint-4" not in scored.stdout.split("metrics:")[0]
+    assert f"skipping {half}: its save was cut short" in scored.stderr
+
+    resumed = subprocess.run([sys.executable, "-m", "geollava", "train", *map(str, argv)], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"auto skips {half}" in resumed.stderr and "auto -> " + str(tmp_path / "killed" / "checkpoint-2") \
+        in resumed.stderr
+    expected, got = losses(straight), losses(tmp_path / "killed")
+    assert sorted(got) == list(range(1, 7))
+    for step in range(3, 7):
+        assert abs(got[step] - expected[step]) <= 1e-4 * abs(expected[step]), (step, got, expected)
 
 
 @pytest.mark.slow
