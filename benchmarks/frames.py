@@ -88,7 +88,7 @@ def main() -> None:
             rates = measure(make_videos(folder, args.videos, args.size, keyint), args.rounds)
             baseline = rates["decord every frame"]
             print(f"\n{label}")
-            print(f"| method | sampled frames/s | vs decord every frame | vs PyAV every frame |")
+            print("| method | sampled frames/s | vs decord every frame | vs PyAV every frame |")
             print("|---|---:|---:|---:|")
             for name, rate in rates.items():
                 print(f"| {name} | {rate:.0f} | {rate / baseline:.1f}x | {rate / rates['PyAV every frame']:.1f}x |")

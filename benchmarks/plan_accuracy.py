@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -122,6 +121,7 @@ print("PEAK_BYTES", peak[0] - before[0], peak[1] - before[1])
 
 
 def against_cpu_runs(tmp: Path) -> None:
+    from geollava.plan import estimate
     from geollava.synthetic.generate import generate_split
 
     data = generate_split(tmp / "data", "train", 64, num_frames=4, size=64, seed=1)

@@ -191,12 +191,13 @@ def _add_convert(commands) -> None:
 
     p = commands.add_parser("convert", help="convert a public dataset into our annotations")
     p.add_argument("format", choices=list(FORMATS))
-    p.add_argument("src", help="levir-cc, rsvqa: the dataset folder; fmow-pairs: the pair sheet (.xlsx / .csv); "
-                               "fmow-sequences: the fMoW root; teochat / llava / geochat-instruct: the JSON file; "
-                               "geochat-eval: the jsonl file; scene-folders: the class-per-folder root")
+    p.add_argument("src", help="levir-cc, rsvqa, vrsbench, dior-rsvg: the dataset folder; fmow-pairs: the pair sheet "
+                               "(.xlsx / .csv); fmow-sequences: the fMoW root; teochat / llava / geochat-instruct: "
+                               "the JSON file; geochat-eval, rscc: the jsonl file; scene-folders: the class-per-folder "
+                               "root")
     p.add_argument("--out", required=True, help="output folder for the annotation files (and fMoW videos)")
-    p.add_argument("--images", help="fmow-pairs, teochat, llava, geochat-*, rsvqa: folder the image paths are "
-                                    "relative to")
+    p.add_argument("--images", help="fmow-pairs, teochat, llava, geochat-*, rsvqa, vrsbench: folder the image paths "
+                                    "are relative to; rscc: the folder its tiles are under (found by name)")
     p.add_argument("--captions", help="fmow-pairs: GeoLLaVA annotations whose answers caption the pairs")
     p.add_argument("--as-frames", action="store_true", help="fmow-pairs: frame lists instead of mp4 videos")
     p.add_argument("--size", type=int, help="fmow-pairs: frame side of the videos (default: the first image's)")
@@ -205,7 +206,7 @@ def _add_convert(commands) -> None:
     p.add_argument("--one-record-per-reference", action="store_true",
                    help="levir-cc: a training record per reference sentence (default: the first, others kept)")
     p.add_argument("--task", choices=benchmark_tasks(), help="geochat-eval: the task of the file")
-    p.add_argument("--split", default="test", help="rsvqa: the split to convert (default test)")
+    p.add_argument("--split", default="test", help="rsvqa, dior-rsvg: the split to convert (default test)")
     p.add_argument("--resolution", choices=("lr", "hr"), default="lr", help="rsvqa: LR (Sentinel-2) or HR (USGS)")
     p.set_defaults(run=_run_convert)
 

@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--examples", help="folder for the example frames (default: a temporary folder)")
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, help="the most new tokens of an answer (default: the task's budget)")
     p.add_argument("--max-upload-mb", type=float, default=100, help="largest upload accepted (default 100 MB)")
     add_limit_arguments(p, DEMO_LIMITS)
     return p.parse_args(argv)
@@ -97,7 +97,8 @@ def example_frames(folder: Path, num_frames: int) -> list[list[str]]:
     return out
 
 
-def build_page(loaded, examples: list[list[str]], max_new_tokens: int = 128, limits: ReadLimits = DEMO_LIMITS):
+def build_page(loaded, examples: list[list[str]], max_new_tokens: int | None = None,
+               limits: ReadLimits = DEMO_LIMITS):
     import gradio as gr
 
     target = loaded.target
@@ -135,7 +136,8 @@ def dates_of(files) -> str:
     return " ".join(dates) if dates else ""
 
 
-def answer_request(loaded, max_new_tokens: int, limits: ReadLimits, files, dates: str, task: str, question: str):
+def answer_request(loaded, max_new_tokens: int | None, limits: ReadLimits, files, dates: str, task: str,
+                   question: str):
     """(answer, picture, message) for the page; any problem with the request becomes the message. The uploads
     are deleted when the request ends (the examples are kept)."""
     from .predict import PredictError, answer_picture, predict

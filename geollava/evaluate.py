@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .data.dataset import ChangeCaptionDataset
-from .data.prompt import PromptSettings
+from .data.prompt import BOX_FORMATS, PromptSettings
 from .data.validate import DataError, load_records
 from .distributed import exit_after_success
 from .families import FAMILIES, get_family
@@ -33,7 +34,7 @@ from .report import build_report, comparison_table
 from .locks import FolderLockedError, folder_lock
 from .runs import find_targets, inference_dtype, load_target, weights_fingerprint
 from .scoring import image_sizes, score_by_task, take_record_fields
-from .tasks import DEFAULT_TASK, ScoreOptions
+from .tasks import DEFAULT_TASK, ScoreOptions, get_task
 
 log = logging.getLogger("geollava.eval")
 
@@ -53,7 +54,7 @@ class EvalOptions:
     base: bool = False
     family: str | None = None
     batch_size: int = 16
-    max_new_tokens: int = 128
+    max_new_tokens: int | None = None  # None: each task's budget
     num_frames: int | None = None
     num_workers: int = 2
     no_meteor: bool = False
@@ -61,6 +62,7 @@ class EvalOptions:
     sbert_model: str | None = None
     report: bool = False
     no_geollava_clean: bool = False
+    box_format: str | None = None  # None: the checkpoint's (a zero-shot base: its family's own)
 
     @property
     def scoring(self) -> ScoreOptions:
@@ -88,7 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", action="store_true", help="also evaluate the base model with the same prompt")
     p.add_argument("--family", choices=sorted(FAMILIES), help="model family of a base model given by --checkpoint")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, help="the most new tokens an answer may have (default: its task's "
+                                                         "budget, 256 for GeoChat's tasks as its evaluation scripts)")
     p.add_argument("--num-frames", type=int, help="default: what the checkpoint was trained with")
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding video")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves ~6 s of JVM start)")
@@ -96,6 +99,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="caption tokenizer: PTB (Java) as published tables, or the pure-Python stand-in")
     p.add_argument("--sbert-model", help="local sentence-transformers model folder for the SBERT cosine")
     p.add_argument("--report", action="store_true", help="also write report.html (needs --data, for the frames)")
+    p.add_argument("--box-format", choices=BOX_FORMATS,
+                   help="how the model writes boxes, and how a zero-shot model is asked for them (default: the "
+                        "checkpoint's, geochat; a base model given with --family: its own — Qwen2.5-VL pixels, "
+                        "Qwen3-VL norm1000, the LLaVA families norm1)")
     p.add_argument("--no-geollava-clean", action="store_true",
                    help="score GeoLLaVA results files as written (default: the text after the first 'Answer:', "
                         "as GeoLLaVA's eval_metrics.py does)")
@@ -139,9 +146,11 @@ def score_file(args) -> dict:
     out = Path(args.output_dir or Path(args.predictions).parent / "eval")
     label = Path(args.predictions).stem
     cleaning = "geollava: text after the first 'Answer:'" if any(r["cleaned"] for r in rows) else None
+    model_sizes = {i: qwen2_5_vl_resized(w, h) for i, (w, h) in sizes.items()} if args.box_format == "pixels" else {}
     with folder_lock(out, "geollava eval"):
         metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
-                                                              "prediction_cleaning": cleaning}, sizes)
+                                                              "prediction_cleaning": cleaning}, sizes,
+                             model_sizes=model_sizes)
         write_summary(out, {label: metrics}, args)
     return {label: metrics}
 
@@ -185,13 +194,16 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
         model, tokenizer, image_processor = load_target(target)
         if args.num_frames:
             target.prompt.num_frames = args.num_frames
+        if args.box_format:
+            target.prompt.box_format = args.box_format
         dataset = ChangeCaptionDataset(records, media_root, get_family(target.family), model.config, tokenizer,
                                        image_processor, target.prompt, for_generation=True)
         folder = out / label
         folder.mkdir(parents=True, exist_ok=True)
         shard = folder / ("predictions.jsonl" if world == 1 else f"predictions.rank{rank}.jsonl")
         started = now()
-        decoding = {"strategy": "greedy", "max_new_tokens": args.max_new_tokens}
+        decoding = {"strategy": "greedy", "max_new_tokens": args.max_new_tokens or {
+            task: get_task(task).max_new_tokens for task in sorted({r.task for r in records})}}
         provenance = {"model weights": weights_fingerprint(target), "prompt settings": asdict(target.prompt),
                       "decoding": decoding, "data file": data_file}
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
@@ -206,17 +218,21 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
         for row in rows:
             take_record_fields(row, by_id[row["id"]])
         info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
-                "decoding": {"strategy": "greedy", "max_new_tokens": args.max_new_tokens,
-                             "batch_size": args.batch_size, "processes": world},
+                "decoding": {**decoding, "batch_size": args.batch_size, "processes": world},
                 "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(inference_dtype())}}
-        results[label] = score_rows(rows, args, folder, label, info, sizes)
+        box_format = args.box_format or target.prompt.box_format
+        info["box_format"] = box_format
+        model_sizes = {i: dataset.family.model_frame(image_processor, dataset.model_config, h, w)
+                       for i, (w, h) in sizes.items()} if box_format == "pixels" else {}
+        results[label] = score_rows(rows, args, folder, label, info, sizes, box_format, model_sizes)
     if rank == 0:
         write_summary(out, results, args, train_log=Path(args.checkpoint) / "train_log.json")
     return results
 
 
 def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
-               sizes: dict[str, tuple[int, int]] | None = None) -> dict:
+               sizes: dict[str, tuple[int, int]] | None = None, box_format: str | None = None,
+               model_sizes: dict | None = None) -> dict:
     """metrics.json (``scores``: the change-caption metrics over the change-caption records; ``tasks``: every
     task present) and per_sample.jsonl of one model. Rows without references (unlabeled records) are predicted,
     not scored, and counted."""
@@ -225,7 +241,8 @@ def score_rows(rows: list[dict], args, folder: Path, label: str, info: dict,
     if unlabeled:
         log.info("%s: %d of %d records have no answer (unlabeled): their predictions are in predictions.jsonl, "
                  "%s", label, unlabeled, len(rows), "the rest are scored" if labeled else "nothing to score")
-    tasks, per_sample = score_by_task(labeled, sizes, args.scoring) if labeled else ({}, {})
+    options = dataclasses.replace(args.scoring, box_format=box_format or args.box_format or "geochat")
+    tasks, per_sample = score_by_task(labeled, sizes, options, model_sizes) if labeled else ({}, {})
     if DEFAULT_TASK.name in tasks and not args.sbert_model:
         log.info("SBERT cosine skipped: pass --sbert-model PATH (a local sentence-transformers model) to compute it")
     metrics = {"label": label, **info, "samples": len(labeled), "unlabeled": unlabeled,
@@ -259,6 +276,15 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
                             args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
                             raster=settings.raster())
         print(f"report: {path}")
+
+
+def qwen2_5_vl_resized(width: int, height: int) -> tuple[int, int]:
+    """(width, height) Qwen2.5-VL's processor resizes an image to with its defaults (factor 28, 56² to
+    14²·4·1280 pixels): what a predictions file's pixel boxes refer to when no model is loaded to say."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    h, w = smart_resize(height, width, factor=28, min_pixels=56 * 56, max_pixels=14 * 14 * 4 * 1280)
+    return w, h
 
 
 def file_fingerprint(path: str) -> dict:

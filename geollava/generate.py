@@ -18,6 +18,7 @@ from .data.dataset import ChangeCaptionDataset
 from .data.template import end_of_turn
 from .predictions import (append, drop_partial_last_line, prediction_row, provenance_path, read_done_ids,
                           start_or_resume)
+from .tasks import get_task
 
 log = logging.getLogger(__name__)
 MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_videos", "image_grid_thw",
@@ -25,10 +26,11 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "pixel_values_vid
 
 
 def generate_predictions(model, tokenizer, dataset: ChangeCaptionDataset, out_path: Path, label: str,
-                         batch_size: int = 16, max_new_tokens: int = 128, num_workers: int = 2,
+                         batch_size: int = 16, max_new_tokens: int | None = None, num_workers: int = 2,
                          rank: int = 0, world_size: int = 1, provenance: dict | None = None) -> Path:
-    """Generate for every record of ``dataset`` (this rank's share) not yet in ``out_path``. With ``provenance``
-    (what makes the predictions), a file made by anything else is set aside instead of resumed."""
+    """Generate for every record of ``dataset`` (this rank's share) not yet in ``out_path``, each up to
+    ``max_new_tokens`` (None: its task's budget). With ``provenance`` (what makes the predictions), a file made
+    by anything else is set aside instead of resumed."""
     if provenance is not None:
         start_or_resume(out_path, provenance)
     drop_partial_last_line(out_path)
@@ -44,23 +46,32 @@ def generate_predictions(model, tokenizer, dataset: ChangeCaptionDataset, out_pa
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with tqdm(total=len(todo), desc=f"generate {label}", unit="sample", disable=rank != 0) as progress:
         for indices, batch in zip(batches, loader):
-            texts = generate_batch(model, tokenizer, batch, max_new_tokens, device, dtype)
+            budgets = [max_new_tokens or budget_of(dataset.records[k]) for k in indices]
+            texts = generate_batch(model, tokenizer, batch, budgets, device, dtype)
             append(out_path, [prediction_row(dataset.records[k], text, label) for k, text in zip(indices, texts)])
             progress.update(len(indices))
     return out_path
 
 
+def budget_of(record) -> int:
+    """A record's decoding budget: its task's (GeoChat's evaluation scripts generate up to 256 new tokens)."""
+    return get_task(record.task).max_new_tokens
+
+
 @torch.no_grad()
-def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int, device, dtype) -> list[str]:
+def generate_batch(model, tokenizer, batch: dict, max_new_tokens: int | list[int], device, dtype) -> list[str]:
+    """Greedy answers; ``max_new_tokens`` one budget, or one per sample: the batch runs to the largest and each
+    answer is cut to its own, which greedy decoding makes the same as generating it alone with its budget."""
+    budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(batch["input_ids"])
     inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
     for key in ("pixel_values", "pixel_values_videos"):
         if key in inputs:
             inputs[key] = inputs[key].to(dtype)
     stops = list(dict.fromkeys([tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))]))
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+    output = model.generate(**inputs, max_new_tokens=max(budgets), do_sample=False, num_beams=1,
                             pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
     new_tokens = output[:, inputs["input_ids"].shape[1]:]
-    return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    return [tokenizer.decode(row[:budget], skip_special_tokens=True).strip() for row, budget in zip(new_tokens, budgets)]
 
 
 def init_sharding() -> tuple[int, int]:

@@ -26,7 +26,7 @@ from .data.limits import add_limit_arguments
 from .data.schema import parse_record
 from .data.validate import DataError
 from .families import FAMILIES, get_family
-from .generate import generate_batch
+from .generate import budget_of, generate_batch
 from .models.checkpoint import CheckpointError
 from .runs import Loaded, final_target
 from .tasks import DEFAULT_TASK, TASKS, get_task
@@ -56,7 +56,7 @@ def parse_args(argv):
     p.add_argument("--align", action="store_true", help="raster frames on different grids: resample onto the first")
     p.add_argument("--pad-frames", action="store_true", help="repeat frames when there are fewer than trained with")
     add_limit_arguments(p, None)
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, help="the most new tokens of the answer (default: the task's budget)")
     p.add_argument("--output-dir", help="with --data: where predictions go (default: <checkpoint>/eval)")
     return p.parse_args(argv)
 
@@ -107,7 +107,7 @@ def predict(args, loaded: Loaded | None = None) -> tuple[dict, list]:
     frames = dataset.frames(record)  # decoded once: for the model, and for the dates and the drawing
     item = dataset.item(0, dataset.frames_to_pixels(record, frames.images))
     batch = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")([item])
-    answer = generate_batch(model, tokenizer, batch, args.max_new_tokens, model.device,
+    answer = generate_batch(model, tokenizer, batch, args.max_new_tokens or budget_of(record), model.device,
                             next(model.parameters()).dtype)[0]
     result = {"answer": answer, "boxes": boxes_of(answer), "task": record.task, "question": record.prompt,
               "prompt": dataset.prompt_text(record), "checkpoint": target.path, "media": record.media,

@@ -48,7 +48,7 @@ def find_targets(path: str, include_base: bool = False, family: str | None = Non
     if family is None:
         raise CheckpointError(f"{path} is not a GeoLLaVA checkpoint (no {CONFIG_FILE}): using it as a base "
                               f"model needs --family {' | '.join(FAMILIES)}")
-    prompt = PromptSettings(chat_template=get_family(family).chat_template)
+    prompt = PromptSettings(chat_template=get_family(family).chat_template, box_format=get_family(family).box_format)
     return [Target("base", path, "base", family, prompt, base_loading({}))]
 
 

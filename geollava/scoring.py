@@ -10,27 +10,32 @@ from .tasks import Sample, ScoreOptions, get_task
 
 
 def score_by_task(rows: list[dict], sizes: dict[str, tuple[int, int]] | None = None,
-                  options: ScoreOptions | None = None) -> tuple[dict, dict]:
+                  options: ScoreOptions | None = None, model_sizes: dict[str, tuple[int, int]] | None = None
+                  ) -> tuple[dict, dict]:
     """Every task present in ``rows`` (id, prediction, references, task, metadata, events) scored on its own
     records: ({task: scores}, {id: per-sample scores}). ``sizes`` gives the (width, height) of images whose
-    boxes are scored; a sample without one is scored on a square grid."""
+    boxes are scored (a sample without one is scored on a square grid); ``model_sizes`` the size the model's
+    processor resized each to (pixel boxes refer to it); ``options.box_format`` how the predictions write boxes."""
     by_task: dict[str, list[dict]] = {}
     for row in rows:
         by_task.setdefault(row["task"], []).append(row)
-    tasks, per_sample, sizes = {}, {}, sizes or {}
+    tasks, per_sample, sizes, options = {}, {}, sizes or {}, options or ScoreOptions()
     for name, task_rows in by_task.items():
-        samples = [sample_of(row, sizes.get(row["id"])) for row in task_rows]
-        tasks[name], scored = get_task(name).aggregate(samples, options or ScoreOptions())
+        samples = [sample_of(row, sizes.get(row["id"]), options.box_format, (model_sizes or {}).get(row["id"]))
+                   for row in task_rows]
+        tasks[name], scored = get_task(name).aggregate(samples, options)
         per_sample.update({row["id"]: one for row, one in zip(task_rows, scored)})
     return tasks, per_sample
 
 
-def sample_of(row: dict, size: tuple[int, int] | None = None) -> Sample:
+def sample_of(row: dict, size: tuple[int, int] | None = None, box_format: str = "geochat",
+              model_size: tuple[int, int] | None = None) -> Sample:
     """A predictions row as its task scores it; the events of a predictions file without annotations count."""
     metadata = dict(row.get("metadata") or {})
     if row.get("events") is not None:
         metadata.setdefault("events", row["events"])
-    return Sample(row["prediction"], row["references"], metadata, size)
+    return Sample(row["prediction"], row["references"], metadata, size, id=row["id"], box_format=box_format,
+                  model_size=model_size)
 
 
 def take_record_fields(row: dict, record) -> None:

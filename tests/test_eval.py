@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 import geollava.generate as generate_module
@@ -266,3 +267,18 @@ def test_score_only_cleans_geollava_predictions_as_its_scorer_does(tmp_path, syn
     scored = evaluate(["--predictions", str(geochat), "--data", str(synth_set / "val.json"), "--no-meteor",
                        "--tokenizer", "simple", "--output-dir", str(tmp_path / "g")])["answers"]
     assert scored["samples"] == 6 and scored["scores"]["geollava"]["rouge1"] == pytest.approx(1.0)
+
+
+def test_each_answer_gets_its_own_budget_in_one_batch(tiny_models, synth_set):
+    """Budgets differ per task (GeoChat's tasks 256 new tokens): a batch runs to the largest and each answer is
+    cut to its own — the same text as generating it alone with that budget."""
+    model, tokenizer, dataset = dataset_for(tiny_models["llava"], "base", synth_set)
+    collator = generate_module.Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")
+    batch = collator([dataset[0], dataset[1], dataset[2]])
+    together = generate_module.generate_batch(model, tokenizer, batch, [3, 9, 6], model.device, torch.float32)
+    alone = [generate_module.generate_batch(model, tokenizer, collator([dataset[k]]), budget, model.device,
+                                            torch.float32)[0] for k, budget in enumerate([3, 9, 6])]
+    assert together == alone and len(set(map(len, together))) > 1
+    from geollava.generate import budget_of
+
+    assert budget_of(dataset.records[0]) == 350  # change captions: GeoLLaVA's evaluation budget

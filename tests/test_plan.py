@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
 from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 
 from ..families import Family
+from ..tasks import get_task
+from .box_formats import Frame
 from .frames import Frames, MediaError, frame_sizes, load_frames, sample_indices
 from .pixel_cache import PixelCache
 from .raster import file_dates
@@ -164,9 +166,18 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return [timestamps[i] for i in indices]
 
     def _turns(self, record: Record) -> list[tuple[str, str | None]]:
+        own_boxes = self.for_generation and self.settings.box_format != "geochat" and record.media_kind == "image"
         return conversation_turns(record, self.family, self.shown_frames(record), self._dates(record),
                                   with_answers=not self.for_generation,
-                                  as_image=self.family.through_image_path(record.media_kind))
+                                  as_image=self.family.through_image_path(record.media_kind),
+                                  reword=(lambda question: self._reworded(record, question)) if own_boxes else None)
+
+    def _reworded(self, record: Record, question: str) -> str:
+        """A zero-shot model that writes boxes its own way is asked in its own convention (the task's form)."""
+        height, width = self.frame_sizes(record)[0]
+        model_w, model_h = self.family.model_frame(self.image_processor, self.model_config, height, width)
+        frame = Frame(width, height, model_w, model_h)
+        return get_task(record.task).reword(question, self.settings.box_format, frame)
 
     def prompt_text(self, record: Record) -> str:
         """The conversation as the model reads it, each media placeholder written once (not expanded)."""
@@ -177,7 +188,7 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         token, count = self.family.placeholder_counts(self.model_config, self.image_processor, record.media_kind,
                                                       self.shown_frames(record), lambda: self.frame_sizes(record))
         return encode(self._turns(record), self.tokenizer, self.family, token, count, self.settings.system_prompt,
-                      self.settings.chat_template)
+                      self.settings.chat_template, self.settings.train_on_prompt and not self.for_generation)
 
     def _drop_too_long(self) -> None:
         limit, policy = self.settings.model_max_length, self.settings.too_long

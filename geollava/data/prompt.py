@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .limits import DEFAULT_FRAME_PIXELS, DEFAULT_SAMPLE_PIXELS, ReadLimits
 from .raster import RasterSettings
-from .template import CHAT_TEMPLATES, VICUNA_SYSTEM
+from .template import ALIASES, CHAT_TEMPLATES
 
 PROMPT_FILE = "geollava_prompt.json"
 CHANGE_QUESTION = "What changed in this area between the images?"
+FORMAT_VERSION = 2  # 2: chat_template names the LLaVA template exactly (vicuna_v1 / llava_v1)
+BOX_FORMATS = ("geochat", "pixels", "norm1000", "norm1")
 
 
 @dataclass
@@ -25,13 +27,20 @@ class PromptSettings:
     pad_frames: bool = field(default=False, metadata={"help": "repeat frames of media shorter than num_frames"})
     dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
     chat_template: str | None = field(default=None, metadata={
-        "help": "vicuna (LLaVA's USER: / ASSISTANT:) | model (the tokenizer's own chat template, e.g. ChatML); "
-                "unset: the family's own (vicuna for the LLaVA-1.5-era families, model for Qwen and OneVision)"})
+        "help": "vicuna_v1 (LLaVA-1.5's and GeoChat's training template) | llava_v1 (the same with GeoChat's "
+                "evaluation sentence) | geollava (GeoLLaVA's 'USER: q\\n ASSISTANT: Answer: a') | model (the model's "
+                "own chat template, e.g. ChatML); unset: the family's own (vicuna_v1 for the LLaVA-1.5-era "
+                "families, model for Qwen and OneVision)"})
     system_prompt: str | None = field(default=None, metadata={
         "help": "text before the first turn; unset: the template's own (Vicuna's sentence, or the chat template's)"})
     image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
     blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees mean-colour frames"})
     model_max_length: int = field(default=2048, metadata={"help": "tokens per sample, visual tokens included"})
+    train_on_prompt: bool = field(default=False, metadata={
+        "help": "label every token, prompt and media placeholders too (GeoLLaVA's recipe); default: the answers"})
+    box_format: str = field(default="geochat", metadata={
+        "help": "how boxes are written: geochat ({<x1><y1><x2><y2>|<angle>} on a 0-100 grid) | pixels (Qwen2.5-VL: "
+                "the processor's resized image) | norm1000 (Qwen3-VL: 0-1000) | norm1 (LLaVA-1.5: fractions)"})
     too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over the limit"})
     question: str = field(default=CHANGE_QUESTION, metadata={"help": "what is asked when a sample brings no question"})
     bands: str | None = field(default=None, metadata={
@@ -55,7 +64,7 @@ class PromptSettings:
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROMPT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        path.write_text(json.dumps({**asdict(self), "format_version": FORMAT_VERSION}, indent=1) + "\n")
         return path
 
     @classmethod
@@ -68,17 +77,26 @@ class PromptSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> PromptSettings:
-        """From saved settings (geollava_prompt.json, metrics.json's "prompt"); keys of other versions ignored."""
+        """From saved settings (geollava_prompt.json, metrics.json's "prompt"); keys of other versions ignored.
+        Settings saved before format 2 wrote "vicuna" for the template they rendered with the "curious human"
+        sentence: they are read as llava_v1, so such a checkpoint is still prompted exactly as it was trained."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        settings = {k: v for k, v in values.items() if k in known}
+        if settings.get("chat_template") == "vicuna" and "format_version" not in values:
+            settings["chat_template"] = "llava_v1" if settings.get("system_prompt") is None else "vicuna_v1"
+        return cls(**settings)
 
     def problems(self) -> list[str]:
         """What makes these settings impossible, each with the key to change."""
         out = []
         if self.num_frames < 1:
             out.append(f"num_frames must be at least 1, got {self.num_frames}")
+        if self.chat_template in ALIASES:
+            self.chat_template = ALIASES[self.chat_template]
         if self.chat_template is not None and self.chat_template not in CHAT_TEMPLATES:
             out.append(f"chat_template must be one of {', '.join(CHAT_TEMPLATES)}, got {self.chat_template!r}")
+        if self.box_format not in BOX_FORMATS:
+            out.append(f"box_format must be one of {', '.join(BOX_FORMATS)}, got {self.box_format!r}")
         if self.image_aspect_ratio not in ("resize", "pad"):
             out.append(f"image_aspect_ratio must be resize or pad, got {self.image_aspect_ratio!r}")
         if self.too_long not in ("skip", "truncate_answer"):

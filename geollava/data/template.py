@@ -1,10 +1,16 @@
-"""Conversation → token ids and labels, with Vicuna v1's template (`chat_template: vicuna`, LLaVA's) or the
-model's own (`chat_template: model`: the tokenizer's chat template, e.g. ChatML for Qwen and SmolLM2). Training
-and generation use this same code, so the model is always prompted exactly as it was trained.
+"""Conversation → token ids and labels, with one of the templates (`chat_template`). Training and generation use
+this same code, so the model is always prompted exactly as it was trained.
 
-    vicuna  <s><system> USER: <media prefix><question> ASSISTANT: <answer></s>USER: <question> ASSISTANT: ...
-    model   <|im_start|>system\n...<|im_end|>\n<|im_start|>user\n<media prefix><question><|im_end|>\n
-            <|im_start|>assistant\n<answer><|im_end|>\n...   (ChatML; any template that renders turn by turn)
+    vicuna_v1  LLaVA-1.5's and GeoChat's training template (LLaVA's conv_vicuna_v1; the default of the
+               LLaVA-1.5-era families): <s><system> USER: <media prefix><question> ASSISTANT: <answer></s>USER: ...
+               with the system sentence "A chat between a curious user ... answers to the user's questions."
+    llava_v1   the same with "curious human ... the human's questions" (conv_llava_v1): what GeoChat's
+               evaluation scripts prompt with, to reproduce its own evaluation runs
+    geollava   GeoLLaVA's fine-tuning prompt (videollava_finetune.py): USER: <question>\n ASSISTANT: Answer: <answer>,
+               no system sentence, no end-of-sequence token
+    model      the model's own chat template (the processor's where the model folder has one, else the
+               tokenizer's: ChatML for Qwen and SmolLM2). Where it renders typed content parts, the frames go in as
+               image / video parts, so the ids are exactly what the model's processor makes of the same messages
 
 The conversation is rendered once as text and tokenized once, exactly as the tokenizer tokenizes that text (its
 own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template's own special tokens instead);
@@ -17,15 +23,21 @@ expanded to as many placeholder tokens as the model makes features for.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..families import Family
 from .schema import GPT, IMAGE_TOKEN, Record
 
 IGNORE_INDEX = -100
-VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
-CHAT_TEMPLATES = ("vicuna", "model")
+SYSTEMS = {  # LLaVA's conversation templates' system sentences (llava/conversation.py)
+    "vicuna_v1": "A chat between a curious user and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the user's questions.",
+    "llava_v1": "A chat between a curious human and an artificial intelligence assistant. "
+                "The assistant gives helpful, detailed, and polite answers to the human's questions.",
+}
+CHAT_TEMPLATES = ("vicuna_v1", "llava_v1", "geollava", "model")
+ALIASES = {"vicuna": "vicuna_v1"}  # what configs of earlier versions wrote
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML (Qwen, SmolLM2), Llama 3, Gemma
 _PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 
@@ -52,10 +64,12 @@ def media_prefix(family: Family, num_frames: int, dates: list[str] | None, as_im
 
 
 def conversation_turns(record: Record, family: Family, num_frames: int, dates: list[str] | None,
-                       with_answers: bool = True, as_image: bool = False) -> list[tuple[str, str | None]]:
+                       with_answers: bool = True, as_image: bool = False,
+                       reword: Callable[[str], str] | None = None) -> list[tuple[str, str | None]]:
     """(question, answer) pairs; the media prefix replaces any placeholder of the first question.
 
-    ``with_answers=False`` keeps only the first question, with no answer: the generation prompt.
+    ``with_answers=False`` keeps only the first question, with no answer: the generation prompt. ``reword``: how
+    the first question is put to the model (a zero-shot model's own convention), before the media prefix.
     """
     turns, question = [], None
     for turn in record.conversations:
@@ -66,18 +80,19 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
             question = turn.text
     if question is not None:
         turns.append((question, None))
-    first_question = media_prefix(family, num_frames, dates, as_image) + _PLACEHOLDERS.sub(" ", turns[0][0]).strip()
+    question = _PLACEHOLDERS.sub(" ", turns[0][0]).strip()
+    first_question = media_prefix(family, num_frames, dates, as_image) + (reword(question) if reword else question)
     turns[0] = (first_question, turns[0][1])
     return turns if with_answers else [(first_question, None)]
 
 
 def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
-           system_prompt: str | None = None) -> tuple[str, list[tuple[int, int]]]:
-    """The conversation as one Vicuna v1 text, and the character spans to learn: each answer with its EOS, and the
+           system_prompt: str | None = None, template: str = "vicuna_v1") -> tuple[str, list[tuple[int, int]]]:
+    """The conversation as one LLaVA v1 text, and the character spans to learn: each answer with its EOS, and the
     space before it — a tokenizer may make that space a token of its own, which the model must learn to write,
     since a generation prompt ends at 'ASSISTANT:' (a final turn without an answer). ``system_prompt`` None:
-    Vicuna's own."""
-    system_prompt = VICUNA_SYSTEM if system_prompt is None else system_prompt
+    the template's own (``template``: vicuna_v1 or llava_v1)."""
+    system_prompt = SYSTEMS[template] if system_prompt is None else system_prompt
     text, spans = "", []
     for k, (question, answer) in enumerate(turns):
         turn = f"{family.user} {question} {family.assistant}"
@@ -89,25 +104,42 @@ def render(turns: list[tuple[str, str | None]], family: Family, eos_token: str,
     return text, spans
 
 
+def render_geollava(turns: list[tuple[str, str | None]], system_prompt: str | None = None
+                    ) -> tuple[str, list[tuple[int, int]]]:
+    """GeoLLaVA's fine-tuning text, "USER: {q}\\n ASSISTANT: Answer: {a}" (turns joined by a newline), with no
+    system sentence unless one is given and no end-of-sequence token, as its videollava_finetune.py writes it."""
+    text, spans = (f"{system_prompt} " if system_prompt else ""), []
+    for k, (question, answer) in enumerate(turns):
+        text += ("\n" if k else "") + f"USER: {question}\n ASSISTANT: Answer:"
+        if answer is not None:
+            spans.append((len(text), len(text) + 1 + len(answer.strip())))
+            text += f" {answer.strip()}"
+    return text, spans
+
+
 def end_of_turn(tokenizer) -> str:
     """The token a chat template closes each turn with (generation stops there too)."""
     vocab = tokenizer.get_vocab()
     return next((t for t in END_OF_TURN if t in vocab), tokenizer.eos_token)
 
 
-def render_chat(turns: list[tuple[str, str | None]], tokenizer,
-                system_prompt: str | None = None) -> tuple[str, list[tuple[int, int]]]:
-    """The conversation through the tokenizer's own chat template, and the spans to learn: each answer with its
-    end-of-turn token. ``system_prompt`` None: whatever the template puts there by itself."""
+def render_chat(turns: list[tuple[str, str | None]], tokenizer, system_prompt: str | None = None,
+                family: Family | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """The conversation through the model's own chat template, and the spans to learn: each answer with its
+    end-of-turn token. ``system_prompt`` None: whatever the template puts there by itself. Where the template
+    renders typed image / video parts (Qwen's, OneVision's), the media placeholders of ``family`` go in as such
+    parts — exactly the messages a processor's apply_chat_template takes."""
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"chat_template: model, but the tokenizer {type(tokenizer).__name__} has no chat template; "
-                         "use chat_template: vicuna, or a model folder whose tokenizer has one")
+                         "use chat_template: vicuna_v1, or a model folder whose tokenizer or processor has one")
     close = end_of_turn(tokenizer)
     message = _message_maker(tokenizer)
+    media = family is not None and _renders_media(tokenizer, family)
     messages = [message("system", system_prompt)] if system_prompt is not None else []
     spans, text = [], ""
     for question, answer in turns:
-        messages.append(message("user", question))
+        messages.append({"role": "user", "content": media_parts(question, family)} if media else
+                        message("user", question))
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if answer is None:
             break
@@ -117,7 +149,7 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer,
         if not full.startswith(text) or end < 0:
             raise ValueError("the tokenizer's chat template does not render a conversation turn by turn (each "
                              f"prefix a prefix of the whole, every answer closed by {close!r}); use "
-                             "chat_template: vicuna")
+                             "chat_template: vicuna_v1")
         spans.append((len(text), end + len(close)))
         text = full
     return text, spans
@@ -143,19 +175,58 @@ def _message_maker(tokenizer):
     return lambda role, content: {"role": role, "content": [{"type": "text", "text": content}]}
 
 
+_RENDERS_MEDIA: dict[tuple[str, str], bool] = {}  # (chat template text, placeholder) -> renders typed media parts
+
+
+def _renders_media(tokenizer, family: Family) -> bool:
+    """Whether the chat template renders an image / video part as the family's placeholder (probed once)."""
+    key = (tokenizer.chat_template, family.placeholder)
+    if key not in _RENDERS_MEDIA:
+        probe = [{"role": "user", "content": [{"type": _part_kind(family.placeholder, family)},
+                                              {"type": "text", "text": "probe"}]}]
+        try:
+            _RENDERS_MEDIA[key] = family.placeholder in tokenizer.apply_chat_template(probe, tokenize=False)
+        except Exception:  # noqa: BLE001 - a text-only template fails on typed parts its own way
+            _RENDERS_MEDIA[key] = False
+    return _RENDERS_MEDIA[key]
+
+
+def media_parts(question: str, family: Family) -> list[dict]:
+    """A question with its media placeholders as typed parts: text, image and video parts in order. The newline
+    that only separates the last placeholder from the text is left to the template, which writes its own."""
+    pieces = re.split(f"({re.escape(family.placeholder)}|{re.escape(IMAGE_TOKEN)})", question)
+    parts, last_media = [], max((k for k, p in enumerate(pieces) if k % 2), default=-1)
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            parts.append({"type": _part_kind(piece, family)})
+        else:
+            text = piece[1:] if k == last_media + 1 and piece.startswith("\n") else piece
+            if text:
+                parts.append({"type": "text", "text": text})
+    return parts
+
+
+def _part_kind(placeholder: str, family: Family) -> str:
+    return "image" if placeholder == IMAGE_TOKEN or family.frames_as == "images" else "video"
+
+
 def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, system_prompt: str | None = None,
-                chat_template: str = "vicuna") -> tuple[str, list[tuple[int, int]]]:
+                chat_template: str = "vicuna_v1") -> tuple[str, list[tuple[int, int]]]:
     """The conversation's text and spans to learn, with the template ``chat_template`` names."""
+    chat_template = ALIASES.get(chat_template, chat_template)
     if chat_template == "model":
-        return render_chat(turns, tokenizer, system_prompt)
-    return render(turns, family, tokenizer.eos_token, system_prompt)
+        return render_chat(turns, tokenizer, system_prompt, family)
+    if chat_template == "geollava":
+        return render_geollava(turns, system_prompt)
+    return render(turns, family, tokenizer.eos_token, system_prompt, chat_template)
 
 
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
            tokens_per_placeholder: int | list[int], system_prompt: str | None = None,
-           chat_template: str = "vicuna") -> Encoded:
+           chat_template: str = "vicuna_v1", train_on_prompt: bool = False) -> Encoded:
     """Token ids and labels for the turns: the tokenizer's ids for the rendered text, media tokens expanded
-    (each to ``tokens_per_placeholder``, or the k-th to its k-th entry where frames differ: Qwen)."""
+    (each to ``tokens_per_placeholder``, or the k-th to its k-th entry where frames differ: Qwen).
+    ``train_on_prompt``: every token is a label, the prompt and the media placeholders too (GeoLLaVA's recipe)."""
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
                          "never learn to stop; set tokenizer.eos_token in the model folder")
@@ -178,4 +249,6 @@ def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media
         ids.append(token)
         learned = end > start and any(start < span_end and end > span_start for span_start, span_end in spans)
         labels.append(token if learned else IGNORE_INDEX)
+    if train_on_prompt:
+        labels = list(ids)
     return Encoded(ids, labels, media_end)

@@ -25,7 +25,8 @@ def _discover() -> dict[str, Family]:
 def _check(families: dict[str, Family]) -> None:
     for name, family in families.items():
         assert family.frames_as in ("images", "video"), name
-        assert family.vision_towers and family.projectors and family.chat_template in ("vicuna", "model"), name
+        assert family.vision_towers and family.projectors and family.chat_template in ("vicuna_v1", "model"), name
+        assert family.box_format in ("geochat", "pixels", "norm1000", "norm1"), name
         assert family.visual_tokens in ("fixed", "dynamic"), name
         assert callable(family.tiny_config) and callable(family.tiny_image_processor), name
 

@@ -53,7 +53,9 @@ class Family:
     video_extra_tokens: int = 0  # tokens a video placeholder holds beyond its frames' (OneVision: one newline)
     user: str = "USER:"  # Vicuna v1: "<system> USER: <question> ASSISTANT: <answer></s>USER: ..."
     assistant: str = "ASSISTANT:"
-    chat_template: str = "vicuna"  # the prompt template a config gets unless it sets chat_template
+    chat_template: str = "vicuna_v1"  # the prompt template a config gets unless it sets chat_template
+    box_format: str = "norm1"  # how the model writes boxes zero-shot (LLaVA-1.5: [x1, y1, x2, y2] fractions)
+    tiny_chat_template: str | None = None  # the chat template a tiny model's tokenizer gets (the real model's)
     media_wrap: tuple[str, str] = ("", "")  # text around each placeholder (Qwen: <|vision_start|> ... <|vision_end|>)
     # "fixed": every frame makes the same number of tokens (from the vision config); "dynamic": the image
     # processor keeps each frame's aspect ratio and resolution within min_pixels..max_pixels (Qwen)
@@ -138,6 +140,14 @@ class Family:
         """The placeholder tokens of one frame (its patch grid after the merge)."""
         t, h, w = self.frame_grid(image_processor, height, width)
         return t * h * w // image_processor.merge_size ** 2
+
+    def model_frame(self, image_processor, config, height: int, width: int) -> tuple[int, int]:
+        """(width, height) of a frame as the model's processor resizes it (what Qwen's pixel boxes refer to)."""
+        if self.visual_tokens == "dynamic":
+            _, grid_h, grid_w = self.frame_grid(image_processor, height, width)
+            return grid_w * image_processor.patch_size, grid_h * image_processor.patch_size
+        side = config.vision_config.image_size
+        return side, side
 
     def frame_grids(self, image_processor, frame_sizes: Callable[[], list[tuple[int, int]]]
                     ) -> list[tuple[int, int, int]] | None:

@@ -9,6 +9,7 @@ from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGene
                           SiglipImageProcessorPil, SiglipVisionConfig)
 
 from .base import CHATML_TOKENS, Family, TinySpec, chatml_text
+from .templates import ONEVISION
 
 
 def frame_tokens(config) -> int:
@@ -42,4 +43,5 @@ FAMILY = Family(
     frames_as="video", media_token="<video>", media_token_id_attr="video_token_id",
     vision_towers=("model.vision_tower",), projectors=("model.multi_modal_projector",),
     language_model="model.language_model", frame_tokens=frame_tokens, image_path=False, video_extra_tokens=1,
-    chat_template="model", tiny_config=tiny_config, tiny_image_processor=tiny_processor)
+    chat_template="model", tiny_config=tiny_config, tiny_image_processor=tiny_processor,
+    tiny_chat_template=ONEVISION)

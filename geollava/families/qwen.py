@@ -7,6 +7,7 @@ from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, 
                           Qwen3VLConfig, Qwen3VLForConditionalGeneration)
 
 from .base import CHATML_TOKENS, Family, TinySpec, chatml_text
+from .templates import QWEN2_VL, QWEN3_VL
 
 
 def dynamic(config) -> int:
@@ -62,8 +63,9 @@ _COMMON = dict(frames_as="images", media_token="<|image_pad|>", media_token_id_a
 
 FAMILIES = [
     Family(name="qwen2_5_vl", model_class=Qwen2_5_VLForConditionalGeneration, config_class=Qwen2_5_VLConfig,
-           projectors=("model.visual.merger",), tiny_config=qwen2_5_tiny, **_COMMON),
+           projectors=("model.visual.merger",), tiny_config=qwen2_5_tiny, box_format="pixels",
+           tiny_chat_template=QWEN2_VL, **_COMMON),
     Family(name="qwen3_vl", model_class=Qwen3VLForConditionalGeneration, config_class=Qwen3VLConfig,
            projectors=("model.visual.merger", "model.visual.deepstack_merger_list"), tiny_config=qwen3_tiny,
-           **_COMMON),
+           box_format="norm1000", tiny_chat_template=QWEN3_VL, **_COMMON),
 ]

@@ -50,6 +50,6 @@ def sbert_cosines(references: dict[str, list[str]], predictions: dict[str, str],
     out = {}
     for i in ids:
         refs = embeddings[[row[r] for r in references[i]]]
-        best = float((refs @ embeddings[row[predictions[i]]]).max())
-        out[i] = best if predictions[i].strip() else 0.0  # an empty answer says nothing, whatever "" embeds to
+        # an empty answer is embedded as "" and scored like any other, as GeoLLaVA's eval_metrics.py scores it
+        out[i] = float((refs @ embeddings[row[predictions[i]]]).max())
     return out

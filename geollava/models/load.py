@@ -2,6 +2,7 @@
 tiny or assembled base folder first when the config asks for one."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 from contextlib import contextmanager
@@ -60,7 +61,21 @@ def load_processors(path: str, trust_remote_code: bool = False, min_pixels: int 
     """The tokenizer and the image processor (PIL backend); Qwen's frame-area limits set where given (the
     checkpoints then save them with the processor, so evaluation resizes as training did)."""
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    template = processor_chat_template(path)
+    if template:  # the processor's template renders the media parts; a tokenizer's may be text-only (OneVision's)
+        tokenizer.chat_template = template
     return tokenizer, load_image_processor(path, trust_remote_code, min_pixels, max_pixels)
+
+
+def processor_chat_template(path: str) -> str | None:
+    """The chat template a model folder's processor carries (chat_template.json, or in processor_config.json)."""
+    folder = Path(path)
+    for name, key in (("chat_template.json", "chat_template"), ("processor_config.json", "chat_template")):
+        if (folder / name).is_file():
+            template = json.loads((folder / name).read_text()).get(key)
+            if isinstance(template, str) and template:
+                return template
+    return None
 
 
 def load_image_processor(path: str, trust_remote_code: bool = False, min_pixels: int | None = None,

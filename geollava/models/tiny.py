@@ -5,6 +5,7 @@ quickstart go through exactly the `from_pretrained` path a 7B checkpoint takes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -32,7 +33,8 @@ def build_tiny_model(family_name: str, out_dir: str | Path, corpus: Iterable[str
     family = get_family(family_name)
     out_dir = Path(out_dir)
     chatml = family.chat_template == "model"
-    tokenizer = train_chatml_tokenizer(corpus, spec.vocab_size) if chatml else train_tokenizer(corpus, spec.vocab_size)
+    tokenizer = train_chatml_tokenizer(corpus, spec.vocab_size, family.tiny_chat_template) if chatml else \
+        train_tokenizer(corpus, spec.vocab_size)
     specials = CHATML_TOKENS if chatml else SPECIAL_TOKENS
     assert tokenizer.convert_tokens_to_ids(specials) == list(range(len(specials)))
     config = family.build_tiny_config(spec, len(tokenizer))
@@ -55,7 +57,9 @@ TOKENIZER_VERSION = 2  # 2: the tokenizer adds <s> itself, as Llama's does
 
 
 def built_from(family_name: str, spec: TinySpec) -> dict:
-    return {"family": family_name, **asdict(spec), "tokenizer_version": TOKENIZER_VERSION}
+    template = get_family(family_name).tiny_chat_template
+    return {"family": family_name, **asdict(spec), "tokenizer_version": TOKENIZER_VERSION,
+            **({"chat_template": hashlib.sha256(template.encode()).hexdigest()[:12]} if template else {})}
 
 
 def check_built_from(folder: Path, family_name: str, spec: TinySpec) -> None:
@@ -81,11 +85,13 @@ def image_processor(size: int):
     return clip_image_processor(TinySpec(image_size=size))
 
 
-def train_chatml_tokenizer(corpus: Iterable[str], vocab_size: int = 600) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer like Qwen's: no BOS, ChatML specials, a ChatML chat template."""
+def train_chatml_tokenizer(corpus: Iterable[str], vocab_size: int = 600,
+                           chat_template: str | None = None) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer like Qwen's: no BOS, ChatML specials, a ChatML chat template (``chat_template``:
+    a real model's, else Qwen2.5's text-only rendering)."""
     tokenizer = _byte_level_bpe(corpus, vocab_size, CHATML_TOKENS)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   chat_template=CHATML_TEMPLATE,
+                                   chat_template=chat_template or CHATML_TEMPLATE,
                                    extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"})
 
 

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..data.prompt import VICUNA_SYSTEM
+from ..data.template import SYSTEMS
 from ..tasks.change_caption import EVENT_TYPES, NUMBER_WORDS, QUADRANTS
 
 PROMPTS = [
@@ -80,7 +80,7 @@ def tokenizer_corpus(seed: int = 0):
     """Texts with the words our prompts, dates and synthetic captions use: what a tiny model's tokenizer is
     trained on (models/tiny.py takes it as an argument)."""
     rng = np.random.default_rng(seed)
-    yield VICUNA_SYSTEM
+    yield SYSTEMS["llava_v1"]  # the sentence the tiny tokenizers were first trained with: kept, so they stay the same
     yield from PROMPTS
     for year in range(2010, 2031):
         yield " ".join(f"Frame {i} ({year}-{m:02d}-{d:02d})" for i, (m, d) in enumerate([(1, 9), (5, 17), (12, 28)]))

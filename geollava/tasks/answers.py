@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..data.boxes import BoxError, iou, parse_boxes
+from ..data.box_formats import Frame, read_boxes
+from ..data.boxes import GRID, BoxError, parse_boxes, polygon
 from .base import Answer, Sample, ScoreOptions, Task, box_problems, grouped_accuracy, normalise_answer
 
 THRESHOLD = 0.5
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # DIOR-RSVG's Pr@0.5 .. Pr@0.9
 
 
 class ShortAnswerTask(Task):
     reward_key = "correct"
+    max_new_tokens = 256  # GeoChat's evaluation scripts generate up to 256 new tokens for every task
     columns = [("accuracy", "accuracy"), ("average", "average of types"), ("per_type.*", "")]
     group_key = "question_type"
 
@@ -43,19 +46,34 @@ class ShortAnswerTask(Task):
         return summary, per_sample
 
 
-def matched_ious(predicted, reference, width: float = 100, height: float = 100) -> list[float]:
-    """One IoU per reference box: that of the predicted box matched to it one to one (greedy, highest IoU
-    first), 0 where none is left."""
-    pairs = sorted(((iou(p, r, width, height), i, j) for i, p in enumerate(predicted) for j, r in enumerate(reference)),
-                   reverse=True)
-    used_p, best = set(), [0.0] * len(reference)
+def match_polygons(predicted: list, reference: list) -> list[tuple[float, float, float]]:
+    """(IoU, intersection, union) per reference polygon, of the predicted polygon matched to it one to one
+    (greedy, highest IoU first); (0, 0, its area) where none is left."""
+    measured = {(i, j): _overlap(p, r) for i, p in enumerate(predicted) for j, r in enumerate(reference)}
+    pairs = sorted(((m[0], i, j) for (i, j), m in measured.items()), reverse=True)
+    used_p, best = set(), [(0.0, 0.0, r.area) for r in reference]
     for value, i, j in pairs:
         if value <= 0:
             break
-        if i not in used_p and not best[j]:
+        if i not in used_p and not best[j][0]:
             used_p.add(i)
-            best[j] = value
+            best[j] = measured[(i, j)]
     return best
+
+
+def polygon_ious(predicted: list, reference: list) -> list[float]:
+    """One IoU per reference polygon (match_polygons)."""
+    return [m[0] for m in match_polygons(predicted, reference)]
+
+
+def _overlap(a, b) -> tuple[float, float, float]:
+    intersection, union = a.intersection(b).area, a.union(b).area
+    return (intersection / union if union else 0.0), intersection, union
+
+
+def matched_ious(predicted, reference, width: float = 100, height: float = 100) -> list[float]:
+    """polygon_ious of GeoChat boxes on a ``width`` x ``height`` image."""
+    return polygon_ious([polygon(b, width, height) for b in predicted], [polygon(b, width, height) for b in reference])
 
 
 def match_boxes(predicted, reference, width: float = 100, height: float = 100, threshold: float = THRESHOLD) -> int:
@@ -75,8 +93,14 @@ def box_scores(prediction: str, reference: str, width: float = 100, height: floa
             "unparseable": float(not predicted)}
 
 
+def frame_of(sample: Sample) -> Frame:
+    width, height = sample.size or (GRID, GRID)
+    return Frame(width, height, *(sample.model_size or (None, None)))
+
+
 class BoxTask(Task):
     reward_key = "iou"
+    max_new_tokens = 256
     needs_image_size = True
     box_fix = "write boxes as {<x1><y1><x2><y2>|<angle>}"
 
@@ -91,12 +115,25 @@ class BoxTask(Task):
         return Answer(text.strip(), boxes=boxes, parsed=bool(boxes))
 
     def score(self, sample: Sample) -> dict:
-        truth = parse_boxes(sample.reference)
-        answer = self.parse(sample.prediction)
-        ious = matched_ious(answer.boxes, truth, *(sample.size or (100, 100))) if answer.parsed else [0.0] * len(truth)
+        """Every box of the prediction (in its model's format) against the reference's, in pixels of the image
+        (a record's exact pixel box, `metadata.box_pixels` [x1, y1, x2, y2], where a benchmark gives one)."""
+        frame = frame_of(sample)
+        truth = self.truth_polygons(sample, frame)
+        predicted = read_boxes(sample.prediction, sample.box_format, frame)
+        matches = match_polygons(predicted, truth)
+        ious = [m[0] for m in matches]
         matched = sum(v >= THRESHOLD for v in ious)
         return {"acc@0.5": matched / len(truth) if truth else 0.0, "iou": sum(ious) / len(truth) if truth else 0.0,
-                "boxes": len(truth), "matched": matched, "no_box": float(not answer.parsed)}
+                "boxes": len(truth), "matched": matched, "no_box": float(not predicted), "ious": ious,
+                "intersection": sum(m[1] for m in matches), "union": sum(m[2] for m in matches)}
+
+    def truth_polygons(self, sample: Sample, frame: Frame) -> list:
+        exact = sample.metadata.get("box_pixels")
+        if exact:
+            from shapely.geometry import box as rectangle
+
+            return [rectangle(*exact)]
+        return read_boxes(sample.reference, "geochat", frame)
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
         per_sample = [self.score(s) for s in samples]
@@ -107,8 +144,13 @@ class BoxTask(Task):
                 groups[table][name][0] += out["matched"]
                 groups[table][name][1] += out["boxes"]
         boxes, matched = sum(o["boxes"] for o in per_sample), sum(o["matched"] for o in per_sample)
-        summary = {"samples": len(samples), "acc@0.5": rate((matched, boxes)), "objects": boxes,
-                   "no_box_predictions": int(sum(o["no_box"] for o in per_sample))}
+        ious = [v for o in per_sample for v in o.pop("ious")]
+        summary = {"samples": len(samples), "acc@0.5": rate((matched, boxes)),
+                   "acc@0.7": rate((sum(v >= 0.7 for v in ious), boxes)), "objects": boxes,
+                   "no_box_predictions": int(sum(o["no_box"] for o in per_sample)),
+                   "precision_at": {f"{t:.1f}": rate((sum(v >= t for v in ious), boxes)) for t in THRESHOLDS},
+                   "meanIoU": sum(ious) / boxes if boxes else 0.0,
+                   "cumIoU": rate((sum(o["intersection"] for o in per_sample), sum(o["union"] for o in per_sample)))}
         summary.update({table: {k: rate(v) for k, v in sorted(names.items())} for table, names in groups.items()})
         summary["grid"] = "image size" if all(s.size for s in samples) else \
             f"square 100 x 100 for {sum(not s.size for s in samples)} samples without their image"
@@ -121,6 +163,7 @@ class BoxTask(Task):
 
 class TextTask(Task):
     reward_key = "rougeL"
+    max_new_tokens = 256
     columns = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("METEOR", "METEOR"), ("CIDEr", "CIDEr")]
 
     def words(self, text: str) -> str:

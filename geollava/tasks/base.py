@@ -30,6 +30,9 @@ class Sample:
     metadata: dict = field(default_factory=dict)
     size: tuple[int, int] | None = None  # (width, height) of the image, for box tasks; None: a square grid
     question: str = ""
+    id: str = ""
+    box_format: str = "geochat"  # how the prediction writes boxes (data/box_formats.py); references: GeoChat's
+    model_size: tuple[int, int] | None = None  # (width, height) the model's processor resized the image to
 
     @property
     def reference(self) -> str:
@@ -51,6 +54,7 @@ class ScoreOptions:
     meteor: bool = True
     tokenizer: str = "auto"  # caption tokenizer: auto | ptb | simple
     sbert_model: str | None = None
+    box_format: str = "geochat"  # how the predictions write boxes (data/box_formats.py)
 
 
 def normalise_answer(text: str) -> str:
@@ -100,6 +104,11 @@ class Task:
         if not text:
             return None
         return text if self.tag and text.startswith(self.tag) else self.question_form.format(text)
+
+    def reword(self, question: str, box_format: str, frame) -> str:
+        """The question as a model that writes boxes in ``box_format`` is asked it zero-shot (its own convention;
+        ``frame``: data/box_formats.Frame of the image). Tasks without boxes ask as trained."""
+        return question
 
     # -- answers ---------------------------------------------------------------------------------------------
     def parse(self, text: str) -> Answer:

@@ -8,6 +8,12 @@ Scored with every metric of the published tables, each computed as its reference
              the caption name the right change type, count and quadrant? CIDEr alone can be raised by copying
              the dates from the prompt without looking at a pixel; the event score cannot.
 The per-sample score (the reward) is the event score where events are known, else ROUGE-L against the references.
+
+Change-aware: a model that answers "no change" to most pairs scores well on the unchanged half of LEVIR-CC. Where
+the records say whether their pair changed (LEVIR-CC's `changeflag`, the synthetic events, RSCC's disaster
+pairs), `change_split` scores the changed and the unchanged pairs apart, gives the mean of the two, and the
+accuracy of telling change from no change (a caption that says nothing changed, in the words of LEVIR-CC's and
+the synthetic sets' captions, claims no change).
 """
 from __future__ import annotations
 
@@ -33,6 +39,30 @@ _TYPE_PATTERNS = [
 _QUADRANT_PATTERN = re.compile(r"\b(north|south)[- ]?(west|east)\b")
 _COUNT_PATTERN = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r"|\d+)\s+(new\s+)?buildings?\b")
 _CAPTION_KEYS = ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
+_NO_CHANGE = re.compile(r"\b(same as before|no (significant |visible |obvious )?(change|difference)s?|unchanged|"
+                        r"nothing (in the area )?(has )?changed|(remains?|is|are|looks?|seems?) the same|"
+                        r"(are|look|seem) (almost )?identical)\b")
+_CHANGE_WORDS = re.compile(r"\b(built|constructed|erected|appear(s|ed)?|demolished|removed|torn down|added|"
+                           r"replaced|turned into|became|becomes|new)\b")
+
+
+def says_no_change(caption: str) -> bool:
+    """Whether a caption claims that nothing changed (LEVIR-CC's "the scene is the same as before", ours) and
+    names no change besides ("the road remains the same while houses are built" is a change)."""
+    text = caption.lower()
+    return bool(_NO_CHANGE.search(text)) and not _CHANGE_WORDS.search(text)
+
+
+def changed(metadata: dict) -> bool | None:
+    """Whether a record's pair changed, where the record says: LEVIR-CC's changeflag, the synthetic events, a
+    benchmark's own `changed`; None where it does not."""
+    if "changeflag" in metadata and metadata["changeflag"] is not None:
+        return bool(int(metadata["changeflag"]))
+    if "changed" in metadata:
+        return bool(metadata["changed"])
+    if "events" in metadata:
+        return bool(metadata["events"])
+    return None
 
 
 def read_event(text: str) -> dict:
@@ -99,6 +129,30 @@ def caption_scores(references: dict[str, list[str]], predictions: dict[str, str]
     return corpus, per_sample
 
 
+def change_split(samples: list[Sample], rows: list[dict], options: ScoreOptions) -> dict | None:
+    """The caption metrics of the changed and the unchanged pairs apart (each scored on its own, as LEVIR-CC's
+    PromptCC reports them), the mean of the two, and how often the caption tells change from no change. None
+    unless every sample says whether it changed and both kinds are present."""
+    flags = [changed(s.metadata) for s in samples]
+    if any(f is None for f in flags) or len(set(flags)) < 2:
+        return None
+    split = {}
+    for name, flag in (("changed", True), ("unchanged", False)):
+        part = [s for s, f in zip(samples, flags) if f == flag]
+        ids = [str(k) for k in range(len(part))]
+        split[name], _ = caption_scores({i: s.references for i, s in zip(ids, part)},
+                                        {i: s.prediction for i, s in zip(ids, part)}, None, options)
+    split["mean"] = {group: {k: (v + split["unchanged"][group][k]) / 2 for k, v in split["changed"][group].items()
+                             if isinstance(v, (int, float)) and isinstance(split["unchanged"][group].get(k), (int, float))}
+                     for group in ("coco", "geollava")}
+    right = [says_no_change(s.prediction) != f for s, f in zip(samples, flags)]
+    for row, hit in zip(rows, right):
+        row["change_detected"] = float(hit)
+    split.update(detection_accuracy=sum(right) / len(right), changed_samples=flags.count(True),
+                 unchanged_samples=flags.count(False))
+    return split
+
+
 class ChangeCaption(Task):
     name = "change_caption"
     media = "frames"
@@ -107,10 +161,14 @@ class ChangeCaption(Task):
     default = True
     question_help = "the question (default: the one the checkpoint was trained with)"
     asks_checkpoint_question = True
+    max_new_tokens = 350  # GeoLLaVA's evaluation budget (MAX_LENGTH): its captions describe both images
     columns = [*((f"coco.{k}", k) for k in _CAPTION_KEYS),
                *((f"geollava.{k}", f"GeoLLaVA {k}") for k in ("rouge1", "rouge2", "rougeL", "bleu2", "sbert")),
                ("events.score", "event score"), ("events.type", "event type"), ("events.count", "event count"),
-               ("events.quadrant", "event place")]
+               ("events.quadrant", "event place"), ("change_split.detection_accuracy", "change detected"),
+               ("change_split.changed.coco.CIDEr", "CIDEr changed"),
+               ("change_split.unchanged.coco.CIDEr", "CIDEr unchanged"),
+               ("change_split.mean.coco.CIDEr", "CIDEr mean of both")]
     example = {"question": "<video>\nWhat changed in this area?",
                "answer": "Two new buildings were constructed in the north-east part of the area.",
                "metadata": {"events": [{"type": "construction", "count": 2, "quadrant": "north-east"}]},
@@ -134,6 +192,14 @@ class ChangeCaption(Task):
         rows = [per_sample[i] for i in ids]
         for row in rows:  # the reward, as score() gives it: the event score, else ROUGE-L (GeoLLaVA's, best reference)
             row["score"] = row.get("event_score", row["geollava_rougeL"])
+        split = change_split(samples, rows, options)
+        if split:
+            corpus["change_split"] = split
+        rscc = [r["geollava_sbert"] for s, r in zip(samples, rows)
+                if s.metadata.get("benchmark") == "rscc" and "geollava_sbert" in r]
+        if rscc:  # RSCC's ST5-SCS: the mean of |cos|^3 (RSCC embeds with sentence-t5-xxl: give it as --sbert-model)
+            corpus["rscc"] = {"st5_scs": sum(abs(v) ** 3 for v in rscc) / len(rscc), "samples": len(rscc),
+                              "sbert_model": options.sbert_model}
         return corpus, rows
 
 

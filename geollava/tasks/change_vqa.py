@@ -35,6 +35,7 @@ class ChangeVQA(ShortAnswerTask):
     summary = "questions about what changed, in a word or a number; `metadata.question_type` groups the scores"
     order = 5
     title = "change VQA"
+    max_new_tokens = 64  # a word or a number
     question_help = "the question, e.g. 'How many buildings were demolished?'"
     example = {"question": f"<video>\nHow many buildings were demolished between the first and the last image?\n"
                            f"{SUFFIX}",

@@ -9,7 +9,6 @@ class Conversation(TextTask):
     name = "conversation"
     summary = "free single-image instruction chat"
     order = 70
-    max_new_tokens = 256
     example = {"question": "Describe the image.", "answer": "A harbour with three ships beside a long pier.",
                "metadata": {}, "wrong": "A forest."}
 

@@ -11,7 +11,6 @@ class GroundedDescription(BoxTask, TextTask):
     name = "grounded_description"
     summary = "a description whose phrases carry boxes"
     order = 60
-    max_new_tokens = 256
     reward_key = "iou"
     columns = [("acc@0.5", "acc@0.5"), ("no_box_predictions", "no box"), *TextTask.columns]
     example = {"question": "Describe the image in detail.",

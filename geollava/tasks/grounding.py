@@ -14,11 +14,19 @@ class Grounding(BoxTask):
     tag = "[grounding]"
     question_form = "[grounding] {}"
     default_question = "Describe the image and locate its objects."
-    max_new_tokens = 256
     columns = [("acc@0.5", "acc@0.5"), ("per_objects.*", "objects: "), ("no_box_predictions", "no box")]
     example = {"question": "[grounding] Describe the image and locate its objects.",
                "answer": "<p>2 buildings</p> {<10><10><20><20>|<0>}<delim>{<50><50><70><70>|<30>}",
                "metadata": {}, "wrong": "<p>a building</p> {<10><10><20><20>|<0>}"}
+
+    forms = {"pixels": "{} Output the bbox coordinates of every object you mention using JSON format.",
+             "norm1000": "{} Output the bbox coordinates of every object you mention using JSON format.",
+             "norm1": "{} Give the bounding box coordinates of every object you mention."}
+
+    def reword(self, question: str, box_format: str, frame) -> str:
+        if box_format == "geochat":
+            return question
+        return self.forms[box_format].format(question.replace(self.tag, "", 1).strip())
 
     def synthesize(self, rng, scene):
         phrases = []

@@ -2,7 +2,8 @@
 GeoChat_Instruct). Scored as text: ROUGE-1 / ROUGE-L per sample, METEOR and CIDEr over the task's samples."""
 from __future__ import annotations
 
-from ..data.boxes import GRID, Box
+from ..data.box_formats import write_box
+from ..data.boxes import GRID, Box, parse_boxes
 from .answers import TextTask
 from .base import box_problems
 
@@ -14,13 +15,20 @@ class RegionCaption(TextTask):
     tag = "[identify]"
     question_form = "[identify] What is the object present at {}"
     question_help = "the box, e.g. '{<10><20><40><60>|<0>}'"
-    max_new_tokens = 256
     example = {"question": "[identify] What is the object present at {<10><20><40><60>|<0>}",
                "answer": "a storage tank", "metadata": {}, "wrong": "a road"}
 
     def problems(self, metadata, questions, answers):
         return box_problems(questions[0] if questions else "", "the region_caption question",
                             "name the region as {<x1><y1><x2><y2>|<angle>} in the question")
+
+    forms = {"pixels": "What is the object in the region {}? Answer in one word or a short phrase.",
+             "norm1000": "What is the object in the region {}? Answer in one word or a short phrase.",
+             "norm1": "Please provide a short description for this region: {}"}
+
+    def reword(self, question: str, box_format: str, frame) -> str:
+        boxes = parse_boxes(question) if box_format != "geochat" else []
+        return self.forms[box_format].format(write_box(boxes[0], box_format, frame)) if boxes else question
 
     def card_boxes(self, question: str, row: dict) -> tuple[str, str]:
         return question, ""  # the box is in the question; the answer is a name

@@ -4,10 +4,12 @@
 Scored as GeoChat's scorer does: its rule (lower case, spaces and periods removed) on both sides, exact match;
 accuracy and per class (as the reference writes it). A GeoChat-Bench record is matched, as GeoChat's scorer
 does, against its image's folder (the part of question_id before "/", lower-cased:
-`metadata.ground_truth_folder`) — so a folder with an underscore (`baseball_diamond`) can never match.
+`metadata.ground_truth_folder`) — so a folder with an underscore (`baseball_diamond`) can never match, and a
+question_id without a "/" is compared whole (as GeoChat's does: almost never a match), with a warning naming them.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 
@@ -15,6 +17,7 @@ from .answers import ShortAnswerTask
 from .base import Sample, ScoreOptions, normalise_answer
 
 SYNTHETIC_CLASSES = ["residential", "industrial", "forest", "lake", "farmland"]
+log = logging.getLogger(__name__)
 
 
 def scene_prompt(classes: list[str]) -> str:
@@ -60,6 +63,11 @@ class Scene(ShortAnswerTask):
         return folder.lower() if folder else normalise_answer(sample.reference)
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
+        whole = [s.id for s in samples if s.id and s.metadata.get("ground_truth_folder") == s.id]
+        if whole:
+            log.warning("%d scene records have a question_id without a folder (%s%s): scored as GeoChat's "
+                        "evaluation_metrics scores them, against the whole id, which an answer almost never equals",
+                        len(whole), ", ".join(whole[:5]), " ..." if len(whole) > 5 else "")
         summary, per_sample = super().aggregate(samples, options)
         classes: dict[str, list[float]] = defaultdict(list)
         for s, out in zip(samples, per_sample):
@@ -75,9 +83,8 @@ class Scene(ShortAnswerTask):
         """GeoChat-Bench's scene rows {question_id, image, text, ground_truth}: the prompt is `text` as given; the
         folder part of question_id is kept, since GeoChat's scorer compares with it instead of ground_truth."""
         question = row.get("text", "")
-        metadata = {"classes": classes_in_prompt(question)}
-        if "/" in str(row["question_id"]):
-            metadata["ground_truth_folder"] = str(row["question_id"]).split("/")[0]
+        # GeoChat's evaluation_metrics: gt = question_id.split('/')[0] — the whole id when there is no folder
+        metadata = {"classes": classes_in_prompt(question), "ground_truth_folder": str(row["question_id"]).split("/")[0]}
         return question, str(row["ground_truth"]), metadata
 
 

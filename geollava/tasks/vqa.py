@@ -3,6 +3,9 @@ GeoChat_Instruct); `metadata.question_type` (presence, comparison, rural_urban, 
 
 Scored by GeoChat's rule (lower case, spaces and periods removed), exact match: accuracy over all questions, per
 question type, and `average` = the mean of the per-type accuracies (GeoChat's and RSVQA's tables average so).
+VRSBench records (`metadata.benchmark: vrsbench`) by VRSBench's rule: right when the answer contains the
+reference (lower-cased) — its GPT judge, asked when it does not (for answers other than yes / no and numbers), is
+not run here, so that accuracy is a lower bound of VRSBench's.
 """
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ class VQA(ShortAnswerTask):
     def problems(self, metadata, questions, answers):
         return needs_metadata(metadata, "question_type", self.name,
                               "set metadata.question_type (presence, comparison, rural_urban, count, area, ...)")
+
+    def score(self, sample):
+        if sample.metadata.get("benchmark") != "vrsbench":
+            return super().score(sample)
+        return {"correct": float(sample.reference.strip().lower() in sample.prediction.strip().lower())}
 
     def metadata_for(self, question: str) -> dict:
         return {"question_type": "unspecified"}  # a one-off question has no type; nothing is scored

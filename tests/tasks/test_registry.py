@@ -28,6 +28,14 @@ def test_the_registry_finds_every_task_module():
         get_task("detect")
 
 
+def test_decoding_budgets_are_the_references():
+    """GeoChat's evaluation scripts generate up to 256 new tokens for each of its tasks; GeoLLaVA's evaluation of
+    change captions up to 350 (its MAX_LENGTH)."""
+    for name in ("scene", "vqa", "refer", "grounding", "region_caption", "grounded_description"):
+        assert TASKS[name].max_new_tokens == 256, name
+    assert TASKS["change_caption"].max_new_tokens == 350
+
+
 @pytest.mark.parametrize("name", list(TASKS))
 def test_every_task_has_every_part(name):
     task = TASKS[name]

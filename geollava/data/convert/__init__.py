@@ -9,11 +9,14 @@ from pathlib import Path
 
 from .chat import convert_chat
 from .common import Conversion
+from .dior_rsvg import convert_dior_rsvg
 from .fmow import convert_fmow_pairs, convert_fmow_sequences
 from .geochat import convert_geochat_eval, convert_geochat_instruct
 from .levir_cc import convert_levir_cc
+from .rscc import convert_rscc
 from .rsvqa import convert_rsvqa
 from .scene_folders import convert_scene_folders
+from .vrsbench import convert_vrsbench
 
 @dataclass
 class ConvertOptions:
@@ -48,6 +51,9 @@ FORMATS: dict[str, Callable[[Path, Path, ConvertOptions], Conversion]] = {
     "scene-folders": lambda src, out, o: convert_scene_folders(src, out),
     "rsvqa": lambda src, out, o: convert_rsvqa(src, out, o.split, o.resolution,
                                                Path(o.images) if o.images else None),
+    "vrsbench": lambda src, out, o: convert_vrsbench(src, out, Path(o.images) if o.images else None),
+    "dior-rsvg": lambda src, out, o: convert_dior_rsvg(src, out, o.split),
+    "rscc": lambda src, out, o: convert_rscc(src, out, Path(o.images) if o.images else None),
 }
 
 

@@ -1,0 +1,45 @@
+"""RSCC (Bili-Sakura/RSCC; xBD / EBD disaster pairs) → change-caption records: pre- and post-disaster tiles as two
+frames (undated), RSCC's question, the caption as the answer.
+
+    FILE.jsonl   {"model_id", "inference_type", "pre_image": "/abs/.../x_pre_disaster_part1.png",
+                  "post_image": "/abs/.../x_post_disaster_part1.png", "change_caption": "..."} per line
+
+The file's absolute paths are re-rooted: each image is found by its name under --images ROOT (as RSCC's own
+scorer matches by file name). A record whose image is missing is skipped and counted. Every pair is a disaster:
+`metadata.changed` is true; RSCC's ST5-SCS is computed with --sbert-model (tasks/change_caption.py).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import Conversion
+
+QUESTION = "<video>\nDescribe the changes between these two satellite images in a news style with a few sentences."
+
+
+def convert_rscc(src: Path, out_dir: Path, images: Path | None) -> Conversion:
+    if images is None or not Path(images).is_dir():
+        raise FileNotFoundError("rscc needs --images ROOT: the folder its pre / post tiles are under")
+    by_name = {p.name: p for p in Path(images).rglob("*") if p.is_file()}
+    conversion, records = Conversion(out_dir), []
+    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            conversion.skip("invalid JSON line", f"line {n}: {e.msg}")
+            continue
+        pair = [by_name.get(Path(str(row.get(key, ""))).name) for key in ("pre_image", "post_image")]
+        if None in pair or not row.get("change_caption"):
+            conversion.skip("missing image" if None in pair else "no change_caption",
+                            f"line {n}: {row.get('pre_image') if pair[0] is None else row.get('post_image')}")
+            continue
+        records.append({"id": f"rscc_{pair[0].stem.replace('_pre_disaster', '')}", "video": [
+            conversion.relative(p) for p in pair],
+            "conversations": [{"from": "human", "value": QUESTION}, {"from": "gpt", "value": row["change_caption"]}],
+            "metadata": {"benchmark": "rscc", "changed": True, "model_id": row.get("model_id"),
+                         "inference_type": row.get("inference_type")}})
+    conversion.write(f"{src.stem}.json", records)
+    return conversion
