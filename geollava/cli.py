@@ -2,6 +2,7 @@
 over the library function that does the work.
 
   geollava train CONFIG [--key value ...]       fine-tune (what scripts/finetune_lora.sh runs in every process)
+  geollava grpo CONFIG [--key value ...]        reward fine-tuning after SFT (scripts/finetune_grpo.sh)
   geollava eval --checkpoint RUN --data FILE    generate and score (= python scripts/eval.py)
   geollava predict --checkpoint CK --frames A.tif B.tif [--task T] [--question Q] [--json] [--draw OUT.png]
   geollava demo --checkpoint CK [--host 127.0.0.1] [--port 7860]
@@ -28,6 +29,7 @@ from .data.limits import ReadLimits, add_limit_arguments
 # (module, help). Their words pass through untouched, --help included.
 DELEGATED = {
     "train": ("geollava.train", "fine-tune a model on a YAML config (+ --key value overrides)"),
+    "grpo": ("geollava.grpo.train", "reward fine-tuning (GRPO) after SFT, each task's score its reward"),
     "eval": ("geollava.evaluate", "generate with checkpoints or a base model and score, or score a predictions file"),
     "predict": ("geollava.predict", "ask a checkpoint about your own frames, GeoTIFFs or video"),
     "demo": ("geollava.demo", "serve a browser demo of a checkpoint (Gradio, loopback by default)"),
@@ -75,6 +77,7 @@ def _add_prepare(commands) -> None:
     p = commands.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if it "
                                             "asks for one, print the output folder (used by the launch scripts)")
     p.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
+    p.add_argument("--command", choices=("train", "grpo"), default="train", help="the command the config is for")
     p.add_argument("--validate-only", action="store_true",
                    help="do not build the base model; the data files need not exist yet (--dry-run)")
     p.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
@@ -88,8 +91,12 @@ def _run_prepare(args) -> int:
 
     world = args.world_size
     try:
-        config = parse_config(args.config_and_overrides, need_data=not args.validate_only)
+        config = parse_config(args.config_and_overrides, need_data=not args.validate_only, command=args.command)
         apply_global_batch(config, world)
+        if args.command == "grpo" and not args.validate_only:
+            from .grpo.train import check_before_loading
+
+            check_before_loading(config)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,83 +10,28 @@ import argparse
 import difflib
 import json
 import os
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import transformers
 import yaml
 
+from .arguments import (ConfigError, DataArguments, LoraArguments, ModelArguments, RewardArguments, RunKeys,
+                        TrainArguments)
 from .data.annotations import is_hub_dataset_id
 from .data.prompt import PromptSettings
 from .families import FAMILIES, TinySpec
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; raised before any model is loaded."""
-
-
-@dataclass
-class ModelArguments:
-    family: str = field(default="llava", metadata={"help": f"one of {sorted(FAMILIES)}"})
-    model_name_or_path: str | None = field(default=None, metadata={"help": "hub id or local HF model folder"})
-    vision_tower: str | None = field(default=None, metadata={"help": "assemble: CLIP vision tower (hub id / folder)"})
-    language_model: str | None = field(default=None, metadata={
-        "help": "assemble: the LLM (Vicuna / Llama hub id or folder, or a .gguf file)"})
-    pretrained_projector: str | None = field(default=None, metadata={"help": "assemble: LLaVA's mm_projector.bin"})
-    image_size: int | None = field(default=None, metadata={"help": "assemble: vision input size, e.g. 504"})
-    prepared_model_dir: str | None = field(default=None, metadata={
-        "help": "where an assembled or tiny base model is saved (default: <output_dir>/base_model)"})
-    min_pixels: int | None = field(default=None, metadata={
-        "help": "Qwen families: smallest frame area in pixels after resizing (default: the image processor's)"})
-    max_pixels: int | None = field(default=None, metadata={
-        "help": "Qwen families: largest frame area in pixels after resizing; bounds the tokens per frame"})
-    device_map: str | None = field(default=None, metadata={"help": "e.g. auto; never with ZeRO-3"})
-    trust_remote_code: bool = False
+__all__ = ["Config", "ConfigError", "DataArguments", "LoraArguments", "ModelArguments", "RewardArguments",
+           "RunKeys", "TrainArguments", "parse_config", "config_help", "device_defaults", "apply_global_batch"]
 
 
-@dataclass
-class DataArguments:
-    train_data: list[str] | None = field(default=None, metadata={
-        "help": "training annotations (.json / .jsonl / .parquet / hub id); several files train as one mixture"})
-    train_data_ratios: list[float] | None = field(default=None, metadata={
-        "help": "per train_data file: times each sample is seen per epoch (0.5: a random half); default 1 each"})
-    eval_data: str | None = field(default=None, metadata={"help": "optional evaluation annotations"})
-    media_root: str | None = field(default=None, metadata={"help": "default: each annotation file's folder"})
-    on_bad_record: str = field(default="error", metadata={"help": "error | skip"})
-    deep_check: bool = field(default=False, metadata={"help": "decode all media before training"})
-    pixel_cache: bool = field(default=False, metadata={
-        "help": "decode and preprocess each sample once per run, into <output_dir>/pixel_cache (small sets)"})
+def grpo_arguments():
+    """TRL's GRPOConfig with our run keys (grpo/arguments.py; TRL is imported only for GRPO)."""
+    from .grpo.arguments import GRPOTrainArguments
 
-
-@dataclass
-class LoraArguments:
-    lora_enable: bool = field(default=True, metadata={"help": "false = full fine-tuning of LLM and projector"})
-    lora_r: int = 64
-    lora_alpha: int = 128
-    lora_dropout: float = 0.1
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        metadata={"help": "linear layer names, matched inside the language model only"})
-    bits: int = field(default=16, metadata={"help": "16 | 8 | 4 (4 = QLoRA NF4)"})
-    double_quant: bool = True
-    quant_type: str = "nf4"
-    tune_projector: bool = True
-    tune_vision_tower: bool = False
-    tune_embeddings: bool = field(default=False, metadata={"help": "also train embed_tokens and lm_head fully"})
-
-
-@dataclass
-class TrainArguments(transformers.TrainingArguments):
-    output_dir: str = "runs/default"
-    mm_projector_lr: float | None = field(default=None, metadata={"help": "projector learning rate"})
-    global_batch_size: int | None = field(default=None, metadata={
-        "help": "derive gradient_accumulation_steps = global / (per-device batch x processes); env GLOBAL_BATCH"})
-    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "auto | PATH"})
-    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard | wandb | none"})
-    logging_steps: float = 10
-    remove_unused_columns: bool = False
-    train_sampling_strategy: str = "group_by_length"
+    return GRPOTrainArguments
 
 
 @dataclass
@@ -98,17 +43,22 @@ class Config:
     train: TrainArguments
     tiny_model: TinySpec | None = None
     source: str | None = None  # the YAML file
+    reward: RewardArguments | None = None  # a GRPO config's
+
+    @property
+    def command(self) -> str:
+        return "train" if self.reward is None else "grpo"
 
     def resolved(self) -> dict:
         """A flat dict the parser accepts again: everything of ours, and the training arguments that were set."""
         out = {}
-        for group in (self.model, self.data, self.prompt, self.lora):
+        for group in (self.model, self.data, self.prompt, self.lora, *([self.reward] if self.reward else [])):
             out.update(asdict(group))
         if self.tiny_model is not None:
             out["tiny_model"] = asdict(self.tiny_model)
         # Compared with the declared defaults: building a second TrainingArguments would reset the process's
         # shared distributed state (measured: a 2-process CPU run fell back to 2 independent runs).
-        for f in fields(TrainArguments):
+        for f in fields(type(self.train)):
             value = getattr(self.train, f.name)
             value = value.value if hasattr(value, "value") else value
             default = f.default if f.default is not MISSING else (
@@ -120,14 +70,23 @@ class Config:
 
 
 GROUPS = (ModelArguments, DataArguments, PromptSettings, LoraArguments, TrainArguments)
+GRPO_KEYS = {"init_from", "rewards"}  # a config with either is a GRPO config
 
 
-def parse_config(argv: list[str], need_data: bool = True) -> Config:
+def groups(command: str) -> tuple:
+    """The argument groups of `geollava train` (SFT) or `geollava grpo`."""
+    if command == "grpo":
+        return (ModelArguments, DataArguments, PromptSettings, LoraArguments, RewardArguments, grpo_arguments())
+    return GROUPS
+
+
+def parse_config(argv: list[str], need_data: bool = True, command: str | None = None) -> Config:
     """``[CONFIG.yaml] [--key value ...]`` → Config; raises ConfigError with the file and key on any mistake.
 
     The YAML's values become the parser's defaults and the command line overrides them (TRL's pattern); this
     machine's defaults (CPU, gloo) come first, so both can still change them. ``need_data=False`` accepts a
     config whose data files do not exist yet (the memory planner needs only the model and a text length).
+    ``command``: "train" or "grpo"; None: "grpo" when the config sets init_from or rewards.
     """
     source = argv[0] if argv and not argv[0].startswith("--") else None
     cli = argv[1:] if source else list(argv)
@@ -136,7 +95,10 @@ def parse_config(argv: list[str], need_data: bool = True) -> Config:
     tiny_cli, cli = _split_tiny_overrides(cli)
     nulls, cli = _split_nulls(cli)
     values.update(dict.fromkeys(nulls))
-    parser = transformers.HfArgumentParser(GROUPS)
+    if command is None:
+        named = set(values) | {w[2:] for w in cli if w.startswith("--")}
+        command = "grpo" if named & GRPO_KEYS else "train"
+    parser = transformers.HfArgumentParser(groups(command))
     actions = {a.dest: a for a in parser._actions if a.option_strings}
     unknown = [k for k in values if k not in actions]
     if unknown:
@@ -148,33 +110,36 @@ def parse_config(argv: list[str], need_data: bool = True) -> Config:
     if unknown_cli:
         raise ConfigError(f"the command line: unknown option(s) {', '.join(unknown_cli)}"
                           + "".join(_suggest(w[2:], set(actions)) for w in unknown_cli))
-    parser.set_defaults(**{**device_defaults(), **{k: _typed(actions[k], v, source) for k, v in values.items()}})
+    parser.set_defaults(**{**device_defaults(command), **{k: _typed(actions[k], v, source)
+                                                          for k, v in values.items()}})
     try:
-        model, data, prompt, lora, train = parser.parse_args_into_dataclasses(cli)
+        parsed = parser.parse_args_into_dataclasses(cli)
     except SystemExit:
         raise ConfigError(f"invalid value or unknown option on the command line: {' '.join(cli)} "
                           "(see the message above)") from None
     except ValueError as e:
         raise ConfigError(f"{source or 'command line'}: {e}") from None
     tiny_spec = _tiny_spec({**(tiny or {}), **tiny_cli}, source) if tiny is not None or tiny_cli else None
-    config = Config(model, data, prompt, lora, train, tiny_spec, source)
+    model, data, prompt, lora, *reward, train = parsed
+    config = Config(model, data, prompt, lora, train, tiny_spec, source, reward[0] if reward else None)
     validate(config, need_data)
     return config
 
 
-def config_help() -> str:
-    """Every config key with its help, as `geollava train --help` prints them."""
-    parser = transformers.HfArgumentParser(GROUPS, prog="geollava train CONFIG.yaml")
+def config_help(command: str = "train") -> str:
+    """Every config key with its help, as `geollava train --help` (or `grpo --help`) prints them."""
+    parser = transformers.HfArgumentParser(groups(command), prog=f"geollava {command} CONFIG.yaml")
     parser.description = ("A YAML config sets these keys (see configs/); --key value on the command line overrides "
                           "one. tiny_model.<key> sets a tiny random model's sizes.")
     return parser.format_help()
 
 
-def device_defaults() -> dict:
-    """Defaults for this machine: a CPU run uses the CPU, and several CPU processes talk over gloo."""
+def device_defaults(command: str = "train") -> dict:
+    """Defaults for this machine: a CPU run uses the CPU (in fp32: TRL's GRPO defaults to bf16), and several CPU
+    processes talk over gloo."""
     if torch.cuda.is_available():
         return {}
-    defaults = {"use_cpu": True}
+    defaults = {"use_cpu": True, **({"bf16": False} if command == "grpo" else {})}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         defaults["ddp_backend"] = "gloo"
     return defaults
@@ -213,6 +178,10 @@ def validate(config: Config, need_data: bool = True) -> None:
     """Impossible combinations, caught before any model is loaded."""
     m, d, lora, t = config.model, config.data, config.lora, config.train
     where = config.source or "config"
+    if config.reward is not None:
+        from .grpo.start import resolve_start
+
+        resolve_start(config)
     if m.family not in FAMILIES:
         raise ConfigError(f"{where}: family: {m.family!r} is not one of {sorted(FAMILIES)}")
     sources = [m.model_name_or_path is not None, m.vision_tower is not None or m.language_model is not None,
@@ -338,6 +307,11 @@ def apply_global_batch(config: Config, world_size: int | None = None) -> None:
                           "change GLOBAL_BATCH, the per-device batch or the number of GPUs")
     t.global_batch_size = global_batch
     t.gradient_accumulation_steps = global_batch // per_step
+    if config.reward is not None:  # GRPO generates one optimizer step's completions at once, whole groups
+        t.steps_per_generation, t.generation_batch_size = t.gradient_accumulation_steps, global_batch
+        if global_batch % t.num_generations:
+            raise ConfigError(f"global batch {global_batch} completions is not divisible by num_generations "
+                              f"{t.num_generations}: every prompt's completions must be in one batch")
 
 
 def is_zero3(deepspeed_config: str | dict | None) -> bool:

@@ -47,6 +47,7 @@ class ModelSizes:
     vision_hidden: int = 0
     vision_layers: int = 0
     patches: int = 0  # per frame, with CLS
+    kv_dim: int = 0  # key / value width per layer (KV heads x head size): the generation cache per token
 
 
 def model_config(config):
@@ -60,12 +61,12 @@ def model_config(config):
     if config.tiny_model is not None:
         return family.build_tiny_config(config.tiny_model)
     if m.model_name_or_path:
-        return AutoConfig.from_pretrained(m.model_name_or_path, trust_remote_code=m.trust_remote_code)
+        return AutoConfig.from_pretrained(m.model_name_or_path, trust_remote_code=config.train.trust_remote_code)
     vision = AutoConfig.from_pretrained(m.vision_tower)
     vision = getattr(vision, "vision_config", vision)
     if m.image_size:
         vision.image_size = m.image_size
-    text = AutoConfig.from_pretrained(m.language_model, trust_remote_code=m.trust_remote_code)
+    text = AutoConfig.from_pretrained(m.language_model, trust_remote_code=config.train.trust_remote_code)
     return family.config_class(vision_config=vision, text_config=text, image_token_index=32000,
                                projector_hidden_act="gelu", vision_feature_layer=-2)
 
@@ -98,7 +99,14 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -
     return ModelSizes(total=sum(parts.values()), largest_layer=largest, lora_targets=targets, **parts,
                       hidden=text.hidden_size, intermediate=text.intermediate_size, layers=text.num_hidden_layers,
                       vocab=text.vocab_size, vision_hidden=vision.hidden_size,
-                      vision_layers=getattr(vision, "num_hidden_layers", None) or vision.depth, patches=patches)
+                      vision_layers=getattr(vision, "num_hidden_layers", None) or vision.depth, patches=patches,
+                      kv_dim=_kv_dim(text))
+
+
+def _kv_dim(text) -> int:
+    heads = text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return (getattr(text, "num_key_value_heads", None) or heads) * head_dim
 
 
 @dataclass
@@ -164,8 +172,13 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     else:  # DeepSpeed's ZeRO-3 estimate counts 18 bytes per parameter in all, the 16-bit weights included
         rows.append(("gradients + optimizer states (ZeRO-3)", 0 if offload else trainable * 16 / world))
         rows.append(("ZeRO-3 gather buffer (largest layer)", 4 * sizes.largest_layer))
+    grpo = getattr(config, "reward", None) is not None
+    if grpo and t.beta > 0:  # TRL's KL reference: a frozen copy of the adapter, or of the whole model
+        rows.append(("KL reference (beta > 0)", lora_params * lora_bytes if lora.lora_enable
+                     else sizes.total * compute / (world if stage == 3 else 1)))
     visual = d.num_frames * tokens_per_frame
-    sequence = min(d.model_max_length, visual + text_tokens)
+    completion = t.max_completion_length if grpo else 0
+    sequence = min(d.model_max_length + completion, visual + text_tokens + completion)
     tokens = b * sequence
     # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
     act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
@@ -177,7 +190,14 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
         activations = sizes.layers * per_layer
     rows.append((f"activations ({sizes.layers} layers x {tokens} tokens"
                  + (", checkpointed)" if t.activation_checkpointing else ")"), activations))
-    rows.append(("logits and loss (fp32)", tokens * sizes.vocab * (act_bytes + 4 + 4)))
+    if grpo:  # TRL's fused LM head: log-probabilities of the completion tokens, 32k tokens at a time
+        scored = min(b * completion, 32768)
+        rows.append(("log-probabilities (fused LM head tiles)", scored * sizes.vocab * (act_bytes + 4)))
+        generated = b * t.steps_per_generation  # the local generation batch, generated at once
+        rows.append((f"generation KV cache ({generated} sequences x {sequence} tokens)",
+                     2 * sizes.layers * sizes.kv_dim * sequence * generated * act_bytes))
+    else:
+        rows.append(("logits and loss (fp32)", tokens * sizes.vocab * (act_bytes + 4 + 4)))
     if lora.tune_vision_tower:
         frames = b * d.num_frames
         rows.append(("vision tower activations", sizes.vision_layers * frames * sizes.patches *
@@ -189,10 +209,19 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
         "skipped; raise model_max_length or use fewer frames"]
     notes += [f"trainable: LoRA {lora_params:,}, fully trained {full:,} (of {sizes.total:,} parameters)",
              f"sequence: {visual} visual tokens ({d.num_frames} frames x {tokens_per_frame}) + up to {text_tokens} "
-             f"text tokens, capped at model_max_length {d.model_max_length} = {sequence}",
+             f"text tokens{f' + {completion} completion tokens' if grpo else ''}, capped at model_max_length "
+             f"{d.model_max_length}{' + the completion' if grpo else ''} = {sequence}",
              f"DeepSpeed: {'ZeRO-' + str(stage) if stage else 'none'}{' with offload' if offload else ''}; "
              f"{world} process(es)"]
-    return Plan(rows, sum(v for _, v in rows), sequence, b, world, notes)
+    total = sum(v for _, v in rows)
+    if grpo:  # generating and training take turns: only the larger of the two phases counts
+        training = sum(v for what, v in rows if what.startswith(("activations", "log-probabilities")))
+        generating = next(v for what, v in rows if what.startswith("generation KV cache"))
+        total -= min(training, generating)
+        notes.append(f"GRPO: {t.num_generations} completions per prompt of up to {completion} tokens; generation "
+                     f"({generating / GiB:.2f} GiB of KV cache) and training ({training / GiB:.2f} GiB of "
+                     "activations and log-probabilities) take turns, the total counts the larger")
+    return Plan(rows, total, sequence, b, world, notes)
 
 
 def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micro_batch: int | None = None,
@@ -231,7 +260,7 @@ def frame_processor(config, hf_config):
     if config.tiny_model is not None:
         processor = get_family(m.family).tiny_image_processor(config.tiny_model)
     elif m.model_name_or_path and (Path(m.model_name_or_path) / "preprocessor_config.json").is_file():
-        processor = load_image_processor(m.model_name_or_path, m.trust_remote_code)
+        processor = load_image_processor(m.model_name_or_path, config.train.trust_remote_code)
     else:
         v = hf_config.vision_config
         processor = Qwen2VLImageProcessorPil(patch_size=v.patch_size, merge_size=v.spatial_merge_size,
@@ -347,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                                                             "suggested batch) instead of the table")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        config = parse_config(rest, need_data=False)
+        config = parse_config(rest, need_data=False)  # a GRPO config (init_from, rewards) plans GRPO
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

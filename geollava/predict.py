@@ -95,10 +95,11 @@ def _predict_file(args) -> int:
 def predict(args, loaded: Loaded | None = None) -> tuple[dict, list]:
     """The answer and what produced it, and the frames as the model saw them (RGB arrays). ``loaded``: a model
     already loaded (the demo loads once)."""
-    loaded = loaded or Loaded.of(final_target(args.checkpoint, args.family))
-    target, model, tokenizer = loaded.target, loaded.model, loaded.tokenizer
+    target = loaded.target if loaded else final_target(args.checkpoint, args.family)
     settings = _settings(target.prompt, args)
-    record = build_record(args, settings.question)
+    record = build_record(args, settings.question)  # a bad question or frame list stops before the model loads
+    loaded = loaded or Loaded.of(target)
+    model, tokenizer = loaded.model, loaded.tokenizer
     dataset = ChangeCaptionDataset([record], Path("/"), get_family(target.family), model.config, tokenizer,
                                    loaded.image_processor, settings, for_generation=True)
     if len(dataset) == 0:

@@ -37,27 +37,34 @@ log = logging.getLogger("geollava.train")
 def main(argv: list[str] | None = None) -> Path | int:
     """`geollava train CONFIG [--key value ...]`: the final model's folder; a config that cannot run is one
     `error:` line and exit code 2, before any model loads."""
-    argv = sys.argv[1:] if argv is None else argv
+    return launch(sys.argv[1:] if argv is None else argv, "train", build_trainer)
+
+
+def launch(argv: list[str], command: str, build, check=None) -> Path | int:
+    """Parse and check the config (``check``: what else can be known before any model loads), then train with
+    the trainer ``build`` makes, holding the output folder: what `geollava train` and `geollava grpo` share."""
     if {"-h", "--help"} & set(argv):
-        print(config_help())
+        print(config_help(command))
         return 0
     try:
-        config = parse_config(argv)
+        config = parse_config(argv, command=command)
+        if check is not None:
+            check(config)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     setup_logging(config.train)
     first_rank = int(os.environ.get("RANK", "0")) == 0
     try:
-        with folder_lock(config.train.output_dir, "geollava train") if first_rank else contextlib.nullcontext():
-            return _train(config)
+        with folder_lock(config.train.output_dir, f"geollava {command}") if first_rank else contextlib.nullcontext():
+            return _train(config, build)
     except (BadRecordError, FolderLockedError) as e:
         print(f"\nerror: {e}", file=sys.stderr)  # on a line of its own, after any progress bar
         return 2
 
 
-def _train(config: Config) -> Path:
-    trainer, extras = build_trainer(config)
+def _train(config: Config, build) -> Path:
+    trainer, extras = build(config)
     t = config.train
     if trainer.is_world_process_zero():  # the final model there is stale from now until this run saves its own
         (Path(t.output_dir) / COMPLETE).unlink(missing_ok=True)
@@ -85,10 +92,10 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     family = get_family(config.model.family)
 
     base = prepare_base_model(config, tokenizer_corpus())
-    tokenizer, image_processor = load_processors(base, config.model.trust_remote_code, config.model.min_pixels,
+    tokenizer, image_processor = load_processors(base, config.train.trust_remote_code, config.model.min_pixels,
                                                  config.model.max_pixels)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
-                       config.lora.quant_type, config.model.device_map, config.model.trust_remote_code)
+                       config.lora.quant_type, config.model.device_map, config.train.trust_remote_code)
     if t.activation_checkpointing:
         model.enable_input_require_grads()
     model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
@@ -112,23 +119,31 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
                          data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
                          callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr,
-                         on_bad_record=config.data.on_bad_record)
+                         on_bad_record=config.data.on_bad_record, logits_at_labels=t.logits_at_labels)
     return trainer, extras
 
 
-def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor):
+def data_records(config: Config, path: str) -> tuple[list, str | None]:
+    """An annotation file's records, checked as the config says, and the folder its media paths start from."""
     d = config.data
     media_root = d.media_root or (None if is_hub_dataset_id(path) else str(Path(path).parent))
     frames = config.prompt.num_frames if d.deep_check else None
     records = load_records(path, media_root, d.on_bad_record, frames, d.deep_check, raster=config.prompt.raster(),
                            limits=config.prompt.limits())
+    return records, media_root
+
+
+def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor,
+                  for_generation: bool = False):
+    d = config.data
+    records, media_root = data_records(config, path)
     cache = None
     if d.pixel_cache:
         cache = PixelCache(cache_folder(Path(config.train.output_dir) / "pixel_cache", path, Path(media_root),
                                         config.prompt, image_processor))
         log.info("pixel cache: %s", cache.folder)
     dataset = ChangeCaptionDataset(records, media_root, family, model_config, tokenizer, image_processor,
-                                   config.prompt, pixel_cache=cache)
+                                   config.prompt, for_generation, pixel_cache=cache)
     log.info("%s: %d samples, %d to %d tokens", path, len(dataset), min(dataset.lengths), max(dataset.lengths))
     return dataset
 

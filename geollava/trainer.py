@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from .data.prompt import PromptSettings
+from .data.template import IGNORE_INDEX
 from .data.validate import DataError
 from .families import Family
 from .models.checkpoint import COMPLETE, base_reference, mark_complete
@@ -26,26 +28,21 @@ class BadRecordError(DataError):
     """A record whose media cannot be decoded was drawn, and on_bad_record is error."""
 
 
-class GeoTrainer(Trainer):
-    """``family``: the model family's entry, which says which parameters are the projector. ``on_bad_record``:
-    what a sample whose media cannot be decoded when it is drawn does — "skip": it was replaced by another (the
-    dataset did that), and is logged by id and counted (`skipped_records` in every log entry); "error": the run
-    stops with one line naming the record, the file and the fix."""
+class RunParts:
+    """What GeoLLaVA's trainers add to a transformers Trainer (SFT's GeoTrainer, GRPO's GeoGRPOTrainer): the
+    projector's own learning rate (``family`` says which parameters are the projector); records whose media
+    cannot be decoded when drawn counted (`skipped_records` in every log entry) or stopped on; a checkpoint folder
+    marked incomplete while it is (re)written; ZeRO-3 adapters gathered before they are saved.
 
-    def __init__(self, *args, family: Family, mm_projector_lr: float | None = None, on_bad_record: str = "error",
-                 **kwargs):
-        super().__init__(*args, **kwargs)
+    ``on_bad_record``: "skip" — the sample was replaced by another (the dataset did that), and is logged by id and
+    counted; "error" — the run stops with one line naming the record, the file and the fix."""
+
+    def setup_run_parts(self, family: Family, mm_projector_lr: float | None, on_bad_record: str) -> None:
         self.family, self.mm_projector_lr, self.on_bad_record = family, mm_projector_lr, on_bad_record
         self.skipped: dict[str, str] = {}  # id -> why, of the records this process skipped (each counted once)
         self._skipped_before: int | None = None  # counted by the run before a resume
 
-    def compute_loss(self, model, inputs, *args, **kwargs):
-        bad = inputs.pop("bad_records", None)
-        if bad:
-            self._bad_records(bad)
-        return super().compute_loss(model, inputs, *args, **kwargs)
-
-    def _bad_records(self, bad: list[dict]) -> None:
+    def bad_records(self, bad: list[dict]) -> None:
         if self.on_bad_record == "error":
             first = bad[0]
             raise BadRecordError(f"record {first['id']!r}: {first['problem']}; fix or replace the file, or set "
@@ -92,6 +89,15 @@ class GeoTrainer(Trainer):
             (folder / COMPLETE).unlink(missing_ok=True)
         return super()._save_checkpoint(model, trial)
 
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """The trained adapter only: an adapter the trainer added beside it (GRPO's frozen KL reference, `ref/`)
+        is rebuilt from the run's starting point when needed, and would make a second adapter of the checkpoint."""
+        super()._save(output_dir, state_dict)
+        folder = Path(output_dir or self.args.output_dir)
+        for name in getattr(self.model, "peft_config", {}):
+            if name != "default" and (folder / name / "adapter_config.json").is_file():
+                shutil.rmtree(folder / name)
+
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Under ZeRO-3 each rank holds a shard of every adapter tensor; gather the trainable ones before PEFT
         writes them. (Measured here: the Trainer's own path wrote 0-element LoRA tensors for the final model.)"""
@@ -104,10 +110,30 @@ class GeoTrainer(Trainer):
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         with deepspeed.zero.GatheredParameters(trainable, modifier_rank=None):
             if self.args.should_save:
-                self.model.save_pretrained(output_dir)
+                self.model.save_pretrained(output_dir, selected_adapters=["default"])
                 if self.processing_class is not None:
                     self.processing_class.save_pretrained(output_dir)
                 torch.save(self.args, Path(output_dir) / "training_args.bin")
+
+
+class GeoTrainer(RunParts, Trainer):
+    """The supervised fine-tuning trainer: RunParts; logits only where the loss is (``logits_at_labels``); and
+    length grouping from lengths the dataset computed without decoding any video, in an order that is a
+    function of (seed, epoch)."""
+
+    def __init__(self, *args, family: Family, mm_projector_lr: float | None = None, on_bad_record: str = "error",
+                 logits_at_labels: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setup_run_parts(family, mm_projector_lr, on_bad_record)
+        self.logits_at_labels = logits_at_labels
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        bad = inputs.pop("bad_records", None)
+        if bad:
+            self.bad_records(bad)
+        if self.logits_at_labels and "labels" in inputs:
+            inputs = labelled_positions_only(inputs)
+        return super().compute_loss(model, inputs, *args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -118,6 +144,16 @@ class GeoTrainer(Trainer):
         step = self.args.train_batch_size * self.args.gradient_accumulation_steps
         return EpochLengthGroupedSampler(step, dataset.lengths, self.args.data_seed or self.args.seed,
                                          dataset.media if mixed else None, step * self.args.world_size, grouped)
+
+
+def labelled_positions_only(inputs: dict) -> dict:
+    """The model's head applied only to the positions whose next token is labelled (the answers), not to every
+    position of a sequence that is mostly visual tokens: the targets shifted as the model's own loss shifts them,
+    `logits_to_keep` the positions that have one. The loss is the model's own (its loss function, over the same
+    targets); only the full-vocabulary logits of unlabelled positions are never made."""
+    targets = torch.nn.functional.pad(inputs["labels"], (0, 1), value=IGNORE_INDEX)[:, 1:]
+    keep = targets != IGNORE_INDEX
+    return {**inputs, "labels": targets[keep], "shift_labels": targets[keep], "logits_to_keep": keep}
 
 
 class EpochLengthGroupedSampler(torch.utils.data.Sampler):

@@ -8,6 +8,7 @@
 #   bash scripts/finetune_lora.sh configs/tiny.yaml --dry-run               # print the command, run nothing
 set -euo pipefail
 DEFAULT_CONFIG=${DEFAULT_CONFIG:-configs/lora.yaml}
+COMMAND=${GEOLLAVA_COMMAND:-train} # geollava train (SFT); scripts/finetune_grpo.sh sets grpo
 NUM_GPUS=${NUM_GPUS:-}            # processes per node (default: visible GPUs, else 1 CPU process)
 NNODES=${NNODES:-1}               # nodes taking part
 NODE_RANK=${NODE_RANK:-0}         # this node's index, 0 .. NNODES-1
@@ -38,7 +39,7 @@ export GLOBAL_BATCH TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO_ROOT/.ve
 
 # Validate the whole config for this many processes and build a tiny / assembled base model, before launching.
 VALIDATE_ONLY=(); if [ "$DRY_RUN" = 1 ]; then VALIDATE_ONLY=(--validate-only); fi
-PREPARED=$(python -m geollava prepare --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
+PREPARED=$(python -m geollava prepare --command "$COMMAND" --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
 # On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan's exit code:
@@ -57,12 +58,12 @@ fi
 
 if [ -n "$HOSTFILE" ]; then
   LAUNCH=(deepspeed --hostfile "$HOSTFILE" --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
-          --module geollava train)
+          --module geollava "$COMMAND")
 elif [ "$WORLD" -gt 1 ]; then
   LAUNCH=(torchrun --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NUM_GPUS"
-          --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m geollava train)
+          --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m geollava "$COMMAND")
 else
-  LAUNCH=(python -m geollava train)
+  LAUNCH=(python -m geollava "$COMMAND")
 fi
 echo "[finetune] $WORLD process(es) on $NNODES node(s); log: $OUTPUT_DIR/train.log"
 echo "[finetune] ${LAUNCH[*]} $CONFIG ${ARGS[*]}"

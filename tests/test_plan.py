@@ -184,3 +184,30 @@ def test_a_model_folder_without_a_tokenizer_falls_back_to_256_text_tokens(llava_
     answer = json.loads(capsys.readouterr().out)
     assert answer["fits"] is True and answer["text_tokens"] == 256 and answer["total_gib"] > 10
     assert answer["rows_gib"]["parameters (frozen + trainable)"] > 12  # 7 B in 16 bit
+
+
+def test_a_grpo_config_plans_generation_the_kl_reference_and_no_full_logits(llava_7b, tmp_path):
+    """configs/grpo.yaml on a 7B base: the local generation batch's KV cache (per-device batch x steps per
+    generation sequences of visual + text + completion tokens), the KL reference a frozen copy of the adapter when
+    beta > 0, log-probabilities from TRL's fused head instead of full logits; generating and training take
+    turns, so the total counts the larger phase."""
+    data = write_json(tmp_path / "empty.json", [])
+    argv = [str(REPO_ROOT / "configs" / "grpo.yaml"), "--init_from", str(llava_7b), "--family", "llava",
+            "--train_data", str(data), "--deepspeed", "null", "--num_frames", "1"]
+    config = parse_config(argv, need_data=False)
+    assert config.command == "grpo" and config.model.model_name_or_path == str(llava_7b)
+    sizes, per_frame, p = estimate(config, text_tokens=100)
+    rows = dict(p.rows)
+    sequence = 576 + 100 + 256
+    generated = 8 * 4  # per_device_train_batch_size x steps_per_generation (= gradient_accumulation_steps)
+    assert p.sequence == sequence
+    assert rows[f"generation KV cache ({generated} sequences x {sequence} tokens)"] == \
+        2 * 32 * 4096 * sequence * generated * 2
+    assert "logits and loss (fp32)" not in rows and "KL reference (beta > 0)" not in rows
+    assert rows["log-probabilities (fused LM head tiles)"] == 8 * 256 * 32064 * (2 + 4)
+    training = sum(v for k, v in rows.items() if k.startswith(("activations", "log-probabilities")))
+    assert p.total == pytest.approx(sum(rows.values()) - min(training, rows[next(k for k in rows
+                                                                                 if k.startswith("generation"))]))
+    with_kl = dict(estimate(parse_config([*argv, "--beta", "0.04"], need_data=False), text_tokens=100)[2].rows)
+    lora = sum(64 * (i + o) for i, o in sizes.lora_targets.values())
+    assert with_kl["KL reference (beta > 0)"] == lora * 4  # PEFT keeps the copied adapter in fp32

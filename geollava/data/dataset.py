@@ -53,8 +53,10 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         """Sample ``i``; in training, a sample whose media cannot be decoded is replaced by the next one of the same
         kind of media that can (the same on every rank: ranks stay in step), and the item says which record failed
         and why (`bad_records`) for the trainer to count, or to stop on (on_bad_record: error)."""
-        if self.for_generation:
-            return self.item(i)
+        return self.item(i) if self.for_generation else self.drawn(i)
+
+    def drawn(self, i: int) -> dict:
+        """Sample ``i``, or the one that replaces it when its media cannot be decoded (see __getitem__)."""
         failed = []
         for k in range(len(self)):
             j = self._same_media(i, k)

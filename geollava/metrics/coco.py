@@ -75,3 +75,31 @@ def coco_scores(references: dict[str, list[str]], predictions: dict[str, str], m
                 per_sample[i][name] = float(v)
     corpus["tokenizer"] = tokenizer
     return corpus, per_sample
+
+
+class CorpusCider:
+    """CIDEr-D of single captions with the document frequencies of a fixed reference corpus (the training set's,
+    as self-critical captioning rewards use it), computed by pycocoevalcap's own scorer. CIDEr-D's usual IDF
+    comes from the scored set itself, which for one prompt's group of sampled captions is a single image's
+    references: every n-gram would weigh nothing."""
+
+    def __init__(self, corpus: list[list[str]]):
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        scorer = CiderScorer(n=4, sigma=6.0)
+        for refs in corpus:
+            scorer.cook_append(None, [simple_tokenize(r) for r in refs])
+        scorer.compute_doc_freq()
+        self.document_frequency, self.size = scorer.document_frequency, len(corpus)
+
+    def scores(self, candidates: list[str], references: list[list[str]]) -> list[float]:
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        scorer = CiderScorer(n=4, sigma=6.0)
+        for candidate, refs in zip(candidates, references):
+            scorer.cook_append(simple_tokenize(candidate), [simple_tokenize(r) for r in refs])
+        scorer.document_frequency = self.document_frequency
+        # compute_cider takes log(len(crefs)) as the corpus size and scores zip(ctest, crefs): padding crefs with
+        # empty entries gives the corpus's size without scoring anything more
+        scorer.crefs += [[]] * max(0, self.size - len(candidates))
+        return [float(v) for v in scorer.compute_cider()]

@@ -40,7 +40,7 @@ def prepare_base_model(config, tokenizer_corpus=None) -> str:
             build_tiny_model(m.family, folder, tokenizer_corpus, config.tiny_model)
         else:
             assemble_llava(m.vision_tower, m.language_model, folder, m.pretrained_projector, m.image_size,
-                           m.trust_remote_code)
+                           config.train.trust_remote_code)
     return str(folder)
 
 

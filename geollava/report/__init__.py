@@ -17,7 +17,7 @@ from ..data.raster import RasterSettings
 from ..data.validate import load_records
 from ..tasks import TASKS
 from .cards import CARD_METRICS, card, group_tables, slug
-from .plots import checkpoint_plot, confusion_plot, loss_plot
+from .plots import checkpoint_plot, confusion_plot, loss_plot, reward_plot
 from .tables import comparison_table, html_tables, present_tasks
 
 __all__ = ["build_report", "comparison_table"]
@@ -37,6 +37,7 @@ def build_report(models: list[tuple[str, Path]], annotations: str | Path, out: s
                                                                if r.get("task") == name], primary, task.title or name))
                   for name, task in TASKS.items() if getattr(task, "confusion", False)]
     plots = [(name, p) for name, p in (("training loss", loss_plot(train_log)),
+                                       ("GRPO rewards", reward_plot(train_log)),
                                        ("metrics per checkpoint", checkpoint_plot(metrics, train_log)),
                                        *confusions) if p]
     tasks = present_tasks(metrics)

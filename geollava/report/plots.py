@@ -1,5 +1,5 @@
-"""The report's figures as inlined PNGs: the training loss, the held-out metrics per checkpoint, and the scene
-classification confusion matrix."""
+"""The report's figures as inlined PNGs: the training loss, a GRPO run's reward terms, the held-out metrics per
+checkpoint, and the scene classification confusion matrix."""
 from __future__ import annotations
 
 import base64
@@ -41,6 +41,36 @@ def loss_plot(train_log) -> str | None:
     axis.set(title="training loss", xlabel="step", ylabel="loss")
     axis.grid(alpha=0.3)
     return _png(plt, figure)
+
+
+def reward_plot(train_log) -> str | None:
+    """A GRPO run's reward terms (rewards/<term>/mean, each unweighted) and their weighted sum, per step."""
+    if not train_log or not Path(train_log).is_file():
+        return None
+    history = [e for e in json.loads(Path(train_log).read_text()) if "reward" in e and "step" in e]
+    terms = sorted({k.split("/")[1] for e in history for k in e if k.startswith("rewards/") and k.endswith("/mean")})
+    if not history or not terms:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 3))
+    steps = [e["step"] for e in history]
+    window = max(1, len(history) // 20)  # a step's mean is over a few prompts: show the trend, the steps faintly
+    for key, label, colour in [("reward", "weighted sum", "black"),
+                               *((f"rewards/{t}/mean", t, f"C{k}") for k, t in enumerate(terms))]:
+        values = [e.get(key, float("nan")) for e in history]
+        if window > 1:
+            axis.plot(steps, values, color=colour, alpha=0.2, linewidth=0.8)
+        axis.plot(steps, _running_mean(values, window), color=colour, label=label)
+    title = "GRPO rewards (mean over completions" + (f", running mean of {window} steps)" if window > 1 else ")")
+    axis.set(title=title, xlabel="step", ylabel="reward")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return _png(plt, figure)
+
+
+def _running_mean(values: list[float], window: int) -> list[float]:
+    return [sum(values[max(0, k - window + 1):k + 1]) / len(values[max(0, k - window + 1):k + 1])
+            for k in range(len(values))]
 
 
 def checkpoint_plot(metrics: dict, train_log) -> str | None:

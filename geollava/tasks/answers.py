@@ -22,6 +22,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # DIOR-RSVG's Pr@0.5 .. Pr@0.9
 
 class ShortAnswerTask(Task):
     reward_key = "correct"
+    rewards = {"exact_match": "correct"}
     max_new_tokens = 256  # GeoChat's evaluation scripts generate up to 256 new tokens for every task
     columns = [("accuracy", "accuracy"), ("average", "average of types"), ("per_type.*", "")]
     group_key = "question_type"
@@ -100,6 +101,7 @@ def frame_of(sample: Sample) -> Frame:
 
 class BoxTask(Task):
     reward_key = "iou"
+    rewards = {"box_iou": "iou", "box_acc50": "acc@0.5"}  # matched IoU per reference box; its 0/1 at 0.5
     max_new_tokens = 256
     needs_image_size = True
     box_fix = "write boxes as {<x1><y1><x2><y2>|<angle>}"
@@ -126,6 +128,10 @@ class BoxTask(Task):
         return {"acc@0.5": matched / len(truth) if truth else 0.0, "iou": sum(ious) / len(truth) if truth else 0.0,
                 "boxes": len(truth), "matched": matched, "no_box": float(not predicted), "ious": ious,
                 "intersection": sum(m[1] for m in matches), "union": sum(m[2] for m in matches)}
+
+    def well_formed(self, sample: Sample) -> bool:
+        """At least one box in the model's own format (the one the sample says)."""
+        return bool(read_boxes(sample.prediction, sample.box_format, frame_of(sample)))
 
     def truth_polygons(self, sample: Sample, frame: Frame) -> list:
         exact = sample.metadata.get("box_pixels")
@@ -163,6 +169,7 @@ class BoxTask(Task):
 
 class TextTask(Task):
     reward_key = "rougeL"
+    rewards = {"rougeL": "rougeL"}
     max_new_tokens = 256
     columns = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("METEOR", "METEOR"), ("CIDEr", "CIDEr")]
 

@@ -5,6 +5,7 @@
     question()       a question as trained, from what a user types (`predict --question`, the demo)
     parse()          an answer → a structured Answer (its class or words, its boxes; whether it parsed)
     score()          the per-sample score of one prediction — the same function a reward-based trainer calls
+    reward()         its reward terms for GRPO: "task" (its reward_key), "format" and those `rewards` names
     aggregate()      per-sample scores → the task's entry of metrics.json
     columns          its report columns; card: which texts hold the boxes drawn on its card
     synthesize()     its synthetic generator, when it has one (`data synth --tasks`)
@@ -77,6 +78,7 @@ class Task:
     question_help: str = "the question"
     asks_checkpoint_question: bool = False  # with no question, ask the one the checkpoint was trained with
     reward_key: str = "score"  # the per-sample value (0..1) a reward-based trainer maximises
+    rewards: dict[str, str] = {}  # reward terms besides "task" and "format": term -> the score() key it reads
     columns: list[tuple[str, str]] = []  # (metrics key, header); "group.*" = one column per entry of a group
     group_key: str | None = None  # metadata key whose values group the scores (VQA's question_type)
     max_new_tokens: int = 128  # decoding budget at evaluation
@@ -117,6 +119,20 @@ class Task:
     def score(self, sample: Sample) -> dict:
         """Per-sample scores of one prediction; ``reward_key`` among them, in 0..1."""
         raise NotImplementedError
+
+    def reward(self, term: str, samples: list[Sample], corpus: list[list[str]] | None = None
+               ) -> list[float | None]:
+        """One reward (0..1) per sample for ``term``: "task" is the task's own score (``reward_key``), "format"
+        whether the answer is well-formed in the task's format, any other a ``rewards`` entry; None where the
+        term does not apply to a sample. ``corpus``: the training references (CIDEr's document frequencies)."""
+        if term == "format":
+            return [float(self.well_formed(s)) for s in samples]
+        key = self.reward_key if term == "task" else self.rewards[term]
+        return [self.score(s).get(key) for s in samples]
+
+    def well_formed(self, sample: Sample) -> bool:
+        """Whether the prediction parses in the task's format (the format reward)."""
+        return self.parse(sample.prediction).parsed
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
         """(the task's entry of metrics.json, one score dict per sample in order)."""

@@ -153,6 +153,30 @@ def change_split(samples: list[Sample], rows: list[dict], options: ScoreOptions)
     return split
 
 
+_CIDER: dict[int, object] = {}
+
+
+def _corpus_cider(corpus: list[list[str]]):
+    """The CorpusCider of a training run's references, built once (a run passes the same list at every step)."""
+    if id(corpus) not in _CIDER:
+        _CIDER.clear()
+        _CIDER[id(corpus)] = _cider_of(corpus)
+    return _CIDER[id(corpus)]
+
+
+def _cider_of(corpus: list[list[str]]):
+    from ..metrics.coco import CorpusCider
+
+    return CorpusCider(corpus)
+
+
+def best_rouge_l(sample: Sample) -> float:
+    """GeoLLaVA's ROUGE-L F (rouge_score, stemmed) against the best of the references."""
+    from .answers import _rouge
+
+    return max(_rouge().score(r, sample.prediction)["rougeL"].fmeasure for r in sample.references)
+
+
 class ChangeCaption(Task):
     name = "change_caption"
     media = "frames"
@@ -174,13 +198,29 @@ class ChangeCaption(Task):
                "metadata": {"events": [{"type": "construction", "count": 2, "quadrant": "north-east"}]},
                "wrong": "The lake in the south-west quadrant grew larger."}
 
+    rewards = {"event_score": "", "event_fields": "", "rougeL": "", "cider": ""}  # see reward()
+
     def score(self, sample: Sample) -> dict:
         if "events" in sample.metadata:
             return event_score(sample.metadata["events"], sample.prediction)
-        from .answers import _rouge
+        return {"score": best_rouge_l(sample)}
 
-        best = max(_rouge().score(r, sample.prediction)["rougeL"].fmeasure for r in sample.references)
-        return {"score": best}
+    def reward(self, term, samples, corpus=None):
+        """"event_score": 1 when the caption names the true change's type, count and place (records with
+        events, else None); "event_fields": the share of those it names right; "rougeL": GeoLLaVA's ROUGE-L
+        with the best reference; "cider": CIDEr-D / 10 with the training references' document frequencies."""
+        if term in ("event_score", "event_fields"):
+            scored = [event_score(s.metadata["events"], s.prediction) if "events" in s.metadata else None
+                      for s in samples]
+            if term == "event_score":
+                return [None if e is None else e["score"] for e in scored]
+            return [None if e is None else (sum(e.values()) - e["score"]) / (len(e) - 1) for e in scored]
+        if term == "rougeL":
+            return [best_rouge_l(s) for s in samples]
+        if term == "cider":
+            cider = _corpus_cider(corpus) if corpus else _cider_of([s.references for s in samples])
+            return [v / 10 for v in cider.scores([s.prediction for s in samples], [s.references for s in samples])]
+        return super().reward(term, samples, corpus)
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
         ids = [str(k) for k in range(len(samples))]

@@ -1,0 +1,104 @@
+"""Reward fine-tuning, step by step (`geollava grpo CONFIG`, what scripts/finetune_grpo.sh runs in every process):
+the config and its rewards checked against the data → the starting model (the SFT adapter trains on) → prompt
+rows prompted as SFT prompted → TRL's GRPOTrainer with the task entries' rewards. Launching, locking, resuming,
+saving and logging are `geollava train`'s (train.py)."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+
+import transformers
+
+from ..config import Config, ConfigError
+from ..data.template import end_of_turn
+from ..families import get_family
+from ..models.adapters import cast_trainable, trainable_setup, trainable_summary
+from ..models.load import compute_dtype, load_model, load_processors
+from ..train import build_dataset, data_records, init_deepspeed_distributed, launch, resolved_for_checkpoints
+from ..trainer import SaveExtras
+from .processor import SampleProcessor
+from .rewards import check_rewards, parse_rewards, reward_functions
+from .rows import PromptRows, as_trl_dataset
+from .start import start_adapter
+
+log = logging.getLogger("geollava.grpo")
+
+
+def main(argv: list[str] | None = None):
+    """`geollava grpo CONFIG [--key value ...]`: the final model's folder, or exit code 2 with one `error:` line
+    (a bad config or reward, before any model loads)."""
+    return launch(sys.argv[1:] if argv is None else argv, "grpo", build_grpo_trainer, check_before_loading)
+
+
+def check_before_loading(config: Config) -> dict[str, float]:
+    """What can be known from the config and the annotations alone: the reward terms against the data's tasks,
+    the options this suite does not run, media a family cannot batch together. {term: weight}."""
+    if getattr(config.reward, "checked", False):
+        return config.reward.rewards
+    where, t = config.source or "config", config.train
+    if t.use_vllm:
+        raise ConfigError(f"{where}: use_vllm: GRPO's vLLM generation is not wired to this suite's prompts and "
+                          "pixels (vLLM would re-process the images itself); generate with transformers (the default)")
+    tasks, kinds = Counter(), set()
+    family = get_family(config.model.family)
+    for path in config.data.train_data:
+        records, _ = data_records(config, path)
+        tasks.update(r.task for r in records)
+        kinds.update(family.input_kind(r.media_kind) for r in records)
+    if len(kinds) > 1:
+        raise ConfigError(f"{where}: train_data mixes single images and frames, which {family.name} feeds through "
+                          "two different towers; GRPO batches cannot mix them: train them in separate runs")
+    weights = check_rewards(parse_rewards(config.reward.rewards, where), dict(tasks), where)
+    config.reward.rewards, config.reward.checked = weights, True
+    return weights
+
+
+def build_grpo_trainer(config: Config):
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    from .trainer import GeoGRPOTrainer
+
+    t = config.train
+    weights = check_before_loading(config)
+    if t.deepspeed:
+        init_deepspeed_distributed()
+    transformers.set_seed(t.seed)
+    family, base, adapter = get_family(config.model.family), config.model.model_name_or_path, start_adapter(config)
+    tokenizer, image_processor = load_processors(str(adapter or base), t.trust_remote_code, config.model.min_pixels,
+                                                 config.model.max_pixels)
+    model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
+                       config.lora.quant_type, config.model.device_map, t.trust_remote_code)
+    if t.activation_checkpointing:
+        model.enable_input_require_grads()
+    if adapter is None:
+        model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
+    else:
+        if config.lora.bits < 16:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(t.activation_checkpointing))
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    if t.deepspeed:
+        cast_trainable(model, compute_dtype(t))
+    log.info(trainable_summary(model, family))
+    stops = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))]
+    model.generation_config.eos_token_id = list(dict.fromkeys(stops))  # completions end where SFT answers end
+
+    resolved = resolved_for_checkpoints(config, base)
+    log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
+    datasets = [build_dataset(config, path, family, model.config, tokenizer, image_processor, for_generation=True)
+                for path in config.data.train_data]
+    rows = as_trl_dataset(PromptRows(datasets[0]) if len(datasets) == 1 else _concatenated(datasets))
+    corpus = [r.all_references() for d in datasets for r in d.records]
+    functions, t.reward_weights = reward_functions(weights, config.prompt.box_format, corpus)
+    extras = SaveExtras(image_processor, config.prompt, resolved, base)
+    trainer = GeoGRPOTrainer(model=model, reward_funcs=functions, args=t, train_dataset=rows,
+                             processing_class=SampleProcessor(tokenizer, image_processor, family),
+                             callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr,
+                             on_bad_record=config.data.on_bad_record)
+    return trainer, extras
+
+
+def _concatenated(datasets):
+    import torch
+
+    return torch.utils.data.ConcatDataset([PromptRows(d) for d in datasets])
