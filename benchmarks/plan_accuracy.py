@@ -121,21 +121,27 @@ print("PEAK_BYTES", peak[0] - before[0], peak[1] - before[1])
 
 
 def against_cpu_runs(tmp: Path) -> None:
-    from geollava.plan import estimate
+    from geollava.plan import estimate, measure_answer_tokens
     from geollava.synthetic.generate import generate_split
 
     data = generate_split(tmp / "data", "train", 64, num_frames=4, size=64, seed=1)
-    print("\n2. whole estimate vs peak memory of CPU training runs (fp32, LoRA r16, batch 8, 4 frames): allocated =")
+    print("\n2. whole estimate vs peak memory of CPU training runs (fp32, LoRA r16, batch 8, 4 frames, logits at the "
+          "labelled positions unless said): allocated =")
     print("   malloc's bytes in use (the CPU's max_memory_allocated); resident = RSS, which adds what the allocator")
     print("   keeps after frees")
     print("| tiny model | parameters | plan (MiB) | allocated (MiB) | difference | resident (MiB) | difference |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for hidden, layers, checkpointing in ((256, 4, False), (512, 8, False), (1024, 8, False), (1024, 8, True)):
-        argv = [str(REPO / "configs/tiny.yaml"), "--train_data", str(data), "--output_dir", str(tmp / f"r{hidden}"),
+    variants = [(256, 4, False, ()), (512, 8, False, ()), (1024, 8, False, ()), (1024, 8, True, ()),
+                (1024, 8, False, ("--logits_at_labels", "false")),
+                (1024, 8, False, ("--padding_free", "true", "--max_tokens_per_batch", "1200"))]
+    for hidden, layers, checkpointing, extra in variants:
+        name = "_".join([str(hidden), str(layers), str(checkpointing), *extra]).replace("-", "")
+        argv = [str(REPO / "configs/tiny.yaml"), "--train_data", str(data), "--output_dir", str(tmp / name),
                 "--report_to", "none", "--max_steps", "3", "--save_strategy", "no", "--per_device_train_batch_size",
                 "8", "--dataloader_num_workers", "0", "--tiny_model.text_hidden", str(hidden),
                 "--tiny_model.text_layers", str(layers), "--tiny_model.heads", "8", "--model_max_length", "4096",
-                "--activation_checkpointing", str(checkpointing).lower(), "--train_sampling_strategy", "random"]
+                "--activation_checkpointing", str(checkpointing).lower(), "--train_sampling_strategy", "random",
+                *extra]
         result = subprocess.run([sys.executable, "-c", MEASURE.format(argv=argv)], capture_output=True, text=True,
                                 cwd=REPO, timeout=900)
         line = next((l for l in result.stdout.splitlines() if l.startswith("PEAK_BYTES")), None)
@@ -145,8 +151,10 @@ def against_cpu_runs(tmp: Path) -> None:
         allocated, resident = map(int, line.split()[1:])
         config = parse(*argv[:1], *argv[3:])
         lengths = _text_tokens(config, data)
-        sizes, _, p = estimate(config, text_tokens=lengths, on_gpu=False)
-        label = f"{hidden} x {layers}" + (" (checkpointed)" if checkpointing else "")
+        answers, _ = measure_answer_tokens(config)  # as `geollava plan` measures them from the data
+        sizes, _, p = estimate(config, text_tokens=lengths, on_gpu=False, answer_tokens=answers)
+        label = f"{hidden} x {layers}" + (" (checkpointed)" if checkpointing else "") + \
+            (f" ({' '.join(extra).replace('--', '')})" if extra else "")
         print(f"| {label} | {sizes.total / 1e6:.1f} M | {p.total / 2**20:.0f} | {allocated / 2**20:.0f} | "
               f"{100 * (p.total - allocated) / allocated:+.1f} % | {resident / 2**20:.0f} | "
               f"{100 * (p.total - resident) / resident:+.1f} % |")
@@ -162,10 +170,19 @@ def _text_tokens(config, data: Path) -> int:
     return max(trainer.train_dataset.lengths) - config.prompt.num_frames * per_frame
 
 
-def against_gpu(tmp: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from gpu_check import planned_gib  # the estimate gpu_check.sh prints beside each measured peak
+def planned_gib(folder: Path, mode: str, batch: int, text_tokens: int) -> float:
+    """The plan of the H200 run's configuration: the earlier gpu_check's own loop — one 336 px image, full logits
+    (the model's own loss), no DeepSpeed, no checkpointing, bf16 — without the CUDA-overhead row."""
+    from geollava.plan import estimate
 
+    config = parse(REPO / "configs/lora.yaml", "--family", "llava", "--model_name_or_path", folder,
+                   "--deepspeed", "null", "--bits", 4 if mode == "qlora" else 16, "--lora_r", 64,
+                   "--lora_alpha", 128, "--lora_dropout", 0.05, "--num_frames", 1, "--per_device_train_batch_size",
+                   batch, "--activation_checkpointing", "false", "--bf16", "true", "--logits_at_labels", "false")
+    return estimate(config, text_tokens=text_tokens, on_gpu=False)[2].total / 2**30
+
+
+def against_gpu(tmp: Path) -> None:
     folder = llava_folder(tmp / "gpu", 4096, 11008, 4, 32)
     print("\n3. vs peak GPU memory measured by scripts/gpu_check.sh (H200; allocated memory, so no CUDA context)")
     print("| mode | plan (GiB) | measured (GiB) | difference |")

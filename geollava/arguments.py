@@ -29,6 +29,8 @@ class ModelArguments:
     max_pixels: int | None = field(default=None, metadata={
         "help": "Qwen families: largest frame area in pixels after resizing; bounds the tokens per frame"})
     device_map: str | None = field(default=None, metadata={"help": "e.g. auto; never with ZeRO-3"})
+    attn_implementation: str = field(default="sdpa", metadata={
+        "help": "sdpa (PyTorch's fused attention) | flash_attention_2 (GPUs with flash-attn installed) | eager"})
 
 
 @dataclass
@@ -79,6 +81,11 @@ class RunKeys:
 @dataclass
 class TrainArguments(RunKeys, transformers.TrainingArguments):
     train_sampling_strategy: str = "group_by_length"
+    padding_free: bool = field(default=False, metadata={
+        "help": "pack a micro-batch's samples into one row without padding, attention kept within each sample"})
+    max_tokens_per_batch: int | None = field(default=None, metadata={
+        "help": "fill micro-batches to this many tokens (padded: longest x count; padding_free: the sum) "
+                "instead of per_device_train_batch_size samples"})
     logits_at_labels: bool = field(default=True, metadata={
         "help": "apply the LM head only where the next token is labelled (false: at every position, as the "
                 "model's own loss does; the same loss, more memory)"})

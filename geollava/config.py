@@ -195,6 +195,7 @@ def validate(config: Config, need_data: bool = True) -> None:
         raise ConfigError(f"{where}: vision_tower + language_model assemble a LLaVA-1.5 model: set family: llava, or "
                           f"give family {m.family} a model_name_or_path")
     check_ranges(config)
+    check_kernels(config)
     if config.prompt.chat_template is None:
         config.prompt.chat_template = FAMILIES[m.family].chat_template
     for problem in config.prompt.problems():
@@ -235,6 +236,7 @@ RANGES = {
     "per_device_eval_batch_size": (lambda v: v >= 1, ">= 1"),
     "gradient_accumulation_steps": (lambda v: v >= 1, ">= 1"),
     "global_batch_size": (lambda v: v is None or v >= 1, ">= 1 (or null)"),
+    "max_tokens_per_batch": (lambda v: v is None or v >= 1, ">= 1 tokens (or null: per_device_train_batch_size)"),
     "logging_steps": (lambda v: v > 0, "> 0"),
     "save_steps": (lambda v: v > 0, "> 0"),
     "eval_steps": (lambda v: v is None or v > 0, "> 0 (or null)"),
@@ -255,10 +257,38 @@ def check_ranges(config: Config) -> None:
     where = config.source or "config"
     groups = (config.model, config.data, config.prompt, config.lora, config.train)
     for key, (ok, wanted) in RANGES.items():
-        group = next(g for g in groups if hasattr(g, key))
+        group = next((g for g in groups if hasattr(g, key)), None)
+        if group is None:  # a key of the other command (SFT's or GRPO's)
+            continue
         value = getattr(group, key)
         if not ok(value):
             raise ConfigError(f"{where}: {key}: {value!r} cannot work; it must be {wanted}")
+
+
+ATTENTION = ("sdpa", "flash_attention_2", "eager")
+LIGER_FAMILIES = {"llava", "qwen2_5_vl", "qwen3_vl"}  # families liger-kernel patches (its model-type table, 0.8.5)
+
+
+def check_kernels(config: Config) -> None:
+    """Fused kernels are options, never requirements: one asked for where it cannot run is an error naming why."""
+    import importlib.util
+
+    where, m, t = config.source or "config", config.model, config.train
+    if m.attn_implementation not in ATTENTION:
+        raise ConfigError(f"{where}: attn_implementation must be one of {', '.join(ATTENTION)}, got "
+                          f"{m.attn_implementation!r}")
+    if m.attn_implementation == "flash_attention_2" and not (
+            torch.cuda.is_available() and importlib.util.find_spec("flash_attn")):
+        raise ConfigError(f"{where}: attn_implementation: flash_attention_2 needs a CUDA GPU and the flash-attn "
+                          "package (built on the GPU node: pip install flash-attn --no-build-isolation); "
+                          "sdpa runs everywhere")
+    if getattr(t, "use_liger_kernel", False):
+        if not torch.cuda.is_available() or not importlib.util.find_spec("liger_kernel"):
+            raise ConfigError(f"{where}: use_liger_kernel needs a CUDA GPU and the liger-kernel package (pip "
+                              "install liger-kernel); remove it on this machine")
+        if m.family not in LIGER_FAMILIES:
+            raise ConfigError(f"{where}: use_liger_kernel: liger-kernel has no kernels for {m.family} (it patches "
+                              f"{', '.join(sorted(LIGER_FAMILIES))}); remove it")
 
 
 def check_writable(output_dir: str, where: str) -> None:

@@ -208,6 +208,7 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
                       "decoding": decoding, "data file": data_file}
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
                              args.num_workers, rank, world, provenance)
+        attention = model.config._attn_implementation
         del model
         if world > 1:
             torch.distributed.barrier()
@@ -219,7 +220,8 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
             take_record_fields(row, by_id[row["id"]])
         info = {"checkpoint": target.path, "kind": target.kind, "data": args.data, "generation_started": started,
                 "decoding": {**decoding, "batch_size": args.batch_size, "processes": world},
-                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(inference_dtype())}}
+                "prompt": asdict(target.prompt), "loading": {**target.loading, "dtype": str(inference_dtype()),
+                                                             "attn_implementation": attention}}
         box_format = args.box_format or target.prompt.box_format
         info["box_format"] = box_format
         model_sizes = {i: dataset.family.model_frame(image_processor, dataset.model_config, h, w)

@@ -25,9 +25,12 @@ from pathlib import Path
 
 import torch
 
+from .data.schema import GPT
+
 GiB = 2**30
 CUDA_OVERHEAD = 1.5 * GiB
 DEFAULT_TEXT_TOKENS = 256
+DEFAULT_ANSWER_TOKENS = 64  # labelled tokens per sample when train_data cannot be read to measure them
 LINEAR_TYPES = (torch.nn.Linear,)
 
 
@@ -48,6 +51,7 @@ class ModelSizes:
     vision_layers: int = 0
     patches: int = 0  # per frame, with CLS
     kv_dim: int = 0  # key / value width per layer (KV heads x head size): the generation cache per token
+    heads: int = 0
 
 
 def model_config(config):
@@ -100,7 +104,7 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -
                       hidden=text.hidden_size, intermediate=text.intermediate_size, layers=text.num_hidden_layers,
                       vocab=text.vocab_size, vision_hidden=vision.hidden_size,
                       vision_layers=getattr(vision, "num_hidden_layers", None) or vision.depth, patches=patches,
-                      kv_dim=_kv_dim(text))
+                      kv_dim=_kv_dim(text), heads=text.num_attention_heads)
 
 
 def _kv_dim(text) -> int:
@@ -137,10 +141,12 @@ def _saved_per_token(sizes: ModelSizes, lora, act_bytes: int) -> float:
 
 
 def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes: int = 1, text_tokens: int = 256,
-         micro_batch: int | None = None, on_gpu: bool = True) -> Plan:
+         micro_batch: int | None = None, on_gpu: bool = True, answer_tokens: int = DEFAULT_ANSWER_TOKENS,
+         deepspeed: str | None = None) -> Plan:
+    """The per-GPU estimate; ``deepspeed``: another DeepSpeed config than the run's (the stage recommendation)."""
     lora, t, d = config.lora, config.train, config.prompt
     world = gpus * nodes
-    stage, offload = _zero(t.deepspeed)
+    stage, offload = _zero(deepspeed or t.deepspeed)
     b = micro_batch or t.per_device_train_batch_size
     compute = 4 if not (t.bf16 or t.fp16) else 2
     quant_bytes = {4: 0.5 + (1 / 64 + 4 / (64 * 256) if lora.double_quant else 4 / 64), 8: 1 + 4 / 64}
@@ -180,6 +186,10 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     completion = t.max_completion_length if grpo else 0
     sequence = min(d.model_max_length + completion, visual + text_tokens + completion)
     tokens = b * sequence
+    budget = getattr(t, "max_tokens_per_batch", None)
+    if budget:  # a micro-batch filled to a token budget: its padded (or packed) tokens, whatever the mixture
+        tokens = max(min(tokens, budget), sequence)
+        b = max(1, tokens // sequence)
     # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
     act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
     per_token = _saved_per_token(sizes, lora, act_bytes)
@@ -190,14 +200,22 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
         activations = sizes.layers * per_layer
     rows.append((f"activations ({sizes.layers} layers x {tokens} tokens"
                  + (", checkpointed)" if t.activation_checkpointing else ")"), activations))
+    if config.model.attn_implementation == "eager":  # eager keeps each layer's attention probabilities
+        rows.append(("attention probabilities (eager)", (1 if t.activation_checkpointing else sizes.layers)
+                     * sizes.heads * b * sequence ** 2 * act_bytes * 2))
     if grpo:  # TRL's fused LM head: log-probabilities of the completion tokens, 32k tokens at a time
         scored = min(b * completion, 32768)
         rows.append(("log-probabilities (fused LM head tiles)", scored * sizes.vocab * (act_bytes + 4)))
         generated = b * t.steps_per_generation  # the local generation batch, generated at once
         rows.append((f"generation KV cache ({generated} sequences x {sequence} tokens)",
                      2 * sizes.layers * sizes.kv_dim * sequence * generated * act_bytes))
+    elif t.use_liger_kernel:  # Liger's fused linear cross-entropy: the head in chunks, no full logits
+        rows.append(("logits (Liger fused cross-entropy chunks)", min(tokens, 4096) * sizes.vocab * (act_bytes + 4)))
+    elif getattr(t, "logits_at_labels", False):  # the head only where the next token is labelled
+        labelled = b * min(answer_tokens, sequence)
+        rows.append((f"logits and loss (fp32, {labelled} labelled tokens)", labelled * sizes.vocab * (act_bytes + 8)))
     else:
-        rows.append(("logits and loss (fp32)", tokens * sizes.vocab * (act_bytes + 4 + 4)))
+        rows.append(("logits and loss (fp32, every position)", tokens * sizes.vocab * (act_bytes + 4 + 4)))
     if lora.tune_vision_tower:
         frames = b * d.num_frames
         rows.append(("vision tower activations", sizes.vision_layers * frames * sizes.patches *
@@ -225,8 +243,9 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
 
 
 def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micro_batch: int | None = None,
-             on_gpu: bool = True) -> tuple[ModelSizes, int, Plan]:
-    """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone."""
+             on_gpu: bool = True, answer_tokens: int = DEFAULT_ANSWER_TOKENS) -> tuple[ModelSizes, int, Plan]:
+    """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone;
+    ``answer_tokens``: labelled tokens per sample (the logits are made there only)."""
     from .families import get_family
 
     family = get_family(config.model.family)
@@ -242,7 +261,7 @@ def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micr
         size = processor.size
         how = (f"visual tokens per frame: {per_frame} for {height} x {width} px frames ({where}), resized within "
                f"min_pixels {size['shortest_edge']:,} .. max_pixels {size['longest_edge']:,}")
-    p = plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu)
+    p = plan(config, sizes, per_frame, gpus, nodes, text_tokens, micro_batch, on_gpu, answer_tokens)
     if how:
         p.notes.append(how)
     return sizes, per_frame, p
@@ -293,10 +312,24 @@ def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[
     a conservative 1 token per 3 characters — else DEFAULT_TEXT_TOKENS."""
     if given is not None:
         return given, "--text-tokens"
+    return _measure(config, lambda r: " ".join(turn.text for turn in r.conversations), sample, 32,
+                    DEFAULT_TEXT_TOKENS, "--text-tokens")
+
+
+def measure_answer_tokens(config, given: int | None = None, sample: int = 1000) -> tuple[int, str]:
+    """(labelled tokens per sample: the answers and their end tokens, where the number comes from), measured as
+    measure_text_tokens measures the text, else DEFAULT_ANSWER_TOKENS."""
+    if given is not None:
+        return given, "--answer-tokens"
+    return _measure(config, lambda r: " ".join(turn.text for turn in r.conversations if turn.role == GPT),
+                    sample, 4, DEFAULT_ANSWER_TOKENS, "--answer-tokens")
+
+
+def _measure(config, text_of, sample: int, template: int, default: int, option: str) -> tuple[int, str]:
+    """The longest ``text_of(record)`` of train_data's first records in tokens, plus ``template`` tokens."""
     paths = [p for p in config.data.train_data or [] if Path(p).is_file()]
     if not paths:
-        return DEFAULT_TEXT_TOKENS, (f"default; train_data {config.data.train_data} is not there yet, set "
-                                     "--text-tokens to change it")
+        return default, f"default; train_data {config.data.train_data} is not there yet, set {option} to change it"
     from itertools import islice
 
     from .data.annotations import AnnotationFileError
@@ -305,21 +338,22 @@ def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[
     try:
         records = [r for p in paths for r in islice(load_records(p, on_bad_record="skip"), sample)]
     except (AnnotationFileError, DataError) as e:
-        return DEFAULT_TEXT_TOKENS, f"default; train_data cannot be measured ({str(e).splitlines()[0]})"
+        return default, f"default; train_data cannot be measured ({str(e).splitlines()[0]})"
     path = ", ".join(paths)
-    texts = [" ".join(turn.text for turn in r.conversations) for r in records]
+    texts = [text_of(r) for r in records]
     name = config.model.model_name_or_path or config.model.language_model
     if not (name and Path(name).is_dir()):
-        return max(len(t) for t in texts) // 3 + 32, f"longest of {len(texts)} records of {path}, ~3 characters a token"
+        return max(len(t) for t in texts) // 3 + template, f"longest of {len(texts)} records of {path}, ~3 " \
+                                                            "characters a token"
     from transformers import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError, TypeError, ImportError) as e:  # e.g. a folder with config.json alone
-        return DEFAULT_TEXT_TOKENS, (f"default; {name} has no tokenizer that loads ({str(e).splitlines()[0][:80]}), "
-                                     "set --text-tokens to change it")
-    return max(len(tokenizer(t).input_ids) for t in texts) + 32, \
-        f"longest of {len(texts)} records of {path} by the model's tokenizer, + 32 for the template"
+        return default, (f"default; {name} has no tokenizer that loads ({str(e).splitlines()[0][:80]}), "
+                         f"set {option} to change it")
+    return max(len(tokenizer(t).input_ids) for t in texts) + template, \
+        f"longest of {len(texts)} records of {path} by the model's tokenizer, + {template} for the template"
 
 
 def fits(p: Plan, gpu_memory: float) -> bool:
@@ -327,7 +361,8 @@ def fits(p: Plan, gpu_memory: float) -> bool:
     return p.total <= 0.9 * gpu_memory * GiB
 
 
-def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu_memory: float) -> tuple[int, int] | None:
+def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu_memory: float,
+                  answer_tokens: int = DEFAULT_ANSWER_TOKENS) -> tuple[int, int] | None:
     """The largest per-device batch that fits (with 10 % headroom) and the accumulation keeping the global batch."""
     t = config.train
     world = gpus * nodes
@@ -335,9 +370,37 @@ def suggest_batch(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu
     for b in range(min(global_batch // world, 64), 0, -1):
         if (global_batch // world) % b:
             continue
-        if fits(plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, b), gpu_memory):
+        if fits(plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, b, answer_tokens=answer_tokens),
+                gpu_memory):
             return b, global_batch // (b * world)
     return None
+
+
+STAGES = ("zero2.json", "zero3.json", "zero3_offload.json")  # cheapest first: ZeRO-2 gathers no parameters
+
+
+def recommend_deepspeed(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, gpu_memory: float,
+                        answer_tokens: int = DEFAULT_ANSWER_TOKENS) -> tuple[str | None, str]:
+    """(the cheapest of the DeepSpeed configs beside the run's that fits, why); (None, why) for a run without
+    DeepSpeed, or when none fits. ZeRO-2 shards gradients and optimizer states but keeps every parameter whole on
+    every GPU: no parameter is gathered at any step, which ZeRO-3 does for every layer twice a step."""
+    if not config.train.deepspeed:
+        return None, "the config uses no DeepSpeed"
+    folder = Path(config.train.deepspeed).parent
+    for name in STAGES:
+        candidate = str(folder / name)
+        if not Path(candidate).is_file():
+            continue
+        p = plan(config, sizes, tokens_per_frame, gpus, nodes, text_tokens, answer_tokens=answer_tokens,
+                 deepspeed=candidate)
+        if fits(p, gpu_memory):
+            stage, offload = _zero(candidate)
+            why = (f"ZeRO-{stage}{' with offload' if offload else ''} is the cheapest stage that fits: "
+                   f"{p.total / GiB:.1f} of {gpu_memory:.0f} GiB per GPU")
+            if stage == 2:
+                why += " (the whole model fits on every GPU, so no parameter is gathered)"
+            return candidate, why
+    return None, "no DeepSpeed stage fits; see the suggestion above"
 
 
 def _zero(deepspeed_config) -> tuple[int, bool]:
@@ -372,8 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-tokens", type=int, help="text tokens per sample, prompt and answer (default: the "
                                                          "longest of train_data's first 1,000 records when the file "
                                                          f"exists, else {DEFAULT_TEXT_TOKENS})")
+    parser.add_argument("--answer-tokens", type=int, help="labelled tokens per sample, where the logits are made "
+                                                           "(default: the longest answers of train_data's first "
+                                                           f"1,000 records when the file exists, else "
+                                                           f"{DEFAULT_ANSWER_TOKENS})")
     parser.add_argument("--json", action="store_true", help="print one JSON object (rows in GiB, total, fits, "
-                                                            "suggested batch) instead of the table")
+                                                            "suggested batch, recommended DeepSpeed stage) instead "
+                                                            "of the table")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
         config = parse_config(rest, need_data=False)  # a GRPO config (init_from, rewards) plans GRPO
@@ -381,20 +449,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.text_tokens, how = measure_text_tokens(config, args.text_tokens)
+    args.answer_tokens, answer_how = measure_answer_tokens(config, args.answer_tokens)
     try:
-        sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens)
+        sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens,
+                                       answer_tokens=args.answer_tokens)
     except OSError as e:  # transformers' word for "no such folder, and the hub cannot be reached"
         name = config.model.model_name_or_path or config.model.language_model
         print(f"error: cannot read the model config of {name}: it is not a local folder and the hub did not answer "
               f"({str(e).splitlines()[0]}); point model_name_or_path at a local model folder, or run where the hub "
               "is reachable (only config.json is read, no weights)", file=sys.stderr)
         return 2
-    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory)
+    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory,
+                               args.answer_tokens)
+    stage = recommend_deepspeed(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory,
+                                args.answer_tokens)
     verdict = fits(p, args.gpu_memory)
     if args.json:
-        print(json.dumps(plan_json(p, sizes, config, args.gpu_memory, verdict, suggestion, args.text_tokens, how)))
+        out = plan_json(p, sizes, config, args.gpu_memory, verdict, suggestion, args.text_tokens, how)
+        same = stage[0] and config.train.deepspeed and Path(stage[0]).resolve() == Path(config.train.deepspeed).resolve()
+        out.update(answer_tokens=args.answer_tokens, answer_tokens_from=answer_how,
+                   recommended_deepspeed=stage[0], recommended_because=stage[1], change_deepspeed=bool(stage[0])
+                   and not same)
+        print(json.dumps(out))
         return 0 if verdict else 1
     print(f"text tokens per sample: {args.text_tokens} ({how})")
+    print(f"labelled tokens per sample: {args.answer_tokens} ({answer_how})")
     print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
     print(format_plan(p, args.gpu_memory))
@@ -403,12 +482,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{suggestion[1]} (same global batch)")
     else:
         print("  no per-device batch fits: enable activation_checkpointing, ZeRO-3, offload, QLoRA or more GPUs")
+    if stage[0] and Path(stage[0]).resolve() != Path(config.train.deepspeed).resolve():
+        print(f"  recommended: deepspeed {stage[0]}: {stage[1]}")
     return 0 if verdict else 1
 
 
 def plan_json(p: Plan, sizes: ModelSizes, config, gpu_memory: float, verdict: bool, suggestion, text_tokens: int,
               how: str) -> dict:
     return {"config": config.source, "family": config.model.family, "parameters": sizes.total, "world": p.world,
+            "deepspeed": config.train.deepspeed,
             "micro_batch": p.micro_batch, "sequence": p.sequence, "text_tokens": text_tokens,
             "text_tokens_from": how, "rows_gib": {what: value / GiB for what, value in p.rows},
             "total_gib": p.total / GiB, "gpu_memory_gib": gpu_memory, "fits": verdict,

@@ -95,7 +95,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     tokenizer, image_processor = load_processors(base, config.train.trust_remote_code, config.model.min_pixels,
                                                  config.model.max_pixels)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
-                       config.lora.quant_type, config.model.device_map, config.train.trust_remote_code)
+                       config.lora.quant_type, config.model.device_map, config.train.trust_remote_code,
+                       config.model.attn_implementation)
     if t.activation_checkpointing:
         model.enable_input_require_grads()
     model = trainable_setup(model, family, config.lora, bool(t.activation_checkpointing))
@@ -117,9 +118,11 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
                                                            tokenizer, image_processor)
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
-                         data_collator=Collator(family, tokenizer.pad_token_id), processing_class=tokenizer,
+                         data_collator=Collator(family, tokenizer.pad_token_id, packed=t.padding_free),
+                         processing_class=tokenizer,
                          callbacks=[extras], family=family, mm_projector_lr=t.mm_projector_lr,
-                         on_bad_record=config.data.on_bad_record, logits_at_labels=t.logits_at_labels)
+                         on_bad_record=config.data.on_bad_record,
+                         logits_at_labels=t.logits_at_labels and not t.use_liger_kernel)  # Liger fuses its own
     return trainer, extras
 
 

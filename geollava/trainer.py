@@ -15,6 +15,7 @@ import yaml
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from .data.packing import TokenBudgetBatches
 from .data.prompt import PromptSettings
 from .data.template import IGNORE_INDEX
 from .data.validate import DataError
@@ -131,9 +132,31 @@ class GeoTrainer(RunParts, Trainer):
         bad = inputs.pop("bad_records", None)
         if bad:
             self.bad_records(bad)
+        if "segment_lengths" in inputs:  # padding_free
+            inputs = self.family.packed_inputs(self.accelerator.unwrap_model(model), inputs)
         if self.logits_at_labels and "labels" in inputs:
             inputs = labelled_positions_only(inputs)
         return super().compute_loss(model, inputs, *args, **kwargs)
+
+    def get_train_dataloader(self):
+        """With ``max_tokens_per_batch``: micro-batches filled to a token budget (data/packing.py), in the
+        (seed, epoch) order; otherwise the Trainer's, with the sampler below."""
+        budget = self.args.max_tokens_per_batch
+        if not budget:
+            return super().get_train_dataloader()
+        dataset = self.train_dataset
+        mixed = len(set(getattr(dataset, "media", []))) > 1
+        order = EpochLengthGroupedSampler(self.args.per_device_train_batch_size, dataset.lengths,
+                                          self.args.data_seed or self.args.seed,
+                                          group_by_length=self.args.train_sampling_strategy == "group_by_length")
+        batches = TokenBudgetBatches(order, dataset.lengths, budget, self.args.padding_free,
+                                     dataset.media if mixed else None,
+                                     self.args.gradient_accumulation_steps * self.args.world_size,
+                                     self.args.data_seed or self.args.seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.data_collator,
+                                             num_workers=self.args.dataloader_num_workers,
+                                             pin_memory=self.args.dataloader_pin_memory)
+        return self.accelerator.prepare(loader)
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset

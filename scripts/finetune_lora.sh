@@ -43,17 +43,35 @@ PREPARED=$(python -m geollava prepare --command "$COMMAND" --world-size "$WORLD"
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
 # On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan's exit code:
-# 0 fits, 1 does not fit, 2 cannot read the config).
-GPU_GIB=$(python -c "import torch; print(torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0)")
+# 0 fits, 1 does not fit, 2 cannot read the config); where a cheaper DeepSpeed stage than the config's fits (ZeRO-2,
+# which gathers no parameters, for LoRA on a base that fits whole on every GPU), take it and say why
+# (KEEP_ZERO_STAGE=1 keeps the config's). GPU_MEMORY_GIB plans for GPUs of that size from any machine.
+GPU_GIB=${GPU_MEMORY_GIB:-$(python -c "import torch; print(torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0)")}
 if [ "$GPU_GIB" != "0" ]; then
   PLAN_STATUS=0
-  PLAN=$(python -m geollava plan --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" "$CONFIG" "${ARGS[@]}" 2>&1) \
+  PLAN=$(python -m geollava plan --json --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" "$CONFIG" "${ARGS[@]}" 2>/dev/null) \
     || PLAN_STATUS=$?
-  echo "$PLAN" | sed 's/^/[plan] /'
-  case "$PLAN_STATUS" in
-    1) echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2 ;;
-    2) echo "[finetune] the planner could not read the model's config; no estimate" >&2 ;;
-  esac
+  if [ "$PLAN_STATUS" = 2 ] || [ -z "$PLAN" ]; then
+    echo "[finetune] the planner could not read the model's config; no estimate" >&2
+  else
+    python -c '
+import json, sys
+plan = json.loads(sys.argv[1])
+verdict = "fits" if plan["fits"] else "DOES NOT FIT"
+print("[plan] %.1f GiB per GPU of %.0f: %s (micro-batch %d x %d tokens)"
+      % (plan["total_gib"], plan["gpu_memory_gib"], verdict, plan["micro_batch"], plan["sequence"]))
+for what, gib in plan["rows_gib"].items():
+    print("[plan]   %s: %.2f GiB" % (what, gib))
+if plan["suggested"]:
+    print("[plan] suggested: " + ", ".join("%s %s" % item for item in plan["suggested"].items()))' "$PLAN"
+    [ "$PLAN_STATUS" = 1 ] && echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2
+    CHANGE=$(python -c 'import json, sys; p = json.loads(sys.argv[1]); print(p["recommended_deepspeed"] if p["change_deepspeed"] else "")' "$PLAN")
+    if [ -n "$CHANGE" ] && [ "${KEEP_ZERO_STAGE:-0}" != 1 ]; then
+      WHY=$(python -c 'import json, sys; print(json.loads(sys.argv[1])["recommended_because"])' "$PLAN")
+      echo "[finetune] deepspeed $CHANGE instead of the config's: $WHY (KEEP_ZERO_STAGE=1 keeps it)"
+      ARGS+=(--deepspeed "$CHANGE")
+    fi
+  fi
 fi
 
 if [ -n "$HOSTFILE" ]; then

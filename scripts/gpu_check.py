@@ -1,215 +1,208 @@
-"""One short check of the GPU-only paths on a machine with torch and no internet (run through gpu_check.sh).
+"""One prepared check of the GPU-only paths (run through gpu_check.sh): full-depth 7B models built from config
+(random weights, bf16, no download), trained a few steps each through GeoLLaVA's own training code, every run in a
+process of its own, recording samples/s, tokens/s, model-FLOPs utilisation and peak GPU memory beside
+`geollava plan`'s estimate; then batched generation tokens/s, as evaluation generates.
 
-Builds a 7B-shaped LLaVA-1.5 from config — the full CLIP ViT-L/14-336 tower and Vicuna-7B's layer shapes, with
-fewer LLM layers — saves it, and trains a few steps through GeoLLaVA's own loading and LoRA code:
-  lora    bf16 base, LoRA r64 on the LLM, projector trained
-  qlora   4-bit NF4 base (bitsandbytes CUDA kernels), same adapters
-  zero3   bf16 LoRA under DeepSpeed ZeRO-3 on one GPU, through GeoTrainer, then the adapter is saved and checked
-For each: samples/s, tokens/s, peak GPU memory next to `geollava plan`'s estimate, and model-FLOPs utilisation (6 x parameters x tokens, the usual
-convention; LoRA skips the frozen weights' gradients, so the useful work is nearer 4 x).
+    bash scripts/gpu_check.sh                      # the whole matrix, ~8 minutes on one H100 / H200
+    bash scripts/gpu_check.sh --runs llava-lora,qwen-lora-packed --steps 3
+    bash scripts/gpu_check.sh --dry-run            # any machine: the matrix, each run's plan and command
+
+The matrix: LLaVA-1.5-7B (CLIP ViT-L/14-336, Vicuna-7B's 32 layers) and Qwen2.5-VL-7B (its ViT and 28 layers),
+LoRA r64 bf16 with logits at the labelled positions (the default), and one change at a time: full logits,
+padding-free packing, activation checkpointing, Liger kernels, ZeRO-2, ZeRO-3, QLoRA. MFU counts 6 x parameters
+x tokens (the usual convention; LoRA skips the frozen weights' gradients, so the useful work is nearer 4 x).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
-
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
+MODELS = {"llava": "llava", "qwen": "qwen2_5_vl"}
+VARIANTS = {  # one change at a time from LoRA r64, bf16, logits at labels, sdpa, no checkpointing, no DeepSpeed
+    "lora": [], "full-logits": ["--logits_at_labels", "false"],
+    "packed": ["--padding_free", "true", "--max_tokens_per_batch", "{budget}"],
+    "checkpointed": ["--activation_checkpointing", "true"], "liger": ["--use_liger_kernel", "true"],
+    "zero2": ["--deepspeed", "configs/deepspeed/zero2.json"], "zero3": ["--deepspeed", "configs/deepspeed/zero3.json"],
+    "qlora": ["--bits", "4"],
+}
+RUNS = [f"llava-{v}" for v in VARIANTS] + ["qwen-lora", "qwen-full-logits", "qwen-packed", "qwen-zero2"]
 
 
-def build_7b_shaped(folder: Path, text_layers: int) -> int:
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+def build_configs(folder: Path) -> dict[str, Path]:
+    """Full-size configs of both models (config.json): what `plan` reads and the runs build from. Their media
+    token ids are the tiny tokenizers' (materialise gives each folder one), where the real models have theirs."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, Qwen2_5_VLConfig
+
+    from geollava.families.base import CHATML_TOKENS, SPECIAL_TOKENS
+
+    qwen_ids = {t: i for i, t in enumerate(CHATML_TOKENS)}
 
     vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                               image_size=336, patch_size=14, projection_dim=768)
-    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=text_layers,
-                       num_attention_heads=32, num_key_value_heads=32, vocab_size=32064, max_position_embeddings=4096)
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000,
-                         projector_hidden_act="gelu", vision_feature_layer=-2, vision_feature_select_strategy="default")
-    with torch.device("cuda"):
-        model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
-    params = sum(p.numel() for p in model.parameters())
-    model.save_pretrained(folder)
-    del model
-    torch.cuda.empty_cache()
-    return params
+    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                       num_key_value_heads=32, vocab_size=32064, max_position_embeddings=4096)
+    LlavaConfig(vision_config=vision, text_config=text, image_token_index=SPECIAL_TOKENS.index("<image>"),
+                projector_hidden_act="gelu",
+                vision_feature_layer=-2, vision_feature_select_strategy="default").save_pretrained(folder / "llava")
+    Qwen2_5_VLConfig(  # Qwen2.5-VL-7B-Instruct's shapes
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                           fullatt_block_indexes=[7, 15, 23, 31]),
+        text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                         num_key_value_heads=4, vocab_size=152064, rope_parameters={
+                             "rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0}),
+        image_token_id=qwen_ids["<|image_pad|>"], video_token_id=qwen_ids["<|video_pad|>"],
+        vision_start_token_id=qwen_ids["<|vision_start|>"], vision_end_token_id=qwen_ids["<|vision_end|>"]
+    ).save_pretrained(folder / "qwen")
+    return {name: folder / name for name in MODELS}
 
 
-def synthetic_batch(batch: int, text_tokens: int, device="cuda") -> dict:
-    image_tokens = 576  # (336 / 14)^2 patches of one frame
-    ids = torch.randint(3, 32000, (batch, 1 + image_tokens + text_tokens))
-    ids[:, 1:1 + image_tokens] = 32000
-    labels = ids.clone()
-    labels[:, :1 + image_tokens + text_tokens // 2] = -100
-    return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device),
-            "labels": labels.to(device),
-            "pixel_values": torch.randn(batch, 3, 336, 336, dtype=torch.bfloat16, device=device)}
+def run_argv(run: str, folders: dict[str, Path], data: Path, batch: int, steps: int) -> list[str]:
+    model, variant = run.split("-", 1)
+    budget = str(batch * 1400)
+    extra = [w.replace("{budget}", budget) for w in VARIANTS[variant]]
+    return ["--family", MODELS[model], "--model_name_or_path", str(folders[model]), "--train_data", str(data),
+            "--output_dir", str(folders[model].parent / "runs" / run), "--num_frames", "2", "--bf16", "true",
+            "--per_device_train_batch_size", str(batch), "--max_steps", str(steps + 2), "--save_strategy", "no",
+            "--report_to", "none", "--lora_r", "64", "--lora_alpha", "128", "--lora_dropout", "0.05",
+            "--learning_rate", "1e-4", "--logging_steps", "1", "--dataloader_num_workers", "4",
+            "--model_max_length", "4096", "--train_sampling_strategy", "random", *extra]
 
 
-def plan_config(folder: Path, mode: str, batch: int):
-    """The training config a mode's run amounts to, for `geollava plan` (reads only the folder's config.json)."""
-    from geollava.config import parse_config
-
-    empty = folder.parent / "no_data.json"
-    empty.write_text("[]")
-    argv = [REPO / "configs/lora.yaml", "--family", "llava", "--model_name_or_path", folder, "--train_data", empty,
-            "--deepspeed", "null", "--bits", 4 if mode == "qlora" else 16, "--lora_r", 64, "--lora_alpha", 128,
-            "--lora_dropout", 0.05, "--num_frames", 1, "--per_device_train_batch_size", batch,
-            "--activation_checkpointing", "false", "--bf16", "true"]
-    config = parse_config([str(a) for a in argv])
-    if mode == "zero3":  # set after parsing: a ZeRO-3 TrainingArguments would switch this process into ZeRO-3 mode
-        config.train.deepspeed = str(REPO / "configs/deepspeed/zero3.json")
-    return config
-
-
-def planned_gib(folder: Path, mode: str, batch: int, text_tokens: int) -> float:
+def planned_gib(argv: list[str], text_tokens: int, answer_tokens: int) -> float:
     """The planner's per-GPU estimate without its CUDA-overhead row (comparable with max_memory_allocated)."""
+    from geollava.config import parse_config
     from geollava.plan import estimate
 
-    _, _, p = estimate(plan_config(folder, mode, batch), text_tokens=text_tokens, on_gpu=False)
+    config = parse_config(argv, need_data=False)
+    _, _, p = estimate(config, text_tokens=text_tokens, on_gpu=False, answer_tokens=answer_tokens)
     return p.total / 2**30
 
 
-def lora_args():
-    from geollava.config import LoraArguments
-
-    return LoraArguments(lora_r=64, lora_alpha=128, lora_dropout=0.05)
-
-
-def plain_steps(folder: Path, bits: int, batch: dict, steps: int, checkpointing: bool) -> float:
-    """Seconds per optimizer step after two warm-up steps."""
-    from geollava.models.adapters import trainable_setup
-    from geollava.families import get_family
-    from geollava.models.load import load_model
-
-    model = load_model(str(folder), "llava", torch.bfloat16, bits=bits, device_map={"": 0})
-    if checkpointing:
-        model.gradient_checkpointing_enable()
-        model.enable_input_require_grads()
-    model = trainable_setup(model, get_family("llava"), lora_args(), checkpointing)
-    quantized = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
-    print(f"  {quantized} Linear4bit layers" if bits == 4 else "  no quantized layers")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    model.train()
-    for step in range(steps + 2):
-        if step == 2:
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    torch.cuda.synchronize()
-    print(f"  loss {loss.item():.3f}")
-    del model, optimizer
-    return (time.perf_counter() - start) / steps
+TRAIN = """
+import json, sys, time, torch
+from transformers import TrainerCallback
+from geollava.config import parse_config
+from geollava.train import build_trainer
+times = []
+class Timer(TrainerCallback):
+    def on_step_end(self, *a, **k):
+        torch.cuda.synchronize()
+        times.append(time.perf_counter())
+trainer, _ = build_trainer(parse_config(sys.argv[1:]))
+trainer.add_callback(Timer())
+parameters = sum(p.numel() for p in trainer.model.parameters())
+trainer.train()
+lengths = trainer.train_dataset.lengths
+print("RESULT", json.dumps({"seconds_per_step": (times[-1] - times[1]) / (len(times) - 2),
+                           "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "parameters": parameters,
+                           "tokens_per_sample": sum(lengths) / len(lengths)}))
+"""
 
 
-def zero3_steps(folder: Path, batch: dict, steps: int, out: Path, **extra_args) -> float:
-    from safetensors.torch import load_file
-    from transformers import TrainerCallback
-
-    from geollava.config import TrainArguments
-    from geollava.models.adapters import cast_trainable, trainable_setup
-    from geollava.families import get_family
-    from geollava.models.load import load_model
-    from geollava.train import init_deepspeed_distributed
-    from geollava.trainer import GeoTrainer
-
-    init_deepspeed_distributed()
-    zero3 = json.loads((Path(__file__).resolve().parents[1] / "configs/deepspeed/zero3.json").read_text())
-    settings = dict(output_dir=str(out), per_device_train_batch_size=len(batch["input_ids"]), max_steps=steps + 2,
-                    bf16=True, deepspeed=zero3, report_to="none", save_strategy="no", logging_steps=1,
-                    train_sampling_strategy="random", learning_rate=1e-4)
-    args = TrainArguments(**{**settings, **extra_args})
-    model = load_model(str(folder), "llava", torch.bfloat16)  # partitioned while loading (ZeRO-3 is active)
-    model = trainable_setup(model, get_family("llava"), lora_args())
-    cast_trainable(model, torch.bfloat16 if args.bf16 else torch.float32)
-    rows = [{k: v[i].cpu() for k, v in batch.items()} for i in range(len(batch["input_ids"]))]
-    times = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            torch.cuda.synchronize()
-            times.append(time.perf_counter())
-
-    def collate(items):
-        return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-    trainer = GeoTrainer(model=model, args=args, train_dataset=rows * (steps + 2), data_collator=collate,
-                         callbacks=[Timer()])
-    trainer.train()
-    torch.cuda.synchronize()
-    times.append(time.perf_counter())
-    trainer.save_model(str(out / "adapter"))
-    saved = load_file(out / "adapter" / "adapter_model.safetensors")
-    empty = [k for k, t in saved.items() if t.numel() == 0]
-    print(f"  saved adapter: {len(saved)} tensors, {len(empty)} empty (must be 0)")
-    if empty:
-        raise SystemExit("ZeRO-3 adapter saved without gathering")
-    return (times[-1] - times[2]) / steps
+def train_run(argv: list[str]) -> dict:
+    result = subprocess.run([sys.executable, "-c", TRAIN, *argv], capture_output=True, text=True, cwd=REPO,
+                            timeout=900)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("RESULT")), None)
+    if line is None:
+        return {"error": (result.stderr or result.stdout)[-800:]}
+    return json.loads(line.split(" ", 1)[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--text-layers", type=int, default=4, help="LLM layers (Vicuna-7B has 32)")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of: {', '.join(RUNS)}")
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--text-tokens", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--modes", default="lora,qlora,zero3")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps of each run (after two warm-up steps)")
+    parser.add_argument("--dry-run", action="store_true", help="print the matrix, plans and commands; run nothing")
     parser.add_argument("--json", default=os.environ.get("OUT") and str(Path(os.environ["OUT"]) / "gpu_check.json"))
     args = parser.parse_args()
-    import bitsandbytes
-    import deepspeed
-    import peft
-    import transformers
-
-    name = torch.cuda.get_device_name(0)
-    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    print(f"{name}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, "
-          f"bitsandbytes {bitsandbytes.__version__}, deepspeed {deepspeed.__version__}")
-    tokens = 1 + 576 + args.text_tokens
-    results = []
+    runs = args.runs.split(",")
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        raise SystemExit(f"gpu_check: unknown run(s) {', '.join(unknown)}; choose from {', '.join(RUNS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "llava-7b-shaped"
-        params = build_7b_shaped(folder, args.text_layers)
-        print(f"built a 7B-shaped LLaVA with {args.text_layers} LLM layers: {params / 1e9:.2f} B parameters")
-        batch = synthetic_batch(args.batch, args.text_tokens)
-        modes = args.modes.split(",")
-        plans = {mode: planned_gib(folder, mode, args.batch, args.text_tokens) for mode in modes}
-        for mode in modes:
-            print(f"{mode}:")
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            if mode == "zero3":
-                seconds = zero3_steps(folder, batch, args.steps, Path(tmp) / "zero3")
-            else:
-                seconds = plain_steps(folder, 4 if mode == "qlora" else 16, batch, args.steps, checkpointing=False)
-            flops = 6 * params * tokens * args.batch / seconds
-            row = {"mode": mode, "samples_per_s": args.batch / seconds, "tokens_per_s": tokens * args.batch / seconds,
-                   "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "plan_gib": plans[mode],
-                   "mfu": flops / (peak * 1e12) if peak else None}
+        folders = build_configs(Path(tmp))
+        data = Path(tmp) / "data" / "train.json"
+        text_tokens, answer_tokens = 96, 48
+        plans = {run: planned_gib(run_argv(run, folders, data, args.batch, args.steps), text_tokens, answer_tokens)
+                 for run in runs if "liger" not in run or not args.dry_run}
+        if args.dry_run:
+            print(f"gpu_check --dry-run: {len(runs)} runs of {args.steps} timed steps, micro-batch {args.batch}, "
+                  "2 frames a sample; plan per GPU (no CUDA context)")
+            for run in runs:
+                planned = f"{plans[run]:6.1f} GiB" if run in plans else "  (Liger: planned on a GPU)"
+                model, variant = run.split("-", 1)
+                changes = " ".join(VARIANTS[variant]).replace("{budget}", str(args.batch * 1400)) or "(the base run)"
+                print(f"  {run:<20} {planned}   {MODELS[model]}, LoRA r64 bf16, {changes}")
+            return
+        import torch
+
+        from geollava.synthetic.generate import generate_split
+
+        name = torch.cuda.get_device_name(0)
+        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        generate_split(data.parent, "train", 64, num_frames=2, size=448, seed=0)
+        results = []
+        for run in runs:
+            for model, folder in folders.items():
+                if run.startswith(model) and not (folder / "model.safetensors.index.json").is_file():
+                    materialise(folder, MODELS[model])
+            row = {"run": run, "plan_gib": plans.get(run), **train_run(run_argv(run, folders, data, args.batch,
+                                                                                args.steps))}
+            if "error" not in row:
+                tokens = row["tokens_per_sample"] * args.batch
+                row.update(samples_per_s=args.batch / row["seconds_per_step"],
+                           tokens_per_s=tokens / row["seconds_per_step"],
+                           mfu=6 * row["parameters"] * tokens / row["seconds_per_step"] / (peak * 1e12) if peak
+                           else None)
             results.append(row)
-            print(f"  {row['samples_per_s']:.2f} samples/s, {row['tokens_per_s']:.0f} tokens/s, "
-                  f"peak {row['peak_gib']:.2f} GiB (plan {row['plan_gib']:.2f})" + (f", MFU {100 * row['mfu']:.1f} %" if peak else ""))
-    print(f"\n{name}, 7B-shaped LLaVA-1.5 with {args.text_layers} LLM layers ({params / 1e9:.2f} B parameters), "
-          f"batch {args.batch} x {tokens} tokens, bf16")
-    print("| mode | samples/s | tokens/s | peak GPU memory (GiB) | geollava plan (GiB) | MFU (6N) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in results:
-        mfu = f"{100 * r['mfu']:.1f} %" if r["mfu"] is not None else "n/a"
-        print(f"| {r['mode']} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['peak_gib']:.2f} | "
-              f"{r['plan_gib']:.2f} | {mfu} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"device": name, "params": params, "tokens_per_sample": tokens,
-                                               "batch": args.batch, "text_layers": args.text_layers,
-                                               "results": results}, indent=1))
+            print(json.dumps(row))
+        print(f"\n{name}: full-depth 7B models, micro-batch {args.batch}, 2 frames a sample, bf16")
+        print("| run | samples/s | tokens/s | MFU (6N) | peak GPU memory (GiB) | geollava plan (GiB) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            if "error" in r:
+                print(f"| {r['run']} | failed: {r['error'].splitlines()[-1][:80]} | | | | |")
+                continue
+            mfu = f"{100 * r['mfu']:.1f} %" if r["mfu"] is not None else "n/a"
+            plan = f"{r['plan_gib']:.1f}" if r["plan_gib"] is not None else "n/a"
+            print(f"| {r['run']} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {mfu} | {r['peak_gib']:.1f} | "
+                  f"{plan} |")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"device": name, "batch": args.batch, "results": results}, indent=1))
+
+
+def materialise(folder: Path, family: str) -> None:
+    """Random bf16 weights for a config folder, built on the GPU and saved beside it, with a tiny tokenizer and
+    the family's image processor at full size (what the training code loads)."""
+    import torch
+    from transformers import AutoConfig
+
+    from geollava.families import TinySpec, get_family
+    from geollava.models.tiny import train_chatml_tokenizer, train_tokenizer
+    from geollava.synthetic.captions import tokenizer_corpus
+
+    spec = get_family(family)
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("cuda"):
+        model = spec.model_class(config).to(torch.bfloat16)
+    model.save_pretrained(folder)
+    del model
+    torch.cuda.empty_cache()
+    chatml = spec.chat_template == "model"
+    (train_chatml_tokenizer(tokenizer_corpus(), 600, spec.tiny_chat_template) if chatml
+     else train_tokenizer(tokenizer_corpus(), 600)).save_pretrained(folder)
+    processor = spec.tiny_image_processor(TinySpec(image_size=336 if family == "llava" else 448,
+                                                   patch_size=14))
+    processor.save_pretrained(folder)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,10 @@ def test_command_line_overrides_yaml(annotations):
     ("lr_scheduler_type: wobbly\n", [], "lr_scheduler_type: invalid value 'wobbly'"),
     ("num_frames: [1, 2]\n", [], "num_frames: invalid value [1, 2]: expected int (expected one value, not a list)"),
     ("too_long: cut\n", [], "too_long must be skip or truncate_answer"),
+    ("attn_implementation: flash\n", [], "attn_implementation must be one of sdpa, flash_attention_2, eager"),
+    ("attn_implementation: flash_attention_2\n", [], "flash_attention_2 needs a CUDA GPU and the flash-attn package"),
+    ("use_liger_kernel: true\n", [], "use_liger_kernel needs a CUDA GPU and the liger-kernel package"),
+    ("max_tokens_per_batch: 0\n", [], "max_tokens_per_batch: 0 cannot work"),
     ("", ["--lora_alhpa", "8"], "the command line: unknown option(s) --lora_alhpa (did you mean lora_alpha?)"),
 ])
 def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, extra, message):

@@ -97,7 +97,9 @@ def test_single_checkpoint_and_base_model(tmp_path, synth_set, tiny_run, tiny_mo
     result = eval_py("--checkpoint", tiny_run / "checkpoint-2", "--data", synth_set / "val.json", "--output-dir",
                      tmp_path / "c", "--max-new-tokens", 4, "--num-workers", 0, "--no-meteor")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert list(json.loads((tmp_path / "c" / "metrics.json").read_text())) == ["checkpoint-2"]
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert list(metrics) == ["checkpoint-2"]
+    assert metrics["checkpoint-2"]["loading"]["attn_implementation"] == "sdpa"  # how the model was loaded
     result = eval_py("--checkpoint", tiny_models["llava"], "--family", "llava", "--data", synth_set / "val.json",
                      "--output-dir", tmp_path / "b", "--max-new-tokens", 4, "--num-workers", 0, "--no-meteor")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -224,7 +226,7 @@ def test_base_of_a_qlora_run_is_loaded_in_4_bit_like_the_adapters_base(tmp_path,
     assert set(results) == {"base", "final"}, set(results)
     for label in ("base", "final"):
         assert results[label]["loading"] == {"bits": 4, "double_quant": False, "quant_type": "fp4",
-                                             "dtype": "torch.float32"}
+                                             "dtype": "torch.float32", "attn_implementation": "sdpa"}
         assert results[label]["prompt"]["num_frames"] == 4 and results[label]["prompt"]["question"]
 
 

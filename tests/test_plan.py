@@ -1,7 +1,9 @@
 """`geollava plan`: sizes from a config alone, DeepSpeed's accounting, and a verdict before launch."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
@@ -85,17 +87,36 @@ def test_warns_when_visual_tokens_fill_the_context(llava_7b, tmp_path):
     assert any("every sample would be skipped" in note for note in p.notes)
 
 
-def test_gpu_check_estimates_each_mode_it_runs(llava_7b):
-    """scripts/gpu_check.sh prints the plan beside each measured peak: the config it plans must be the mode's."""
+def test_gpu_check_plans_each_run_of_its_matrix_as_that_run_trains(tmp_path):
+    """scripts/gpu_check.sh prints the plan beside each measured peak: the config it plans must be the run's, on
+    the full-depth 7B configs it builds."""
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    from gpu_check import plan_config
+    from gpu_check import RUNS, build_configs, run_argv
 
-    rows = {mode: dict(estimate(plan_config(llava_7b, mode, 4), text_tokens=128, on_gpu=False)[2].rows)
-            for mode in ("lora", "qlora", "zero3")}
-    assert "ZeRO-3 gather buffer (largest layer)" in rows["zero3"]
-    assert "ZeRO-3 gather buffer (largest layer)" not in rows["lora"]
-    assert rows["qlora"]["parameters (frozen + trainable)"] < 0.5 * rows["lora"]["parameters (frozen + trainable)"]
-    assert not any("CUDA" in what for what in rows["lora"])  # comparable with max_memory_allocated
+    folders = build_configs(tmp_path)
+    data = tmp_path / "later.json"
+    rows = {}
+    for run in ("llava-lora", "llava-full-logits", "llava-zero3", "llava-qlora", "qwen-packed"):
+        config = parse_config(run_argv(run, folders, data, 4, 4), need_data=False)
+        rows[run] = dict(estimate(config, text_tokens=96, on_gpu=False, answer_tokens=48)[2].rows)
+    lora = rows["llava-lora"]
+    assert "ZeRO-3 gather buffer (largest layer)" in rows["llava-zero3"] and "ZeRO-3 gather buffer (largest " \
+        "layer)" not in lora
+    assert rows["llava-qlora"]["parameters (frozen + trainable)"] < 0.5 * lora["parameters (frozen + trainable)"]
+    assert "logits and loss (fp32, 192 labelled tokens)" in lora and "logits and loss (fp32, every position)" in \
+        rows["llava-full-logits"]
+    assert not any("CUDA" in what for what in lora)  # comparable with max_memory_allocated
+    assert 6.9e9 < estimate(parse_config(run_argv("llava-lora", folders, data, 4, 4), need_data=False))[0].total \
+        < 7.2e9  # full depth
+    assert len(RUNS) >= 12
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_runs_on_the_cpu():
+    result = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "llava-packed" in result.stdout and "qwen-zero2" in result.stdout and " GiB" in result.stdout
 
 
 def qwen2_5_vl_7b():
@@ -211,3 +232,31 @@ def test_a_grpo_config_plans_generation_the_kl_reference_and_no_full_logits(llav
     with_kl = dict(estimate(parse_config([*argv, "--beta", "0.04"], need_data=False), text_tokens=100)[2].rows)
     lora = sum(64 * (i + o) for i, o in sizes.lora_targets.values())
     assert with_kl["KL reference (beta > 0)"] == lora * 4  # PEFT keeps the copied adapter in fp32
+
+
+def test_the_cheapest_deepspeed_stage_that_fits_is_recommended(llava_7b, tmp_path):
+    """LoRA on a 7B base that fits whole in 80 GiB: ZeRO-2 (no parameter gathered) over the config's ZeRO-3; on
+    16 GiB GPUs it does not fit whole, and ZeRO-3 is the cheapest stage that does."""
+    from geollava.plan import recommend_deepspeed
+
+    config = config_for(llava_7b, tmp_path, "--deepspeed", REPO_ROOT / "configs/deepspeed/zero3.json")
+    sizes, per_frame, _ = estimate(config, gpus=8)
+    stage, why = recommend_deepspeed(config, sizes, per_frame, 8, 1, 256, 80.0)
+    assert Path(stage).name == "zero2.json" and "no parameter is gathered" in why
+    stage, why = recommend_deepspeed(config, sizes, per_frame, 8, 1, 256, 16.0)
+    assert Path(stage).name == "zero3.json" and "ZeRO-3 is the cheapest stage that fits" in why
+
+
+@pytest.mark.slow
+def test_the_launcher_takes_the_cheaper_stage_and_says_why(llava_7b, tmp_path):
+    argv = ["configs/lora.yaml", "--model_name_or_path", llava_7b, "--train_data", tmp_path / "later.json",
+            "--output_dir", tmp_path / "run", "--dry-run"]
+    env = {**os.environ, "GPU_MEMORY_GIB": "80", "NUM_GPUS": "8"}
+    result = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[finetune] deepspeed configs/deepspeed/zero2.json instead of the config's: ZeRO-2" in result.stdout
+    assert "--deepspeed configs/deepspeed/zero2.json" in result.stdout.splitlines()[-1]
+    kept = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT,
+                          env={**env, "KEEP_ZERO_STAGE": "1"}, capture_output=True, text=True, timeout=600)
+    assert "instead of the config's" not in kept.stdout and "zero2" not in kept.stdout.splitlines()[-1]

@@ -61,6 +61,9 @@ class Family:
     # processor keeps each frame's aspect ratio and resolution within min_pixels..max_pixels (Qwen)
     visual_tokens: str = "fixed"
     assembles: bool = False  # can be assembled from a CLIP tower, an LLM and LLaVA's projector (models/assemble.py)
+    # (model, packed batch, sample lengths, images per sample) -> position ids of a padding-free row, where a
+    # sample's positions are more than 0, 1, 2, ... (Qwen's 3-D rotary positions); None: those of data/packing.py
+    packed_positions: Callable | None = None
 
     # -- module paths ----------------------------------------------------------------------------------------
     @property
@@ -77,6 +80,15 @@ class Family:
     def skip_quantization(self) -> list[str]:
         """Full module paths bitsandbytes must leave unquantized (transformers 5 ignores short names)."""
         return [*self.vision_towers, *self.projectors, "lm_head"]
+
+    def packed_inputs(self, model, batch: dict) -> dict:
+        """A padding-free batch as the model takes it: the per-sample bookkeeping dropped, and the positions this
+        family computes per sample (``model``: the bare or PEFT-wrapped model)."""
+        batch = dict(batch)
+        lengths, images = batch.pop("segment_lengths"), batch.pop("segment_images", None)
+        if self.packed_positions is not None:
+            batch["position_ids"] = self.packed_positions(model, batch, lengths, images)
+        return batch
 
     # -- how frames go in ------------------------------------------------------------------------------------
     @property

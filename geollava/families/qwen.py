@@ -56,10 +56,27 @@ def qwen3_tiny(family: Family, spec: TinySpec, vocab_size: int):
                         dict(head_dim=spec.text_hidden // spec.heads, rope_parameters={"mrope_interleaved": True}))
 
 
+def mrope_positions(model, batch: dict, lengths: list[int], images: list[int]):
+    """Each sample's M-RoPE positions from the model's own get_rope_index, as if the sample were alone, under a
+    text row that restarts at every sample (transformers finds the samples from it): (4, 1, total length)."""
+    import torch
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    ids, kinds, grids = batch["input_ids"][0], batch["mm_token_type_ids"][0], batch["image_grid_thw"]
+    rows, start, first = [], 0, 0
+    for n, k in zip(lengths, images):
+        spatial, _ = inner.model.get_rope_index(ids[None, start:start + n], kinds[None, start:start + n],
+                                                image_grid_thw=grids[first:first + k])
+        rows.append(torch.cat([torch.arange(n, device=ids.device)[None, None], spatial.to(ids.device)], 0))
+        start, first = start + n, first + k
+    return torch.cat(rows, -1)
+
+
 _COMMON = dict(frames_as="images", media_token="<|image_pad|>", media_token_id_attr="image_token_id",
                vision_towers=("model.visual",), language_model="model.language_model", frame_tokens=dynamic,
                tiny_image_processor=tiny_processor, chat_template="model",
-               media_wrap=("<|vision_start|>", "<|vision_end|>"), visual_tokens="dynamic")
+               media_wrap=("<|vision_start|>", "<|vision_end|>"), visual_tokens="dynamic",
+               packed_positions=mrope_positions)
 
 FAMILIES = [
     Family(name="qwen2_5_vl", model_class=Qwen2_5_VLForConditionalGeneration, config_class=Qwen2_5_VLConfig,

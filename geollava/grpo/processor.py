@@ -39,7 +39,7 @@ class SampleProcessor(ProcessorMixin):
             texts = [_text(c) for c in conversations]
             return texts if batched else texts[0]
         items = [_refs(c)[0].item for c in conversations]
-        batch = self.media(items)
+        batch = self.collate.media(items)
         batch["input_ids"] = [item["input_ids"].tolist() for item in items]
         batch["attention_mask"] = [[1] * len(ids) for ids in batch["input_ids"]]
         if "mm_token_type_ids" in items[0]:
@@ -56,12 +56,6 @@ class SampleProcessor(ProcessorMixin):
                 raise ValueError("a GRPO batch mixes images and videos; Video-LLaVA trains them in separate runs")
             batch["pixel_values"] = batch.pop("pixel_values_videos")
         return batch
-
-    def media(self, items: list[dict]) -> dict:
-        """The pixel inputs of ``items`` under the names the model's generate takes."""
-        batch = self.collate(items)
-        return {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "labels",
-                                                             "mm_token_type_ids", "bad_records")}
 
 
 def _refs(conversation: list[dict]) -> list:

@@ -68,7 +68,8 @@ def build_grpo_trainer(config: Config):
     tokenizer, image_processor = load_processors(str(adapter or base), t.trust_remote_code, config.model.min_pixels,
                                                  config.model.max_pixels)
     model = load_model(base, family.name, compute_dtype(t), config.lora.bits, config.lora.double_quant,
-                       config.lora.quant_type, config.model.device_map, t.trust_remote_code)
+                       config.lora.quant_type, config.model.device_map, t.trust_remote_code,
+                       config.model.attn_implementation)
     if t.activation_checkpointing:
         model.enable_input_require_grads()
     if adapter is None:

@@ -112,13 +112,15 @@ def quantization_config(family: Family, bits: int, dtype: torch.dtype, double_qu
 
 
 def load_model(path: str, family_name: str, dtype: torch.dtype = torch.float32, bits: int = 16,
-               double_quant: bool = True, quant_type: str = "nf4", device_map=None, trust_remote_code: bool = False):
+               double_quant: bool = True, quant_type: str = "nf4", device_map=None, trust_remote_code: bool = False,
+               attn_implementation: str = "sdpa"):
     family = get_family(family_name)
     quant = quantization_config(family, bits, dtype, double_quant, quant_type)
     if quant is not None and device_map is None and torch.cuda.is_available() and not _under_zero3():
         device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = family.model_class.from_pretrained(path, dtype=dtype, quantization_config=quant, device_map=device_map,
-                                               trust_remote_code=trust_remote_code)
+                                               trust_remote_code=trust_remote_code,
+                                               attn_implementation=attn_implementation)
     model.config.use_cache = False
     return model
 

@@ -166,12 +166,15 @@ def losses(folder) -> dict[int, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampling", ["group_by_length", "random"])
-def test_a_run_killed_in_its_second_epoch_resumes_exactly(tmp_path, synth_set, tiny_models, sampling):
-    """16 samples, batch 4: 4 steps an epoch; killed with SIGKILL just after checkpoint-6 (epoch 2), resumed with
-    resume_from_checkpoint: auto, the losses of steps 7-12 and the final weights equal an uninterrupted run's."""
-    common = ("--max_steps", 12, "--per_device_train_batch_size", 4, "--save_steps", 6, "--seed", 1,
-              "--train_sampling_strategy", sampling)
+@pytest.mark.parametrize("batching", [("--train_sampling_strategy", "group_by_length"),
+                                      ("--train_sampling_strategy", "random"),
+                                      ("--padding_free", "true", "--max_tokens_per_batch", 700)],
+                         ids=["group_by_length", "random", "packed_token_budget"])
+def test_a_run_killed_in_its_second_epoch_resumes_exactly(tmp_path, synth_set, tiny_models, batching):
+    """16 samples, batch 4 (or ~4 samples of ~170 tokens packed into 700): 4 or 5 steps an epoch; killed with
+    SIGKILL just after checkpoint-6 (epoch 2), resumed with resume_from_checkpoint: auto, the losses of steps 7-12
+    and the final weights equal an uninterrupted run's."""
+    common = ("--max_steps", 12, "--per_device_train_batch_size", 4, "--save_steps", 6, "--seed", 1, *batching)
     straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
     argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
                      "--resume_from_checkpoint", "auto")
