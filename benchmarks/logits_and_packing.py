@@ -26,38 +26,21 @@ REPO = Path(__file__).resolve().parents[1]
 QWEN_VOCAB = 152064
 
 RUN = """
-import ctypes, json, sys, threading, time, torch
+import json, sys, torch
+sys.path.insert(0, "benchmarks")
+from malloc_peak import Peak, libc
 from geollava.config import parse_config
 from geollava.train import build_trainer
 torch.set_num_threads(2)
-libc = ctypes.CDLL("libc.so.6")
-
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = MallInfo2
-
-def allocated():
-    info = libc.mallinfo2()
-    return info.uordblks + info.hblkhd
-
 trainer, _ = build_trainer(parse_config({argv!r}))
 for p in trainer.model.parameters():  # weights into process memory, as they would sit on a GPU
     p.data = p.data.clone()
 libc.malloc_trim(0)
 dataset = trainer.train_dataset
-before, peak, done = allocated(), [0], []
-def watch():
-    while not done:
-        peak[0] = max(peak[0], allocated())
-        time.sleep(0.001)
-thread = threading.Thread(target=watch)
-thread.start()
-trainer.train()
-done.append(1)
-thread.join()
+with Peak() as peak:
+    trainer.train()
 log = trainer.state.log_history
-print("RESULT", json.dumps({{"peak": peak[0] - before, "runtime": log[-1]["train_runtime"],
+print("RESULT", json.dumps({{"peak": peak.allocated, "runtime": log[-1]["train_runtime"],
                              "steps": trainer.state.global_step, "real_tokens": sum(dataset.lengths)}}))
 """
 

@@ -76,47 +76,26 @@ def against_deepspeed(tmp: Path) -> None:
 
 
 MEASURE = """
-import ctypes, sys, threading, time, torch
+import sys, torch
 sys.argv = ["x"]
+sys.path.insert(0, "benchmarks")
+from malloc_peak import Peak, libc, snapshot
 from geollava.config import parse_config
 from geollava.models.load import prepare_base_model
 from geollava.synthetic.captions import tokenizer_corpus
 from geollava.train import build_trainer
 torch.set_num_threads(2)
-libc = ctypes.CDLL("libc.so.6")
-
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = MallInfo2
-
-def allocated():  # bytes malloc has handed out and not yet got back: the CPU's max_memory_allocated
-    info = libc.mallinfo2()
-    return info.uordblks + info.hblkhd
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-
 config = parse_config({argv!r})
 prepare_base_model(config, tokenizer_corpus())  # build the tiny model's files first: building is not training
 libc.malloc_trim(0)
-before = allocated(), rss()
+before = snapshot()
 trainer, _ = build_trainer(config)
 for p in trainer.model.parameters():  # loaded weights may stay file-mapped, outside malloc: hold them as a GPU would
     p.data = p.data.clone()
 libc.malloc_trim(0)  # hand back what loading freed, so the resident peak is the training's
-peak, done = [allocated(), rss()], []
-def watch():
-    while not done:
-        peak[0], peak[1] = max(peak[0], allocated()), max(peak[1], rss())
-        time.sleep(0.001)
-thread = threading.Thread(target=watch)
-thread.start()
-trainer.train()
-done.append(1)
-thread.join()
-print("PEAK_BYTES", peak[0] - before[0], peak[1] - before[1])
+with Peak(since=before) as peak:
+    trainer.train()
+print("PEAK_BYTES", peak.allocated, peak.resident)
 """
 
 

@@ -18,7 +18,8 @@ class SampleProcessor(ProcessorMixin):
     """A processor over our dataset items; it loads and saves nothing of its own but the tokenizer (the image
     processor is saved with every checkpoint beside it, as in SFT)."""
 
-    def __init__(self, tokenizer, image_processor, family: Family):  # noqa: D107 - ProcessorMixin's checks skipped
+    def __init__(self, tokenizer, image_processor, family: Family):
+        # not ProcessorMixin.__init__: it checks the classes of a processor's parts; TRL needs only the type
         self.tokenizer, self.image_processor, self.family = tokenizer, image_processor, family
         self.chat_template = None
         self.collate = Collator(family, tokenizer.pad_token_id, padding_side="left")

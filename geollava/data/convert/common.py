@@ -3,6 +3,7 @@ default media root and the media stays where it is), per-record validation befor
 what was skipped and why."""
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,17 @@ class Conversion:
     def skip(self, reason: str, row: str) -> None:
         self.skipped[reason] += 1
         self.examples.setdefault(reason, row)
+
+    def jsonl_rows(self, src: Path):
+        """(line number, object) of each line of a JSON-lines file; a line that is not JSON is counted and skipped,
+        blank lines are passed over."""
+        for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                self.skip("invalid JSON line", f"line {n}: {e.msg}")
 
     def relative(self, path: Path) -> str:
         """``path`` as the annotation writes it: relative to the output folder (the default media root)."""

@@ -56,14 +56,7 @@ def convert_geochat_eval(src: Path, out_dir: Path, images: Path, task: str | Non
         raise ValueError(f"geochat-eval needs --task, one of {', '.join(benchmark_tasks())}")
     conversion = Conversion(out_dir)
     records = []
-    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            conversion.skip("invalid JSON line", f"line {n}: {e.msg}")
-            continue
+    for n, row in conversion.jsonl_rows(src):
         record = _eval_record(row, task, images, conversion, n)
         if record is not None:
             records.append(record)

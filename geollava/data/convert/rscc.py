@@ -10,7 +10,6 @@ scorer matches by file name). A record whose image is missing is skipped and cou
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .common import Conversion
@@ -23,14 +22,7 @@ def convert_rscc(src: Path, out_dir: Path, images: Path | None) -> Conversion:
         raise FileNotFoundError("rscc needs --images ROOT: the folder its pre / post tiles are under")
     by_name = {p.name: p for p in Path(images).rglob("*") if p.is_file()}
     conversion, records = Conversion(out_dir), []
-    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            conversion.skip("invalid JSON line", f"line {n}: {e.msg}")
-            continue
+    for n, row in conversion.jsonl_rows(src):
         pair = [by_name.get(Path(str(row.get(key, ""))).name) for key in ("pre_image", "post_image")]
         if None in pair or not row.get("change_caption"):
             conversion.skip("missing image" if None in pair else "no change_caption",
