@@ -15,12 +15,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from geollava.data.dataset import ChangeCaptionDataset
+from task_learning import predict
+
 from geollava.data.validate import load_records
-from geollava.families import get_family
-from geollava.generate import generate_predictions
-from geollava.predictions import load_predictions
-from geollava.runs import find_targets, load_target
 from geollava.synthetic.tasks import generate_task_split
 from geollava.tasks import Sample, ScoreOptions, get_task
 from geollava.train import main as train
@@ -36,16 +33,6 @@ def fine_tune(data: Path, out: Path, steps: int, *extra) -> Path:
                   "--output_dir", str(out), "--prepared_model_dir", str(out.parent / "base_model"),
                   "--max_steps", str(steps), "--save_strategy", "no", "--report_to", "none",
                   "--logging_steps", "250", "--disable_tqdm", "true", *extra])
-
-
-def predict(run: Path, data: Path) -> dict[str, str]:
-    target = find_targets(str(run), False, None)[-1]
-    model, tokenizer, processor = load_target(target)
-    dataset = ChangeCaptionDataset(load_records(data / "val.json"), data, get_family(target.family), model.config,
-                                   tokenizer, processor, target.prompt, for_generation=True)
-    out = run / "val_predictions.jsonl"
-    generate_predictions(model, tokenizer, dataset, out, run.name, batch_size=16, max_new_tokens=12, num_workers=0)
-    return {row["id"]: row["prediction"] for row in load_predictions(out)}
 
 
 def most_frequent_answers(data: Path) -> dict[str, str]:
@@ -79,7 +66,7 @@ def main() -> None:
         start = time.perf_counter()
         run = fine_tune(data, work / name.replace(" ", "_"), args.steps, *extra)
         timings[name] = time.perf_counter() - start
-        results[name] = scores(predict(run, data), data)
+        results[name] = scores(predict(run, data, max_new_tokens=12), data)
     (work / "scores.json").write_text(json.dumps(results, indent=1))
     types = sorted(results["fine-tuned"]["per_type"])
     print(f"{args.train} training videos (2 frames, 64 px, simple scenes), {args.val} held out, {args.steps} steps of "

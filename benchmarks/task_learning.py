@@ -42,13 +42,15 @@ def fine_tune(data: Path, out: Path, steps: int, patch: int, *extra) -> Path:
                   *extra])
 
 
-def predict(run: Path, data: Path) -> dict[str, str]:
+def predict(run: Path, data: Path, max_new_tokens: int = 24) -> dict[str, str]:
+    """The run's final model's greedy answers to the held-out records (data/val.json), by id."""
     target = find_targets(str(run), False, None)[-1]
     model, tokenizer, processor = load_target(target)
     dataset = ChangeCaptionDataset(load_records(data / "val.json"), data, get_family(target.family), model.config,
                                    tokenizer, processor, target.prompt, for_generation=True)
     out = run / "val_predictions.jsonl"
-    generate_predictions(model, tokenizer, dataset, out, run.name, batch_size=16, max_new_tokens=24, num_workers=0)
+    generate_predictions(model, tokenizer, dataset, out, run.name, batch_size=16, max_new_tokens=max_new_tokens,
+                         num_workers=0)
     return {row["id"]: row["prediction"] for row in load_predictions(out)}
 
 

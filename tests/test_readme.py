@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -39,7 +40,7 @@ def fresh_copy(dest):
         if (REPO_ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, dest / name)
-    (dest / ".venv").symlink_to(REPO_ROOT / ".venv")  # the environment the suite runs in (installed already)
+    (dest / ".venv").symlink_to(sys.prefix)  # the environment the suite runs in (installed already; VENV= may move it)
 
 
 def test_the_marker_finds_the_readme_examples():

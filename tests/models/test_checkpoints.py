@@ -165,6 +165,18 @@ def losses(folder) -> dict[int, float]:
     return {e["step"]: e["loss"] for e in json.loads((folder / "train_log.json").read_text()) if "loss" in e}
 
 
+def straight_and_killed(tmp_path, synth_set, tiny_models, common, kill_script: str, step: int):
+    """An uninterrupted run (its folder), and the same run with `auto` resume SIGKILLed by ``kill_script`` at
+    ``step`` (its argv, to resume it)."""
+    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
+    argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
+                     "--resume_from_checkpoint", "auto")
+    killed = subprocess.run([sys.executable, "-c", kill_script.replace("{step}", str(step)), *argv], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    return straight, argv
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("batching", [("--train_sampling_strategy", "group_by_length"),
                                       ("--train_sampling_strategy", "random"),
@@ -175,12 +187,7 @@ def test_a_run_killed_in_its_second_epoch_resumes_exactly(tmp_path, synth_set, t
     SIGKILL just after checkpoint-6 (epoch 2), resumed with resume_from_checkpoint: auto, the losses of steps 7-12
     and the final weights equal an uninterrupted run's."""
     common = ("--max_steps", 12, "--per_device_train_batch_size", 4, "--save_steps", 6, "--seed", 1, *batching)
-    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
-    argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
-                     "--resume_from_checkpoint", "auto")
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SAVE.replace("{step}", "6"), *argv], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    straight, argv = straight_and_killed(tmp_path, synth_set, tiny_models, common, KILL_AFTER_SAVE, 6)
     assert (tmp_path / "killed" / "checkpoint-6").is_dir() and not (tmp_path / "killed" / "checkpoint-12").exists()
     resumed = main(argv)
     expected, got = losses(straight), losses(resumed)
@@ -195,12 +202,7 @@ def test_a_run_killed_while_saving_resumes_from_its_last_complete_checkpoint(tmp
     """SIGKILL while checkpoint-4 is being written (its adapter there, nothing else): eval.py skips it and names
     it, `auto` resumes from checkpoint-2, and the run's losses from step 3 on equal an uninterrupted run's."""
     common = ("--max_steps", 6, "--save_steps", 2, "--seed", 3)
-    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
-    argv = tiny_argv(tmp_path / "killed", synth_set, tiny_models["llava"], "llava", *common,
-                     "--resume_from_checkpoint", "auto")
-    killed = subprocess.run([sys.executable, "-c", KILL_MID_SAVE.replace("{step}", "4"), *argv], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    straight, argv = straight_and_killed(tmp_path, synth_set, tiny_models, common, KILL_MID_SAVE, 4)
     half = tmp_path / "killed" / "checkpoint-4"
     assert (half / "adapter_model.safetensors").is_file() and not (half / "trainer_state.json").exists()
 

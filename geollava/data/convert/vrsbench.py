@@ -22,6 +22,7 @@ from ...tasks.vqa import SUFFIX as VQA_SUFFIX, TASK as VQA
 from .common import Conversion
 
 FILES = {"caption": "VRSBench_EVAL_Cap.json", "vqa": "VRSBench_EVAL_vqa.json", "referring": "VRSBench_EVAL_referring.json"}
+TASKS = {"caption": CAPTION, "vqa": VQA, "referring": REFER}
 SCENE_TYPES = {"image": "scene type", "rural or urban": "scene type"}
 
 
@@ -43,16 +44,15 @@ def _record(kind: str, row: dict, n: int, images: Path, conversion: Conversion) 
     if not image.is_file():
         conversion.skip("missing image", f"{FILES[kind]} row {n}: {image}")
         return None
-    metadata = {"benchmark": "vrsbench", "question_id": row.get("question_id")}
+    task = TASKS[kind]
+    metadata = {"benchmark": "vrsbench", "question_id": row.get("question_id"), "task": task.name}
     question, answer = str(row.get("question", "")), str(row.get("ground_truth", ""))
-    if kind == "caption":
-        metadata["task"] = CAPTION.name
-    elif kind == "vqa":
-        metadata.update(task=VQA.name, question_type=SCENE_TYPES.get(row.get("type"), row.get("type") or "unknown"))
+    if task is VQA:
+        metadata["question_type"] = SCENE_TYPES.get(row.get("type"), row.get("type") or "unknown")
         question = f"{question}\n{VQA_SUFFIX}"
-    else:
+    elif task is REFER:
         unique = row.get("is_unique", row.get("unique"))
-        metadata.update(task=REFER.name, unique=bool(unique), size_group=row.get("size_group") or "medium",
+        metadata.update(unique=bool(unique), size_group=row.get("size_group") or "medium",
                         object_class=row.get("obj_cls"))
         question = REFER.question(question)
     return {"id": f"vrsbench_{kind}_{row.get('question_id', n)}", "image": conversion.relative(image),
