@@ -204,11 +204,12 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
         started = now()
         decoding = {"strategy": "greedy", "max_new_tokens": args.max_new_tokens or {
             task: get_task(task).max_new_tokens for task in sorted({r.task for r in records})}}
+        attention = model.config._attn_implementation
         provenance = {"model weights": weights_fingerprint(target), "prompt settings": asdict(target.prompt),
-                      "decoding": decoding, "data file": data_file}
+                      "decoding": decoding, "data file": data_file, "media root": str(Path(media_root).resolve()),
+                      "numerics": {"dtype": str(inference_dtype()), "attn_implementation": attention}}
         generate_predictions(model, tokenizer, dataset, shard, label, args.batch_size, args.max_new_tokens,
                              args.num_workers, rank, world, provenance)
-        attention = model.config._attn_implementation
         del model
         if world > 1:
             torch.distributed.barrier()

@@ -3,7 +3,8 @@ the same folder is refused at once, naming the lock and the process that holds i
 
 The lock is an OS file lock (flock) on `<folder>/.geollava.lock`, which also holds who took it: the kernel
 releases it when its process ends, however it ends, so a lock left by a killed process is simply taken over (and
-that is said). The file itself stays: removing it could let two processes lock two different files.
+that is said). The file itself stays: removing it could let two processes lock two different files. On a file
+system without working flock (some NFS and Lustre mounts) the lock is not taken, and that is said.
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def folder_lock(folder: str | Path, what: str):
             raise FolderLockedError(f"{folder} is being written by {_holder(path)}: one run per output folder. Wait "
                                     f"for it to finish, or write elsewhere (--output-dir / output_dir). The lock: "
                                     f"{path}") from None
+        except OSError as error:  # e.g. a Lustre or NFS mount without flock support
+            log.warning("%s: cannot lock %s (%s): this folder's file system has no working file locks, so a second "
+                        "run into it would not be refused; make sure only one writes there", folder, path,
+                        error.strerror or error)
         previous = _read(path)
         if previous.get("pid"):
             log.info("%s: took over the lock left by %s (no longer running)", folder, _describe(previous))

@@ -187,8 +187,8 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     sequence = min(d.model_max_length + completion, visual + text_tokens + completion)
     tokens = b * sequence
     budget = getattr(t, "max_tokens_per_batch", None)
-    if budget:  # a micro-batch filled to a token budget: its padded (or packed) tokens, whatever the mixture
-        tokens = max(min(tokens, budget), sequence)
+    if budget:  # a micro-batch filled to the token budget whatever the batch size (a longer sample goes alone)
+        tokens = max(budget, sequence)
         b = max(1, tokens // sequence)
     # prepare_model_for_kbit_training leaves the residual stream in fp32 (fp32 norms and embeddings)
     act_bytes = 4 if not (t.bf16 or t.fp16) or (lora.bits < 16 and not stage) else 2
@@ -201,8 +201,9 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     rows.append((f"activations ({sizes.layers} layers x {tokens} tokens"
                  + (", checkpointed)" if t.activation_checkpointing else ")"), activations))
     if config.model.attn_implementation == "eager":  # eager keeps each layer's attention probabilities
+        rows_of, length = (1, tokens) if getattr(t, "padding_free", False) else (b, sequence)  # packed: one row
         rows.append(("attention probabilities (eager)", (1 if t.activation_checkpointing else sizes.layers)
-                     * sizes.heads * b * sequence ** 2 * act_bytes * 2))
+                     * sizes.heads * rows_of * length ** 2 * act_bytes * 2))
     if grpo:  # TRL's fused LM head: log-probabilities of the completion tokens, 32k tokens at a time
         scored = min(b * completion, 32768)
         rows.append(("log-probabilities (fused LM head tiles)", scored * sizes.vocab * (act_bytes + 4)))

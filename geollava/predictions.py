@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from pathlib import Path
 
 from .tasks import DEFAULT_TASK
@@ -156,7 +157,7 @@ def start_or_resume(path: Path, provenance: dict) -> None:
     (no provenance) is set aside too: it may even hold duplicate ids from two runs into one folder."""
     record = provenance_path(path)
     if path.is_file() and path.stat().st_size:
-        old = json.loads(record.read_text()) if record.is_file() else None
+        old = _read_provenance(record)
         if old == provenance:
             return
         differs = ", ".join(k for k in provenance if (old or {}).get(k) != provenance[k]) if old else \
@@ -170,4 +171,14 @@ def start_or_resume(path: Path, provenance: dict) -> None:
             record.rename(provenance_path(aside))
         log.warning("%s was made by another model, prompt, decoding or data (%s): kept as %s, generating afresh",
                     path, differs, aside.name)
-    record.write_text(json.dumps(provenance, indent=1) + "\n")
+    partial = record.with_name(record.name + ".partial")  # a kill mid-write leaves the old record, or none
+    partial.write_text(json.dumps(provenance, indent=1) + "\n")
+    os.replace(partial, record)
+
+
+def _read_provenance(record: Path) -> dict | None:
+    """What a provenance file says; None when there is none or it cannot be read (an older version's file)."""
+    try:
+        return json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None

@@ -26,7 +26,7 @@ from .distributed import exit_after_success
 from .locks import FolderLockedError, folder_lock
 from .families import get_family
 from .models.adapters import cast_trainable, trainable_summary, trainable_setup
-from .models.checkpoint import COMPLETE, checkpoint_folders, is_complete, mark_complete, step_of
+from .models.checkpoint import checkpoint_folders, is_complete, mark_complete, mark_incomplete, step_of
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
 from .synthetic.captions import tokenizer_corpus
 from .trainer import BadRecordError, GeoTrainer, SaveExtras, save_extras
@@ -67,7 +67,8 @@ def _train(config: Config, build) -> Path:
     trainer, extras = build(config)
     t = config.train
     if trainer.is_world_process_zero():  # the final model there is stale from now until this run saves its own
-        (Path(t.output_dir) / COMPLETE).unlink(missing_ok=True)
+        Path(t.output_dir).mkdir(parents=True, exist_ok=True)
+        mark_incomplete(Path(t.output_dir))
     trainer.train(resume_from_checkpoint=resume_checkpoint(t.resume_from_checkpoint, t.output_dir))
     trainer.save_model(t.output_dir)
     if trainer.is_world_process_zero():

@@ -20,7 +20,7 @@ from .data.prompt import PromptSettings
 from .data.template import IGNORE_INDEX
 from .data.validate import DataError
 from .families import Family
-from .models.checkpoint import COMPLETE, base_reference, mark_complete
+from .models.checkpoint import base_reference, mark_complete, mark_incomplete
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class RunParts:
         """A folder being (re)written is not complete until SaveExtras marks it again, last."""
         if self.args.should_save:
             folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            (folder / COMPLETE).unlink(missing_ok=True)
+            if folder.is_dir():
+                mark_incomplete(folder)
         return super()._save_checkpoint(model, trial)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
@@ -127,6 +128,8 @@ class GeoTrainer(RunParts, Trainer):
         super().__init__(*args, **kwargs)
         self.setup_run_parts(family, mm_projector_lr, on_bad_record)
         self.logits_at_labels = logits_at_labels
+        self.epoch_samplers: list = []  # ours, told each epoch directly: accelerate's wrappers may not pass it on
+        self.add_callback(EpochToSamplers(self))
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         bad = inputs.pop("bad_records", None)
@@ -153,6 +156,7 @@ class GeoTrainer(RunParts, Trainer):
                                      dataset.media if mixed else None,
                                      self.args.gradient_accumulation_steps * self.args.world_size,
                                      self.args.data_seed or self.args.seed)
+        self.epoch_samplers.append(batches)
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.data_collator,
                                              num_workers=self.args.dataloader_num_workers,
                                              pin_memory=self.args.dataloader_pin_memory)
@@ -165,8 +169,23 @@ class GeoTrainer(RunParts, Trainer):
         if not (grouped or mixed):
             return super()._get_train_sampler(train_dataset)
         step = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return EpochLengthGroupedSampler(step, dataset.lengths, self.args.data_seed or self.args.seed,
-                                         dataset.media if mixed else None, step * self.args.world_size, grouped)
+        sampler = EpochLengthGroupedSampler(step, dataset.lengths, self.args.data_seed or self.args.seed,
+                                            dataset.media if mixed else None, step * self.args.world_size, grouped)
+        self.epoch_samplers.append(sampler)
+        return sampler
+
+
+class EpochToSamplers(TrainerCallback):
+    """Sets the epoch on the trainer's own samplers at the start of every epoch. The Trainer sets it through the
+    data loader, which on several processes after a mid-epoch resume wraps the sampler twice (accelerate's shard,
+    then its skip) and does not reach it: the resumed epoch would draw epoch 0's order."""
+
+    def __init__(self, trainer: GeoTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        for sampler in self.trainer.epoch_samplers:
+            sampler.set_epoch(int(state.epoch or 0))  # a resumed run's state.epoch is e.g. 1.375: epoch 1
 
 
 def labelled_positions_only(inputs: dict) -> dict:

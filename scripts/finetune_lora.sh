@@ -49,7 +49,7 @@ OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 GPU_GIB=${GPU_MEMORY_GIB:-$(python -c "import torch; print(torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0)")}
 if [ "$GPU_GIB" != "0" ]; then
   PLAN_STATUS=0
-  PLAN=$(python -m geollava plan --json --gpus "$NUM_GPUS" --nodes "$NNODES" --gpu-memory "$GPU_GIB" "$CONFIG" "${ARGS[@]}" 2>/dev/null) \
+  PLAN=$(python -m geollava plan --json --gpus "$WORLD" --nodes 1 --gpu-memory "$GPU_GIB" "$CONFIG" "${ARGS[@]}" 2>/dev/null) \
     || PLAN_STATUS=$?
   if [ "$PLAN_STATUS" = 2 ] || [ -z "$PLAN" ]; then
     echo "[finetune] the planner could not read the model's config; no estimate" >&2
@@ -66,7 +66,17 @@ if plan["suggested"]:
     print("[plan] suggested: " + ", ".join("%s %s" % item for item in plan["suggested"].items()))' "$PLAN"
     [ "$PLAN_STATUS" = 1 ] && echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2
     CHANGE=$(python -c 'import json, sys; p = json.loads(sys.argv[1]); print(p["recommended_deepspeed"] if p["change_deepspeed"] else "")' "$PLAN")
-    if [ -n "$CHANGE" ] && [ "${KEEP_ZERO_STAGE:-0}" != 1 ]; then
+    # DeepSpeed resumes a checkpoint only under the stage that wrote it: a run with checkpoints keeps theirs
+    SAVED=$(python -c '
+import sys, yaml
+from geollava.models.checkpoint import checkpoint_folders
+saved = [yaml.safe_load(c.joinpath("geollava_config.yaml").read_text()) for c in checkpoint_folders(sys.argv[1])
+         if c.joinpath("geollava_config.yaml").is_file()]
+print(saved[-1].get("deepspeed") or "none" if saved else "")' "$OUTPUT_DIR")
+    if [ -n "$SAVED" ]; then
+      echo "[finetune] $OUTPUT_DIR has checkpoints: deepspeed $SAVED, as they were saved (DeepSpeed resumes only so)"
+      [ "$SAVED" != none ] && ARGS+=(--deepspeed "$SAVED")
+    elif [ -n "$CHANGE" ] && [ "${KEEP_ZERO_STAGE:-0}" != 1 ]; then
       WHY=$(python -c 'import json, sys; print(json.loads(sys.argv[1])["recommended_because"])' "$PLAN")
       echo "[finetune] deepspeed $CHANGE instead of the config's: $WHY (KEEP_ZERO_STAGE=1 keeps it)"
       ARGS+=(--deepspeed "$CHANGE")

@@ -260,3 +260,23 @@ def test_the_launcher_takes_the_cheaper_stage_and_says_why(llava_7b, tmp_path):
     kept = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT,
                           env={**env, "KEEP_ZERO_STAGE": "1"}, capture_output=True, text=True, timeout=600)
     assert "instead of the config's" not in kept.stdout and "zero2" not in kept.stdout.splitlines()[-1]
+    saved = tmp_path / "run" / "checkpoint-10"  # a run saved under ZeRO-3 resumes under ZeRO-3, whatever the plan
+    saved.mkdir(parents=True)
+    (saved / "geollava_config.yaml").write_text("deepspeed: configs/deepspeed/zero3.json\n")
+    resumed = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert "has checkpoints: deepspeed configs/deepspeed/zero3.json, as they were saved" in resumed.stdout
+    assert resumed.stdout.splitlines()[-1].endswith("--deepspeed configs/deepspeed/zero3.json")
+
+
+def test_a_token_budget_is_planned_full_whatever_the_batch_size(llava_7b, tmp_path):
+    # token-budget micro-batches fill to the budget and ignore per_device_train_batch_size
+    activations = lambda p: next(what for what, _ in p.rows if what.startswith("activations"))  # noqa: E731
+    small = estimate(config_for(llava_7b, tmp_path, "--per_device_train_batch_size", 1,
+                                "--max_tokens_per_batch", 16000))[2]
+    assert "x 16000 tokens" in activations(small)
+    eager = lambda *extra: dict(estimate(config_for(llava_7b, tmp_path, "--attn_implementation", "eager",  # noqa: E731
+                                                    "--max_tokens_per_batch", 16000, *extra))[2].rows)
+    padded, packed = eager()["attention probabilities (eager)"], eager("--padding_free", "true")[
+        "attention probabilities (eager)"]
+    assert packed > 10 * padded  # one packed row of 16,000 tokens: its scores are 16,000 squared

@@ -37,45 +37,56 @@ def pack(items: list[dict], pixels: dict) -> dict:
 
 
 class TokenBudgetBatches(torch.utils.data.Sampler):
-    """Micro-batches of the sampler's order, each filled while its tokens stay within ``budget`` (padded: the
-    longest sample x the count; packed: the sum); a sample longer than the budget goes alone. ``media``: each
-    sample's input kind — every micro-batch then holds one kind, in blocks of ``block`` micro-batches (all ranks'
-    micro-batches of one optimizer step), so every rank runs the same tower at every step (Video-LLaVA). The
-    order follows the sampler's ``set_epoch``: a resumed run draws the batches an uninterrupted one would."""
+    """Micro-batches filled while their tokens stay within ``budget`` (padded: the longest sample x the count;
+    packed: the sum); a sample longer than the budget goes alone. ``media``: each sample's input kind — every
+    micro-batch then holds one kind, in blocks of ``block`` micro-batches (all ranks' micro-batches of one optimizer
+    step; a kind's last block filled up by repeating its batches), so every rank runs the same tower at every step
+    (Video-LLaVA).
+
+    The micro-batches are composed once, from the sampler's first-epoch order: the Trainer counts an epoch's steps
+    once, so every epoch must have as many batches. Each epoch draws them (or their blocks) in an order that is a
+    function of (seed, epoch): a resumed run draws the batches an uninterrupted one would."""
 
     def __init__(self, sampler, lengths: list[int], budget: int, packed: bool, media: list[str] | None = None,
                  block: int = 1, seed: int = 0):
         self.sampler, self.lengths, self.budget, self.packed = sampler, lengths, budget, packed
         self.media, self.block, self.seed, self.epoch = media, block, seed, 0
+        self._units: list[list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
 
     def __iter__(self):
         return iter(self._batches())
 
     def __len__(self) -> int:
-        return len(self._batches())
+        return sum(len(unit) for unit in self._composed())
 
     def _cost(self, batch: list[int]) -> int:
         tokens = [self.lengths[i] for i in batch]
         return sum(tokens) if self.packed else max(tokens) * len(tokens)
 
+    def _composed(self) -> list[list[list[int]]]:
+        """The units drawn in turn: a block of one kind's micro-batches, or (one kind only) one micro-batch."""
+        if self._units is None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(0)
+            by_kind: dict = {}
+            for i in self.sampler:
+                batches = by_kind.setdefault(self.media[i] if self.media else None, [[]])
+                if batches[-1] and self._cost(batches[-1] + [i]) > self.budget:
+                    batches.append([])
+                batches[-1].append(i)
+            if self.media is None:
+                self._units = [[batch] for batch in by_kind.get(None, [])]
+            else:
+                self._units = []
+                for batches in by_kind.values():
+                    batches = batches + [batches[k % len(batches)] for k in range(-len(batches) % self.block)]
+                    self._units += [batches[k:k + self.block] for k in range(0, len(batches), self.block)]
+        return self._units
+
     def _batches(self) -> list[list[int]]:
-        by_kind: dict = {}
-        for i in self.sampler:
-            batches = by_kind.setdefault(self.media[i] if self.media else None, [[]])
-            if batches[-1] and self._cost(batches[-1] + [i]) > self.budget:
-                batches.append([])
-            batches[-1].append(i)
-        if self.media is None:
-            return by_kind[None]
-        blocks = []
-        for batches in by_kind.values():
-            batches = batches + batches[:-len(batches) % self.block or 0]  # a kind's last block filled up
-            blocks += [batches[k:k + self.block] for k in range(0, len(batches), self.block)]
-        order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(self.seed * 1_000_003
-                                                                                     + self.epoch))
-        return [batch for b in order.tolist() for batch in blocks[b]]
+        units = self._composed()
+        order = torch.randperm(len(units), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
+        return [batch for u in order.tolist() for batch in units[u]]

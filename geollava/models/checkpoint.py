@@ -27,6 +27,13 @@ class CheckpointError(ValueError):
 COMPLETE = "geollava_complete.json"  # written last: a folder without it was cut short while saving
 
 
+def mark_incomplete(folder: Path) -> None:
+    """A folder about to be (re)written: not complete, even by the files an earlier save left there, until
+    mark_complete replaces the sentinel this leaves."""
+    (folder / COMPLETE).unlink(missing_ok=True)
+    (folder / f".{COMPLETE}.partial").write_text("{}\n")
+
+
 def mark_complete(folder: Path, step: int) -> None:
     """The last file of every save: from here on the folder is a checkpoint (written atomically)."""
     partial = folder / f".{COMPLETE}.partial"

@@ -4,7 +4,9 @@
                       sides, exact match; accuracy, and per question type with the mean of the types
     BoxTask           boxes in GeoChat's syntax: every predicted box against every reference box, IoU of the
                       rotated polygons in pixels of the image, matched one to one greedily by descending IoU;
-                      acc@0.5 = matched reference boxes / reference boxes (object level)
+                      acc@0.5 = matched reference boxes / reference boxes (object level); per sample (the reward)
+                      over max(reference, predicted) boxes; cumIoU = sum of matched intersections / sum of the
+                      areas covered by predicted and reference boxes together
     TextTask          free text: rouge1 / rougeL (rouge_score F with stemming, per sample), METEOR and CIDEr
                       (pycocoevalcap over the task's samples, as for captions)
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..data.box_formats import Frame, read_boxes
-from ..data.boxes import GRID, BoxError, parse_boxes, polygon
+from ..data.boxes import GRID, BoxError, parse_boxes
 from .base import Answer, Sample, ScoreOptions, Task, box_problems, grouped_accuracy, normalise_answer
 
 THRESHOLD = 0.5
@@ -62,36 +64,9 @@ def match_polygons(predicted: list, reference: list) -> list[tuple[float, float,
     return best
 
 
-def polygon_ious(predicted: list, reference: list) -> list[float]:
-    """One IoU per reference polygon (match_polygons)."""
-    return [m[0] for m in match_polygons(predicted, reference)]
-
-
 def _overlap(a, b) -> tuple[float, float, float]:
     intersection, union = a.intersection(b).area, a.union(b).area
     return (intersection / union if union else 0.0), intersection, union
-
-
-def matched_ious(predicted, reference, width: float = 100, height: float = 100) -> list[float]:
-    """polygon_ious of GeoChat boxes on a ``width`` x ``height`` image."""
-    return polygon_ious([polygon(b, width, height) for b in predicted], [polygon(b, width, height) for b in reference])
-
-
-def match_boxes(predicted, reference, width: float = 100, height: float = 100, threshold: float = THRESHOLD) -> int:
-    """Reference boxes matched one to one (greedy, by descending IoU) by a predicted box with IoU >= threshold.
-    Pairs below the threshold never take a box from a pair above it, since the highest IoUs are paired first."""
-    return sum(v >= threshold for v in matched_ious(predicted, reference, width, height))
-
-
-def box_scores(prediction: str, reference: str, width: float = 100, height: float = 100) -> dict:
-    """Per sample: reference boxes, matched ones, and whether the prediction had no parseable box."""
-    truth = parse_boxes(reference)
-    try:
-        predicted = parse_boxes(prediction)
-    except BoxError:
-        predicted = []
-    return {"boxes": len(truth), "matched": match_boxes(predicted, truth, width, height) if predicted else 0,
-            "unparseable": float(not predicted)}
 
 
 def frame_of(sample: Sample) -> Frame:
@@ -119,15 +94,20 @@ class BoxTask(Task):
     def score(self, sample: Sample) -> dict:
         """Every box of the prediction (in its model's format) against the reference's, in pixels of the image
         (a record's exact pixel box, `metadata.box_pixels` [x1, y1, x2, y2], where a benchmark gives one)."""
+        from shapely.ops import unary_union
+
         frame = frame_of(sample)
         truth = self.truth_polygons(sample, frame)
         predicted = read_boxes(sample.prediction, sample.box_format, frame)
         matches = match_polygons(predicted, truth)
         ious = [m[0] for m in matches]
         matched = sum(v >= THRESHOLD for v in ious)
-        return {"acc@0.5": matched / len(truth) if truth else 0.0, "iou": sum(ious) / len(truth) if truth else 0.0,
-                "boxes": len(truth), "matched": matched, "no_box": float(not predicted), "ious": ious,
-                "intersection": sum(m[1] for m in matches), "union": sum(m[2] for m in matches)}
+        # per sample (the reward), a box too many costs as much as one too few: listing boxes must not pay
+        count = max(len(truth), len(predicted))
+        return {"acc@0.5": matched / count if count else 0.0, "iou": sum(ious) / count if count else 0.0,
+                "boxes": len(truth), "predicted": len(predicted), "matched": matched, "no_box": float(not predicted),
+                "ious": ious, "intersection": sum(m[1] for m in matches),
+                "union": unary_union([*predicted, *truth]).area if truth else 0.0}
 
     def well_formed(self, sample: Sample) -> bool:
         """At least one box in the model's own format (the one the sample says)."""
@@ -150,12 +130,14 @@ class BoxTask(Task):
                 groups[table][name][0] += out["matched"]
                 groups[table][name][1] += out["boxes"]
         boxes, matched = sum(o["boxes"] for o in per_sample), sum(o["matched"] for o in per_sample)
+        predicted = sum(o["predicted"] for o in per_sample)
         ious = [v for o in per_sample for v in o.pop("ious")]
         summary = {"samples": len(samples), "acc@0.5": rate((matched, boxes)),
                    "acc@0.7": rate((sum(v >= 0.7 for v in ious), boxes)), "objects": boxes,
                    "no_box_predictions": int(sum(o["no_box"] for o in per_sample)),
                    "precision_at": {f"{t:.1f}": rate((sum(v >= t for v in ious), boxes)) for t in THRESHOLDS},
-                   "meanIoU": sum(ious) / boxes if boxes else 0.0,
+                   "meanIoU": sum(ious) / boxes if boxes else 0.0, "predicted_boxes": predicted,
+                   "box_precision@0.5": rate((matched, predicted)),
                    "cumIoU": rate((sum(o["intersection"] for o in per_sample), sum(o["union"] for o in per_sample)))}
         summary.update({table: {k: rate(v) for k, v in sorted(names.items())} for table, names in groups.items()})
         summary["grid"] = "image size" if all(s.size for s in samples) else \

@@ -93,7 +93,7 @@ def test_the_packed_row_ignores_each_samples_first_label_and_restarts_positions(
 def test_token_budgets():
     lengths = [100, 600, 4600, 600, 100, 4600, 600, 600]
     packed = TokenBudgetBatches(list(range(8)), lengths, 5000, packed=True)
-    assert packed._batches() == [[0, 1], [2], [3, 4], [5], [6, 7]]
+    assert sorted(packed._batches()) == [[0, 1], [2], [3, 4], [5], [6, 7]]
     padded = TokenBudgetBatches(list(range(8)), [100, 600, 600, 600, 600, 600, 600, 600, 600], 1500, packed=False)
     assert [len(b) for b in padded._batches()] == [2, 2, 2, 2]  # 600 x 3 > 1500: two a batch when padded
     kinds = ["image", "image", "video", "image", "image", "video", "image", "image"]
@@ -101,3 +101,42 @@ def test_token_budgets():
     assert all(len({kinds[i] for i in b}) == 1 for b in blocks)  # one kind a micro-batch
     pairs = [blocks[k:k + 2] for k in range(0, len(blocks), 2)]
     assert all(kinds[a[0]] == kinds[b[0]] for a, b in pairs)  # one kind a block of an optimizer step's batches
+
+
+class Reshuffled(torch.utils.data.Sampler):
+    """A sampler whose order changes with the epoch, as the Trainer's do."""
+
+    def __init__(self, n):
+        self.n, self.epoch = n, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.epoch)).tolist())
+
+
+def test_every_epoch_has_as_many_batches_and_holds_every_sample_once():
+    # the Trainer counts an epoch's steps once: a budget filled in each epoch's own order would change the count
+    lengths = [100 * (1 + k % 13) for k in range(60)]
+    batches = TokenBudgetBatches(Reshuffled(60), lengths, 1000, packed=True)
+    count = len(batches)
+    for epoch in range(4):
+        batches.set_epoch(epoch)
+        drawn = list(batches)
+        assert len(drawn) == count and sorted(i for b in drawn for i in b) == list(range(60))
+    orders = []
+    for epoch in (1, 2, 1):
+        batches.set_epoch(epoch)
+        orders.append(list(batches))
+    assert orders[0] != orders[1] and orders[0] == orders[2]  # a function of (seed, epoch)
+
+
+def test_a_rare_kind_fills_its_block():
+    # one video batch, blocks of 4 micro-batches (gradient accumulation x ranks): the block is still 4 batches
+    kinds = ["image"] * 8 + ["video"]
+    blocks = TokenBudgetBatches(list(range(9)), [100] * 8 + [4000], 200, True, kinds, block=4)._batches()
+    assert len(blocks) % 4 == 0
+    for k in range(0, len(blocks), 4):
+        assert len({kinds[b[0]] for b in blocks[k:k + 4]}) == 1
+    assert sum(b == [8] for b in blocks) == 4

@@ -34,8 +34,11 @@ def test_each_format_scores_as_hand_computed(width, height, model, box_format, a
     predicted = (fraction[0] * width, fraction[1] * height, fraction[2] * width, fraction[3] * height)
     scores = get_task("refer").score(Sample(answer, [REFERENCE], {}, (width, height), box_format=box_format,
                                             model_size=model))
-    assert scores["iou"] == pytest.approx(rectangle_iou(predicted, truth))
-    assert scores["acc@0.5"] == float(rectangle_iou(predicted, truth) >= 0.5) and scores["no_box"] == 0.0
+    iou = rectangle_iou(predicted, truth)
+    assert scores["ious"] == [pytest.approx(iou)] and scores["no_box"] == 0.0
+    # per sample (the reward), over max(reference, predicted) boxes: the list of two pays half
+    assert scores["iou"] == pytest.approx(iou / scores["predicted"])
+    assert scores["acc@0.5"] == float(iou >= 0.5) / scores["predicted"]
 
 
 @pytest.mark.parametrize("width,height,model_w,model_h", [(400, 200, 392, 196), (150, 300, 140, 280)])

@@ -2,16 +2,25 @@
 region-caption text scores."""
 import pytest
 
-from geollava.data.boxes import Box
+from geollava.data.boxes import Box, format_boxes
 from geollava.metrics.coco import simple_tokenize
 from geollava.tasks import Sample, ScoreOptions, get_task
-from geollava.tasks.answers import box_scores, match_boxes
 
 
 def score_task(task, samples, **options):
     """``task``'s entry of metrics.json and per-sample scores for samples given as dicts."""
     return get_task(task).aggregate([Sample(s["prediction"], [s["reference"]], s["metadata"], s.get("size"))
                                      for s in samples], ScoreOptions(**options))
+
+
+def box_score(prediction: str, reference: str, size=None) -> dict:
+    """The grounding entry's per-sample score (the reward) of GeoChat-syntax boxes, on the 0-100 grid as a
+    100 x 100 image unless ``size`` is given."""
+    return get_task("grounding").score(Sample(prediction, [reference], {}, size))
+
+
+def match_boxes(predicted: list[Box], truth: list[Box]) -> int:
+    return box_score(format_boxes(predicted), format_boxes(truth))["matched"]
 
 
 def test_scene_and_vqa_use_geochats_rule_and_average_per_type():
@@ -44,9 +53,27 @@ def test_boxes_match_one_to_one_greedily():
     assert match_boxes([Box(0, 0, 20, 20), Box(1, 1, 21, 21)], truth) == 1
     assert match_boxes([Box(50, 50, 70, 70), Box(0, 0, 20, 20)], truth) == 2
     assert match_boxes([Box(10, 0, 30, 20)], truth) == 0  # IoU 1/3 < 0.5
-    one = box_scores("{<0><0><20><20>|<0>}", "{<0><0><20><20>|<0>}<delim>{<50><50><70><70>|<0>}")
-    assert one == {"boxes": 2, "matched": 1, "unparseable": 0.0}
-    assert box_scores("a plane {<1><2><3>}", "{<0><0><20><20>}")["unparseable"] == 1.0
+    one = box_score("{<0><0><20><20>|<0>}", "{<0><0><20><20>|<0>}<delim>{<50><50><70><70>|<0>}")
+    assert (one["boxes"], one["predicted"], one["matched"], one["no_box"], one["acc@0.5"]) == (2, 1, 1, 0.0, 0.5)
+    assert box_score("a plane {<1><2><3>}", "{<0><0><20><20>}")["no_box"] == 1.0
+
+
+def test_a_box_too_many_costs_the_reward_as_much_as_one_too_few():
+    truth = "{<0><0><20><20>|<0>}"
+    hit, listed = box_score(truth, truth), box_score(truth + "{<50><50><70><70>|<0>}{<80><0><99><20>|<0>}", truth)
+    assert (hit["acc@0.5"], hit["iou"]) == (1.0, 1.0)
+    assert listed["matched"] == 1 and listed["acc@0.5"] == pytest.approx(1 / 3) and listed["iou"] == pytest.approx(1 / 3)
+    scores, _ = score_task("grounding", [{"prediction": truth + "{<50><50><70><70>|<0>}", "reference": truth,
+                                          "metadata": {}}])
+    assert scores["acc@0.5"] == 1.0 and scores["predicted_boxes"] == 2 and scores["box_precision@0.5"] == 0.5
+
+
+def test_cum_iou_counts_the_area_a_missed_prediction_covers():
+    # DIOR-RSVG's cumIoU: sum of intersections / sum of unions of prediction and truth; a miss adds both areas
+    samples = [{"prediction": "{<0><0><10><10>|<0>}", "reference": "{<0><0><10><10>|<0>}", "metadata": {}},
+               {"prediction": "{<50><50><70><70>|<0>}", "reference": "{<0><0><10><10>|<0>}", "metadata": {}}]
+    scores, _ = score_task("refer", samples)
+    assert scores["cumIoU"] == pytest.approx(100 / (100 + 100 + 400)) and scores["meanIoU"] == 0.5
 
 
 def test_greedy_matching_takes_the_best_pair_first():
@@ -62,7 +89,7 @@ def test_greedy_matching_takes_the_best_pair_first():
 def test_a_rotated_box_on_a_wide_image_is_a_different_shape():
     # a 45-degree turn of a square of the 0-100 grid: the same box in grid units, but on a 200 x 100 image
     # the square is a 2:1 rectangle, and turning it moves more of it out of the unrotated box
-    square = box_scores("{<40><40><60><60>|<45>}", "{<40><40><60><60>|<0>}")
+    square = box_score("{<40><40><60><60>|<45>}", "{<40><40><60><60>|<0>}")
     assert square["matched"] == 1  # IoU 1/sqrt(2) = 0.71 on a square image
     wide = score_task("refer", [{"prediction": "{<40><40><60><60>|<45>}", "reference": "{<40><40><60><60>|<0>}",
                                  "metadata": {}, "size": (400, 100)}])[0]
