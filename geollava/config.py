@@ -64,6 +64,8 @@ class Config:
             default = f.default if f.default is not MISSING else (
                 f.default_factory() if f.default_factory is not MISSING else None)
             plain = isinstance(value, (str, int, float, bool, list, dict, type(None)))  # not objects built later
+            if f.name == "report_to" and value == []:  # TrainingArguments turns "none" into []
+                value = "none"
             if f.init and plain and value != default and value != [default] or f.name == "output_dir":
                 out[f.name] = value
         return out

@@ -12,3 +12,4 @@ from ..arguments import RunKeys
 @dataclass
 class GRPOTrainArguments(RunKeys, GRPOConfig):
     gradient_checkpointing: bool | None = None  # activation_checkpointing turns it on, as in SFT (TRL: on)
+    log_multimodal: bool = False  # TRL gathers every prompt's images to log them; ours are preprocessed tensors

@@ -24,6 +24,12 @@ class FrameRef:
     item: dict
     frame: int
 
+    def __deepcopy__(self, memo) -> FrameRef:  # TRL deep-copies its prompts: never clone the pixels with them
+        return self
+
+    def __reduce__(self):  # gathered across processes (TRL's logging): which frame of which record, not its pixels
+        return FrameRef, ({"id": self.item.get("id")}, self.frame)
+
 
 def as_trl_dataset(rows):
     """``rows`` (indexable) as the datasets.Dataset TRL takes, each row built when read."""

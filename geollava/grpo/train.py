@@ -15,6 +15,7 @@ from ..data.template import end_of_turn
 from ..families import get_family
 from ..models.adapters import cast_trainable, trainable_setup, trainable_summary
 from ..models.load import compute_dtype, load_model, load_processors
+from ..tasks import get_task
 from ..train import build_dataset, data_records, init_deepspeed_distributed, launch, resolved_for_checkpoints
 from ..trainer import SaveExtras
 from .processor import SampleProcessor
@@ -40,16 +41,34 @@ def check_before_loading(config: Config) -> dict[str, float]:
     if t.use_vllm:
         raise ConfigError(f"{where}: use_vllm: GRPO's vLLM generation is not wired to this suite's prompts and "
                           "pixels (vLLM would re-process the images itself); generate with transformers (the default)")
-    tasks, kinds = Counter(), set()
+    for key in ("use_transformers_continuous_batching", "use_transformers_paged"):
+        if getattr(t, key, False):
+            raise ConfigError(f"{where}: {key}: TRL's batched generation there takes prompt ids only, and would "
+                              "drop the frames; remove it (generation then uses model.generate with the pixels)")
+    if t.reward_weights is not None:
+        raise ConfigError(f"{where}: reward_weights: the weights come from `rewards` (e.g. rewards: task=1,format=0.1)"
+                          "; remove reward_weights")
+    if config.data.train_data_ratios or config.data.eval_data:
+        key = "train_data_ratios" if config.data.train_data_ratios else "eval_data"
+        raise ConfigError(f"{where}: {key} is not used by GRPO (its prompts are every record of train_data, once "
+                          "per epoch; evaluate checkpoints with scripts/eval.py); remove it")
+    tasks, kinds, metadata = Counter(), set(), {}
     family = get_family(config.model.family)
     for path in config.data.train_data:
         records, _ = data_records(config, path)
         tasks.update(r.task for r in records)
         kinds.update(family.input_kind(r.media_kind) for r in records)
+        for r in records:
+            metadata.setdefault(r.task, []).append(r.metadata)
     if len(kinds) > 1:
         raise ConfigError(f"{where}: train_data mixes single images and frames, which {family.name} feeds through "
                           "two different towers; GRPO batches cannot mix them: train them in separate runs")
     weights = check_rewards(parse_rewards(config.reward.rewards, where), dict(tasks), where)
+    for task, records_metadata in metadata.items():
+        for term in weights:
+            problem = get_task(task).reward_problem(term, records_metadata)
+            if problem:
+                raise ConfigError(f"{where}: rewards: {problem}")
     config.reward.rewards, config.reward.checked = weights, True
     return weights
 
@@ -85,6 +104,7 @@ def build_grpo_trainer(config: Config):
     model.generation_config.eos_token_id = list(dict.fromkeys(stops))  # completions end where SFT answers end
 
     resolved = resolved_for_checkpoints(config, base)
+    resolved.pop("generation_batch_size", None)  # TRL derives it from steps_per_generation, and refuses both
     log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
     datasets = [build_dataset(config, path, family, model.config, tokenizer, image_processor, for_generation=True)
                 for path in config.data.train_data]

@@ -130,6 +130,11 @@ class Task:
         key = self.reward_key if term == "task" else self.rewards[term]
         return [self.score(s).get(key) for s in samples]
 
+    def reward_problem(self, term: str, metadata: list[dict]) -> str | None:
+        """Why ``term`` would give no reward on records with these ``metadata`` (e.g. fields it needs that none
+        has), or None: checked against the training data before any model loads."""
+        return None
+
     def well_formed(self, sample: Sample) -> bool:
         """Whether the prediction parses in the task's format (the format reward)."""
         return self.parse(sample.prediction).parsed

@@ -219,8 +219,15 @@ class ChangeCaption(Task):
             return [best_rouge_l(s) for s in samples]
         if term == "cider":
             cider = _corpus_cider(corpus) if corpus else _cider_of([s.references for s in samples])
-            return [v / 10 for v in cider.scores([s.prediction for s in samples], [s.references for s in samples])]
+            return [min(v / 10, 1.0) for v in cider.scores([s.prediction for s in samples],
+                                                            [s.references for s in samples])]
         return super().reward(term, samples, corpus)
+
+    def reward_problem(self, term, metadata):
+        if term in ("event_score", "event_fields") and not any("events" in m for m in metadata):
+            return (f"{term} needs metadata.events (the true change: type, count, quadrant), and no change_caption "
+                    "record has them; use rougeL or cider for captions without events")
+        return None
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
         ids = [str(k) for k in range(len(samples))]
@@ -230,8 +237,8 @@ class ChangeCaption(Task):
                                             dict(zip(ids, events)) if all(e is not None for e in events) else None,
                                             options)
         rows = [per_sample[i] for i in ids]
-        for row in rows:  # the reward, as score() gives it: the event score, else ROUGE-L (GeoLLaVA's, best reference)
-            row["score"] = row.get("event_score", row["geollava_rougeL"])
+        for sample, row in zip(samples, rows):  # the reward: the event score where known, else the best ROUGE-L
+            row["score"] = self.score(sample)["score"]
         split = change_split(samples, rows, options)
         if split:
             corpus["change_split"] = split

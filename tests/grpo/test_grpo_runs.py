@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from geollava.config import parse_config
 from geollava.models.checkpoint import is_complete
 from geollava.synthetic.tasks import generate_task_split
 
@@ -48,6 +49,8 @@ def test_sft_then_grpo_then_eval_predict_merge_and_report(tmp_path, sft_run, tas
         assert (folder / "geollava_prompt.json").read_text() == (sft_run / "geollava_prompt.json").read_text()
     config = (out / "geollava_config.yaml").read_text()
     assert "init_from:" in config and "rewards:" in config and "family: llava" in config
+    again = parse_config([str(out / "geollava_config.yaml")], need_data=False)  # the saved config parses again
+    assert again.reward.init_from == str(sft_run) and again.model.model_name_or_path
     log = json.loads((out / "train_log.json").read_text())
     assert {"rewards/task/mean", "rewards/format/mean", "rewards/format/zero_std_groups", "kl"} <= set(log[0])
 

@@ -115,10 +115,43 @@ def test_a_task_of_the_data_without_a_reward_is_an_error_and_unset_means_task():
 
 
 def test_geollava_grpo_stops_on_a_bad_reward_before_any_model_loads(tmp_path, task_set, capsys):
-    """init_from names a base model that does not exist: the reward error comes first, nothing is loaded."""
-    code = grpo_main(["--init_from", str(tmp_path / "no-such-model"), "--train_data", str(task_set / "train.json"),
+    """init_from names a hub model that is not here: the reward error comes first, nothing is loaded."""
+    code = grpo_main(["--init_from", "owner/no-such-model", "--train_data", str(task_set / "train.json"),
                       "--rewards", '{"cider": 1.0}', "--output_dir", str(tmp_path / "run")])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "rewards: cider fits change_caption, but the training data has only" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--use_transformers_continuous_batching", "true"], "TRL's batched generation there takes prompt ids only"),
+    (["--use_transformers_paged", "true"], "TRL's batched generation there takes prompt ids only"),
+    (["--reward_weights", "1.0"], "reward_weights: the weights come from `rewards`"),
+    (["--train_data_ratios", "1.0"], "train_data_ratios is not used by GRPO"),
+])
+def test_keys_grpo_would_ignore_or_misuse_are_refused_before_any_model_loads(tmp_path, task_set, capsys, extra,
+                                                                             message):
+    code = grpo_main(["--init_from", "owner/base-model", "--family", "llava", "--train_data",
+                      str(task_set / "train.json"), "--output_dir", str(tmp_path / "run"), *extra])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_an_init_from_path_that_does_not_exist_is_named(tmp_path, task_set, capsys):
+    # runs/ exists here, so runs/typo is a path, not a hub id: say so rather than ask the hub for it
+    (tmp_path / "runs").mkdir()
+    code = grpo_main(["--init_from", str(tmp_path / "runs" / "typo"), "--train_data", str(task_set / "train.json"),
+                      "--output_dir", str(tmp_path / "run")])
+    assert code == 2 and "init_from " + str(tmp_path / "runs" / "typo") + " does not exist" in capsys.readouterr().err
+
+
+def test_event_terms_on_captions_without_events_are_refused_and_cider_stays_in_0_1():
+    from geollava.tasks import Sample, get_task
+
+    captions = get_task("change_caption")
+    assert "needs metadata.events" in captions.reward_problem("event_score", [{}, {"source": "levir"}])
+    assert captions.reward_problem("event_score", [{}, {"events": []}]) is None
+    assert captions.reward_problem("rougeL", [{}]) is None
+    same = "two new buildings were constructed in the north"
+    rewards = captions.reward("cider", [Sample(same, [same]), Sample("a lake", ["a road was built"])])
+    assert all(0.0 <= r <= 1.0 for r in rewards) and rewards[0] == 1.0
