@@ -202,6 +202,11 @@ def validate(config: Config, need_data: bool = True) -> None:
         config.prompt.chat_template = FAMILIES[m.family].chat_template
     for problem in config.prompt.problems():
         raise ConfigError(f"{where}: {problem}")
+    if config.reward is None and config.prompt.box_format != "geochat":
+        raise ConfigError(f"{where}: box_format: {config.prompt.box_format}: SFT answers are trained as the "
+                          "annotations write them (GeoChat's syntax), so a model trained so answers in it; train "
+                          "with box_format: geochat (a zero-shot base is asked in its own format by eval.py "
+                          "--box-format, and GRPO can reward it there)")
     if (m.min_pixels or m.max_pixels) and FAMILIES[m.family].visual_tokens != "dynamic":
         raise ConfigError(f"{where}: min_pixels / max_pixels set the resolution of Qwen's dynamic-resolution "
                           f"families; family {m.family} resizes every frame to its tower's fixed size")

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .data.dataset import ChangeCaptionDataset
+from .data.box_formats import PIXELS_MAX, pixels_frame_size
 from .data.prompt import BOX_FORMATS, PromptSettings
 from .data.validate import DataError, load_records
 from .distributed import exit_after_success
@@ -63,6 +64,7 @@ class EvalOptions:
     report: bool = False
     no_geollava_clean: bool = False
     box_format: str | None = None  # None: the checkpoint's (a zero-shot base: its family's own)
+    max_pixels: int = PIXELS_MAX  # a predictions file's pixel boxes: the processor's max_pixels when it was made
 
     @property
     def scoring(self) -> ScoreOptions:
@@ -103,6 +105,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how the model writes boxes, and how a zero-shot model is asked for them (default: the "
                         "checkpoint's, geochat; a base model given with --family: its own — Qwen2.5-VL pixels, "
                         "Qwen3-VL norm1000, the LLaVA families norm1)")
+    p.add_argument("--max-pixels", type=int, default=PIXELS_MAX,
+                   help="scoring a predictions file in the pixels box format: the max_pixels its model's processor "
+                        f"resized images with (default {PIXELS_MAX}, Qwen2.5-VL's released processor)")
     p.add_argument("--no-geollava-clean", action="store_true",
                    help="score GeoLLaVA results files as written (default: the text after the first 'Answer:', "
                         "as GeoLLaVA's eval_metrics.py does)")
@@ -146,7 +151,8 @@ def score_file(args) -> dict:
     out = Path(args.output_dir or Path(args.predictions).parent / "eval")
     label = Path(args.predictions).stem
     cleaning = "geollava: text after the first 'Answer:'" if any(r["cleaned"] for r in rows) else None
-    model_sizes = {i: qwen2_5_vl_resized(w, h) for i, (w, h) in sizes.items()} if args.box_format == "pixels" else {}
+    model_sizes = {i: pixels_frame_size(w, h, args.max_pixels) for i, (w, h) in sizes.items()} \
+        if args.box_format == "pixels" else {}
     with folder_lock(out, "geollava eval"):
         metrics = score_rows(rows, args, out / label, label, {"predictions_file": str(args.predictions),
                                                               "prediction_cleaning": cleaning}, sizes,
@@ -281,13 +287,6 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
         print(f"report: {path}")
 
 
-def qwen2_5_vl_resized(width: int, height: int) -> tuple[int, int]:
-    """(width, height) Qwen2.5-VL's processor resizes an image to with its defaults (factor 28, 56² to
-    14²·4·1280 pixels): what a predictions file's pixel boxes refer to when no model is loaded to say."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-    h, w = smart_resize(height, width, factor=28, min_pixels=56 * 56, max_pixels=14 * 14 * 4 * 1280)
-    return w, h
 
 
 def file_fingerprint(path: str) -> dict:

@@ -46,8 +46,9 @@ def take_record_fields(row: dict, record) -> None:
 
 
 def image_sizes(records, media_root: str | Path) -> dict[str, tuple[int, int]]:
-    """(width, height) of each image whose task scores boxes and that can be opened (the header only): boxes
-    are drawn on a 0-100 grid of the image, so a rotated box's shape depends on it."""
+    """(width, height) of each image whose task scores boxes, from its header, else from the record's
+    `metadata.image_size` (a benchmark's annotation gives it: scoring without the images): boxes are drawn on a
+    0-100 grid of the image, so a rotated box's shape depends on it."""
     sizes = {}
     for record in records:
         if record.media_kind == "image" and get_task(record.task).needs_image_size:
@@ -55,5 +56,7 @@ def image_sizes(records, media_root: str | Path) -> dict[str, tuple[int, int]]:
                 with Image.open(Path(media_root) / record.media[0]) as picture:
                     sizes[record.id] = picture.size
             except OSError:
-                continue
+                declared = record.metadata.get("image_size")
+                if declared:
+                    sizes[record.id] = (int(declared[0]), int(declared[1]))
     return sizes

@@ -168,3 +168,16 @@ def test_the_dry_run_refuses_values_that_cannot_work(tmp_path):
     result = subprocess.run(["bash", "scripts/finetune_lora.sh", "configs/tiny.yaml", "--lora_r", "0", "--dry-run"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "lora_r: 0 cannot work; it must be >= 1" in result.stderr
+
+
+def test_sft_is_refused_another_box_format_than_its_answers():
+    from geollava.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="box_format: pixels: SFT answers are trained as the annotations write"):
+        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--box_format", "pixels"], need_data=False)
+
+
+def test_the_old_template_name_vicuna_is_refused_naming_both_sentences():
+    # it rendered GeoChat's evaluation sentence before format 2; mapping it silently would change the prompt
+    with pytest.raises(ConfigError, match="write llava_v1 for exactly that, or vicuna_v1"):
+        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--chat_template", "vicuna"], need_data=False)

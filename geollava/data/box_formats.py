@@ -101,3 +101,16 @@ def write_box(box: Box, box_format: str, frame: Frame) -> str:
     if box_format == "norm1":
         return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
     return "[" + ", ".join(str(round(v)) for v in values) + "]"
+
+
+PIXELS_MIN, PIXELS_MAX = 3136, 12845056  # Qwen2.5-VL-7B-Instruct's released preprocessor_config.json
+
+
+def pixels_frame_size(width: int, height: int, max_pixels: int = PIXELS_MAX, min_pixels: int = PIXELS_MIN
+                      ) -> tuple[int, int]:
+    """(width, height) a Qwen2.5-VL processor resizes an image to (sides multiples of 28, pixels within
+    min..max): what the pixels format's boxes refer to when no model is loaded to say (a predictions file)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    h, w = smart_resize(height, width, factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
+    return w, h

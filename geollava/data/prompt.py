@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .limits import DEFAULT_FRAME_PIXELS, DEFAULT_SAMPLE_PIXELS, ReadLimits
 from .raster import RasterSettings
-from .template import ALIASES, CHAT_TEMPLATES
+from .template import CHAT_TEMPLATES
 
 PROMPT_FILE = "geollava_prompt.json"
 CHANGE_QUESTION = "What changed in this area between the images?"
@@ -39,8 +39,9 @@ class PromptSettings:
     train_on_prompt: bool = field(default=False, metadata={
         "help": "label every token, prompt and media placeholders too (GeoLLaVA's recipe); default: the answers"})
     box_format: str = field(default="geochat", metadata={
-        "help": "how boxes are written: geochat ({<x1><y1><x2><y2>|<angle>} on a 0-100 grid) | pixels (Qwen2.5-VL: "
-                "the processor's resized image) | norm1000 (Qwen3-VL: 0-1000) | norm1 (LLaVA-1.5: fractions)"})
+        "help": "how the model is asked for boxes and how its answers are read: geochat ({<x1><y1><x2><y2>|<angle>} "
+                "on a 0-100 grid; what SFT trains) | pixels (Qwen2.5-VL: the processor's resized image) | norm1000 "
+                "(Qwen3-VL: 0-1000) | norm1 (LLaVA-1.5: fractions); the others for a zero-shot base, and GRPO from one"})
     too_long: str = field(default="skip", metadata={"help": "skip | truncate_answer, for samples over the limit"})
     question: str = field(default=CHANGE_QUESTION, metadata={"help": "what is asked when a sample brings no question"})
     bands: str | None = field(default=None, metadata={
@@ -91,9 +92,11 @@ class PromptSettings:
         out = []
         if self.num_frames < 1:
             out.append(f"num_frames must be at least 1, got {self.num_frames}")
-        if self.chat_template in ALIASES:
-            self.chat_template = ALIASES[self.chat_template]
-        if self.chat_template is not None and self.chat_template not in CHAT_TEMPLATES:
+        if self.chat_template == "vicuna":  # earlier versions' name, for the sentence llava_v1 now names
+            out.append("chat_template: vicuna is the name earlier versions gave the Vicuna template with GeoChat's "
+                       "evaluation sentence ('a curious human'); write llava_v1 for exactly that, or vicuna_v1 for "
+                       "LLaVA-1.5's training sentence ('a curious user', the default)")
+        elif self.chat_template is not None and self.chat_template not in CHAT_TEMPLATES:
             out.append(f"chat_template must be one of {', '.join(CHAT_TEMPLATES)}, got {self.chat_template!r}")
         if self.box_format not in BOX_FORMATS:
             out.append(f"box_format must be one of {', '.join(BOX_FORMATS)}, got {self.box_format!r}")

@@ -37,7 +37,6 @@ SYSTEMS = {  # LLaVA's conversation templates' system sentences (llava/conversat
                 "The assistant gives helpful, detailed, and polite answers to the human's questions.",
 }
 CHAT_TEMPLATES = ("vicuna_v1", "llava_v1", "geollava", "model")
-ALIASES = {"vicuna": "vicuna_v1"}  # what configs of earlier versions wrote
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML (Qwen, SmolLM2), Llama 3, Gemma
 _PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 
@@ -213,7 +212,6 @@ def _part_kind(placeholder: str, family: Family) -> str:
 def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, system_prompt: str | None = None,
                 chat_template: str = "vicuna_v1") -> tuple[str, list[tuple[int, int]]]:
     """The conversation's text and spans to learn, with the template ``chat_template`` names."""
-    chat_template = ALIASES.get(chat_template, chat_template)
     if chat_template == "model":
         return render_chat(turns, tokenizer, system_prompt, family)
     if chat_template == "geollava":

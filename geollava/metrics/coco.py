@@ -77,6 +77,14 @@ def coco_scores(references: dict[str, list[str]], predictions: dict[str, str], m
     return corpus, per_sample
 
 
+class _Frequencies(dict):
+    """Document frequencies that stay the corpus's: an n-gram it lacks reads 0 without being added (the scorer's
+    defaultdict would grow with every sampled caption of a long GRPO run)."""
+
+    def __missing__(self, ngram) -> float:
+        return 0.0
+
+
 class CorpusCider:
     """CIDEr-D of single captions with the document frequencies of a fixed reference corpus (the training set's,
     as self-critical captioning rewards use it), computed by pycocoevalcap's own scorer. CIDEr-D's usual IDF
@@ -90,7 +98,7 @@ class CorpusCider:
         for refs in corpus:
             scorer.cook_append(None, [simple_tokenize(r) for r in refs])
         scorer.compute_doc_freq()
-        self.document_frequency, self.size = scorer.document_frequency, len(corpus)
+        self.document_frequency, self.size = _Frequencies(scorer.document_frequency), len(corpus)
 
     def scores(self, candidates: list[str], references: list[list[str]]) -> list[float]:
         from pycocoevalcap.cider.cider_scorer import CiderScorer

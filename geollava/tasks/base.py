@@ -11,7 +11,8 @@
     synthesize()     its synthetic generator, when it has one (`data synth --tasks`)
 
 A task module defines one subclass of Task and `TASK = TheClass()`; the registry (tasks/__init__.py) finds it.
-Nothing outside geollava/tasks/ names a task.
+Generic code names no task: it asks the registry. (A converter of one benchmark imports the entries of the tasks
+that benchmark has.)
 """
 from __future__ import annotations
 

@@ -6,14 +6,16 @@ Scored on rotated boxes (answers.BoxTask): acc@0.5 and acc@0.7 object level, Pr@
 DIOR-RSVG table's, against its exact pixel boxes), per size group, single- and multi-object, and the predictions
 with no parseable box counted; the per-sample reward is the mean matched IoU. VRSBench records are also scored by
 VRSBench's own protocol (`vrsbench`): the first four integers of the answer on its 0-100 grid, IoU with +1 pixel,
-acc@0.5 / acc@0.7 / meanIoU / cumIoU for unique, non-unique and all referring expressions.
+acc@0.5 / acc@0.7 / meanIoU / cumIoU for unique, non-unique and all referring expressions (a model answering in
+another box format: its first box moved onto that grid).
 """
 from __future__ import annotations
 
 import re
 
+from ..data.box_formats import read_boxes
 from ..data.boxes import GRID, Box, format_boxes
-from .answers import BoxTask, boxes_text
+from .answers import BoxTask, boxes_text, frame_of
 
 SIZE_GROUPS = ("small", "medium", "large")
 
@@ -101,13 +103,27 @@ def vrsbench_scores(samples) -> dict:
         chosen = [s for s in samples if keep is None or bool(s.metadata.get("unique")) == keep]
         if not chosen:
             continue
-        measured = [vrsbench_iou(s.prediction, s.reference) for s in chosen]
+        measured = [vrsbench_iou(on_the_grid(s), s.reference) for s in chosen]
         ious = [m[0] for m in measured]
         union = sum(m[2] for m in measured)
         out[name] = {"samples": len(chosen), "acc@0.5": sum(v >= 0.5 for v in ious) / len(ious),
                      "acc@0.7": sum(v >= 0.7 for v in ious) / len(ious), "meanIoU": sum(ious) / len(ious),
                      "cumIoU": sum(m[1] for m in measured) / union if union else 0.0}
     return out
+
+
+def on_the_grid(sample) -> str:
+    """The answer as VRSBench's scorer reads it (the first four integers, on its 0-100 grid): a GeoChat-syntax
+    answer as it is; another format's first box moved onto that grid."""
+    if sample.box_format == "geochat":
+        return sample.prediction
+    frame = frame_of(sample)
+    boxes = read_boxes(sample.prediction, sample.box_format, frame)
+    if not boxes:
+        return ""
+    x1, y1, x2, y2 = boxes[0].bounds
+    sides = (frame.width, frame.height, frame.width, frame.height)
+    return "{" + "".join(f"<{round(v * GRID / side)}>" for v, side in zip((x1, y1, x2, y2), sides)) + "}"
 
 
 TASK = Refer()

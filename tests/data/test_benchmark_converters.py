@@ -73,6 +73,11 @@ def test_vrsbench_converts_and_scores_by_its_protocol(tmp_path, vrsbench):
     assert vrs["unique"]["meanIoU"] == pytest.approx(inter / union) and vrs["unique"]["acc@0.7"] == 1.0
     assert vrs["non_unique"]["acc@0.5"] == 0.0 and vrs["all"]["acc@0.5"] == 0.5
     assert vrs["all"]["cumIoU"] == pytest.approx(inter / (union + (70 - 50 + 1) * (90 - 50 + 1)))
+    # a Qwen3-VL answer (0-1000, JSON) is read in its own format and moved onto VRSBench's grid: the same box
+    qwen = score(tmp_path / "qwen3", out / "vrsbench_referring.json", {
+        refer[0]["id"]: '[{"bbox_2d": [120, 200, 300, 400], "label": "ship"}]', refer[1]["id"]: "[]"},
+        "--box-format", "norm1000")["tasks"]["refer"]["vrsbench"]
+    assert qwen["unique"]["meanIoU"] == pytest.approx(inter / union)
     answers = score(tmp_path / "vqa", out / "vrsbench_vqa.json", {vqa[0]["id"]: "There are 2 ships.",
                                                                    vqa[1]["id"]: "rural"})
     assert answers["tasks"]["vqa"]["per_type"] == {"object quantity": 1.0, "scene type": 0.0}
@@ -113,6 +118,10 @@ def test_dior_rsvg_counts_objects_across_files_and_scores_against_pixel_boxes(tm
     refer = metrics["tasks"]["refer"]
     assert refer["meanIoU"] == pytest.approx(0.8) and refer["cumIoU"] == pytest.approx(0.8)
     assert refer["precision_at"] == {"0.5": 1.0, "0.6": 1.0, "0.7": 1.0, "0.8": 1.0, "0.9": 0.0}
+    for picture in (root / "JPEGImages").glob("*.jpg"):  # scored without the images: the XML's size is used
+        picture.unlink()
+    blind = score(tmp_path / "no-images", out / "dior_rsvg_test.json", {record["id"]: "{<50><50><60><75>}"})
+    assert blind["tasks"]["refer"]["meanIoU"] == pytest.approx(0.8) and blind["tasks"]["refer"]["grid"] == "image size"
 
 
 def test_rscc_reroots_its_absolute_paths_and_scores_st5_scs(tmp_path):
@@ -128,10 +137,12 @@ def test_rscc_reroots_its_absolute_paths_and_scores_st5_scs(tmp_path):
              "post_image": f"/data/RSCC/xbd/hurricane-florence_0000000{k}_post_disaster_part{k}.png",
              "change_caption": "Floodwater covers the roads; several roofs are damaged."} for k in (1, 2)]
     jsonl = tmp_path / "xbd_subset_qvq.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = {**rows[0], "model_id": "o3"}  # a second caption of the same pair: one record per pair, counted
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*rows, again]))
     out = tmp_path / "out"
     result = cli("data", "convert", "rscc", jsonl, "--images", tmp_path / "RSCC", "--out", out)
     assert result.returncode == 0 and "skipped 1 row(s): missing image" in result.stdout
+    assert "skipped 1 row(s): duplicate id" in result.stdout
     records = json.loads((out / "xbd_subset_qvq.json").read_text())
     assert len(records) == 1 and records[0]["metadata"]["changed"] is True and len(records[0]["video"]) == 2
     assert cli("data", "check", out / "xbd_subset_qvq.json", "--deep").returncode == 0

@@ -82,6 +82,10 @@ def test_corpus_cider_equals_pycocoevalcap_when_the_candidates_are_the_corpus():
     assert CorpusCider(corpus).scores(candidates, corpus) == pytest.approx(list(reference))
     # one caption scored alone keeps the corpus's weights (pycocoevalcap alone would give it 0)
     assert CorpusCider(corpus).scores(candidates[:1], corpus[:1]) == pytest.approx([reference[0]])
+    cider = CorpusCider(corpus)
+    known = len(cider.document_frequency)
+    cider.scores(["an unseen caption about zebras"], corpus[:1])
+    assert len(cider.document_frequency) == known  # the corpus's frequencies do not grow with what is sampled
     scored = TermReward("cider", "geochat", corpus)(completions(candidates[0]), **columns(
         "change_caption", [corpus[0]]))
     assert scored == [pytest.approx(reference[0] / 10)]

@@ -45,13 +45,16 @@ class Conversion:
 
     def keep_valid(self, records: list[dict], require_answer: bool = True) -> list[dict]:
         """Only records that `geollava data check` accepts; the rest are counted with their problem."""
-        kept = []
+        kept, seen = [], set()
         for raw in records:
             record, problems = parse_record(raw, require_answer)
             problems = problems or media_problems(record, self.out_dir, None, deep=False)
             if problems:
                 self.skip(problems[0].code, f"{raw.get('id')}: {problems[0].message}")
+            elif raw.get("id") in seen:  # e.g. a source with several rows for one pair: the first is kept
+                self.skip("duplicate id", f"{raw.get('id')}: a record with this id was written already")
             else:
+                seen.add(raw.get("id"))
                 kept.append(raw)
         return kept
 
@@ -62,7 +65,8 @@ class Conversion:
         path = self.out_dir / name
         write_annotations(path, records)
         report = check_annotations(path, self.out_dir, require_answer=require_answer)
-        assert not report.bad, report.lines()[:5]  # keep_valid ran the same checks
+        if report.bad:  # keep_valid ran the same checks: this is a bug of the converter, not of the source
+            raise RuntimeError(f"{path}: the converter wrote records data check refuses: {report.lines()[:5]}")
         self.written[name] = len(records)
         return path
 

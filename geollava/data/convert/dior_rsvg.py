@@ -7,7 +7,8 @@
                                   sorted order and their objects in order (as the benchmark's loader counts them)
 
 Each object of the split becomes "[refer] Give me the location of <p> description </p>" → its box on GeoChat's
-0-100 grid; the exact pixel box is kept (`metadata.box_pixels`) and scored against (Pr@0.5..0.9, meanIoU, cumIoU).
+0-100 grid; the exact pixel box is kept (`metadata.box_pixels`) and scored against (Pr@0.5..0.9, meanIoU, cumIoU),
+with the image's size from the XML (`metadata.image_size`), so a score without the images is in the same pixels.
 A record whose image is missing is skipped and counted.
 """
 from __future__ import annotations
@@ -31,7 +32,11 @@ def convert_dior_rsvg(src: Path, out_dir: Path, split: str) -> Conversion:
     wanted = {int(line) for line in listed.read_text().split() if line.strip().isdigit()}
     conversion, records, count = Conversion(out_dir), [], 0
     for xml in sorted((src / "Annotations").glob("*.xml")):
-        root = ET.parse(xml).getroot()
+        try:
+            root = ET.parse(xml).getroot()
+        except ET.ParseError as e:  # its objects could not be counted: every later position would be wrong
+            raise ValueError(f"{xml}: not readable XML ({e}); the split files count the objects of every XML "
+                             "file in order, so the split cannot be read past it: restore the file") from None
         for member in root.findall("object"):
             if count in wanted:
                 record = _record(src, root, member, count, conversion)
@@ -54,5 +59,5 @@ def _record(src: Path, root, member, index: int, conversion: Conversion) -> dict
     return {"id": f"dior_rsvg_{index}", "image": conversion.relative(image),
             "conversations": [{"from": "human", "value": REFER.question(description)},
                               {"from": "gpt", "value": format_boxes([grid])}],
-            "metadata": {"task": REFER.name, "benchmark": "dior-rsvg", "box_pixels": box,
+            "metadata": {"task": REFER.name, "benchmark": "dior-rsvg", "box_pixels": box, "image_size": [width, height],
                          "object_class": member.findtext("name"), "object_index": index}}

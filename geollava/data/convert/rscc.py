@@ -24,9 +24,12 @@ def convert_rscc(src: Path, out_dir: Path, images: Path | None) -> Conversion:
     conversion, records = Conversion(out_dir), []
     for n, row in conversion.jsonl_rows(src):
         pair = [by_name.get(Path(str(row.get(key, ""))).name) for key in ("pre_image", "post_image")]
-        if None in pair or not row.get("change_caption"):
-            conversion.skip("missing image" if None in pair else "no change_caption",
-                            f"line {n}: {row.get('pre_image') if pair[0] is None else row.get('post_image')}")
+        if None in pair:
+            conversion.skip("missing image", f"line {n}: "
+                            f"{row.get('pre_image') if pair[0] is None else row.get('post_image')}")
+            continue
+        if not row.get("change_caption"):
+            conversion.skip("no change_caption", f"line {n}: {pair[0].name}")
             continue
         records.append({"id": f"rscc_{pair[0].stem.replace('_pre_disaster', '')}", "video": [
             conversion.relative(p) for p in pair],

@@ -33,7 +33,10 @@ def convert_vrsbench(src: Path, out_dir: Path, images: Path | None = None) -> Co
         raise FileNotFoundError(f"{src} holds none of {', '.join(FILES.values())}: give VRSBench's folder")
     conversion = Conversion(out_dir)
     for kind in present:
-        rows = json.loads((src / FILES[kind]).read_text())
+        try:
+            rows = json.loads((src / FILES[kind]).read_text())
+        except ValueError as e:
+            raise ValueError(f"{src / FILES[kind]}: not a JSON file ({e}); VRSBench's files are JSON lists") from None
         records = [r for n, row in enumerate(rows) if (r := _record(kind, row, n, images, conversion)) is not None]
         conversion.write(f"vrsbench_{kind}.json", records)
     return conversion
