@@ -339,7 +339,8 @@ def apply_global_batch(config: Config, world_size: int | None = None) -> None:
     world_size = world_size or int(os.environ.get("WORLD_SIZE", "1"))
     per_step = t.per_device_train_batch_size * world_size
     if global_batch % per_step:
-        raise ConfigError(f"global batch {global_batch} is not divisible by per_device_train_batch_size "
+        raise ConfigError(f"{config.source or 'config'}: global batch {global_batch} (GLOBAL_BATCH or "
+                          f"global_batch_size) is not divisible by per_device_train_batch_size "
                           f"{t.per_device_train_batch_size} x {world_size} processes = {per_step}; "
                           "change GLOBAL_BATCH, the per-device batch or the number of GPUs")
     t.global_batch_size = global_batch
@@ -347,8 +348,9 @@ def apply_global_batch(config: Config, world_size: int | None = None) -> None:
     if config.reward is not None:  # GRPO generates one optimizer step's completions at once, whole groups
         t.steps_per_generation, t.generation_batch_size = t.gradient_accumulation_steps, global_batch
         if global_batch % t.num_generations:
-            raise ConfigError(f"global batch {global_batch} completions is not divisible by num_generations "
-                              f"{t.num_generations}: every prompt's completions must be in one batch")
+            raise ConfigError(f"{config.source or 'config'}: global batch {global_batch} completions is not "
+                              f"divisible by num_generations {t.num_generations}: every prompt's completions must be "
+                              "in one batch; set GLOBAL_BATCH (or global_batch_size) to a multiple of it")
 
 
 def is_zero3(deepspeed_config: str | dict | None) -> bool:

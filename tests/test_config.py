@@ -50,7 +50,7 @@ def test_command_line_overrides_yaml(annotations):
     ("deepspeed: configs/deepspeed/zero3.json\ndevice_map: auto\n", [], "cannot be combined with DeepSpeed ZeRO-3"),
     ("", ["--train_data", "/nowhere/train.json"], "train_data: /nowhere/train.json does not exist"),
     ("bits: 3\n", [], "bits must be 16, 8 or 4"),
-    ("global_batch_size: 10\nper_device_train_batch_size: 4\n", [], "global batch 10 is not divisible"),
+    ("global_batch_size: 10\nper_device_train_batch_size: 4\n", [], "global batch 10 (GLOBAL_BATCH or global_batch_size) is not divisible"),
     ("model_name_or_path: some/model\n", [], "exactly one model source"),
     ("learning_rate: fast\n", [], "learning_rate: invalid value 'fast'"),
     ("bf16: maybe\n", [], "bf16: invalid value 'maybe'"),

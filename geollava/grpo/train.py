@@ -109,7 +109,8 @@ def build_grpo_trainer(config: Config):
     datasets = [build_dataset(config, path, family, model.config, tokenizer, image_processor, for_generation=True)
                 for path in config.data.train_data]
     rows = as_trl_dataset(PromptRows(datasets[0]) if len(datasets) == 1 else _concatenated(datasets))
-    corpus = [r.all_references() for d in datasets for r in d.records]
+    corpus = [d.records[i].all_references() for d in datasets for i in d.keep  # the references CIDEr scores against
+              if "cider" in get_task(d.records[i].task).rewards]
     functions, t.reward_weights = reward_functions(weights, config.prompt.box_format, corpus)
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoGRPOTrainer(model=model, reward_funcs=functions, args=t, train_dataset=rows,
