@@ -42,6 +42,17 @@ VALIDATE_ONLY=(); if [ "$DRY_RUN" = 1 ]; then VALIDATE_ONLY=(--validate-only); f
 PREPARED=$(python -m geollava prepare --command "$COMMAND" --world-size "$WORLD" "${VALIDATE_ONLY[@]}" "$CONFIG" "${ARGS[@]}")
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
+# DeepSpeed resumes a checkpoint only under the stage that wrote it: a run with complete checkpoints keeps theirs.
+SAVED=$(python -c '
+import sys
+from geollava.models.checkpoint import checkpoint_folders, is_complete, read_run_config
+done = [c for c in checkpoint_folders(sys.argv[1]) if is_complete(c)]
+print((read_run_config(done[-1]).get("deepspeed") or "none") if done else "")' "$OUTPUT_DIR" 2>/dev/null) || SAVED=""
+if [ -n "$SAVED" ]; then
+  echo "[finetune] $OUTPUT_DIR has checkpoints: deepspeed $SAVED, as they were saved (DeepSpeed resumes only so)"
+  if [ "$SAVED" != none ]; then ARGS+=(--deepspeed "$SAVED"); fi
+fi
+
 # On GPUs, estimate the memory first and warn before an out-of-memory error would (geollava plan's exit code:
 # 0 fits, 1 does not fit, 2 cannot read the config); where a cheaper DeepSpeed stage than the config's fits (ZeRO-2,
 # which gathers no parameters, for LoRA on a base that fits whole on every GPU), take it and say why
@@ -66,16 +77,8 @@ if plan["suggested"]:
     print("[plan] suggested: " + ", ".join("%s %s" % item for item in plan["suggested"].items()))' "$PLAN"
     [ "$PLAN_STATUS" = 1 ] && echo "[finetune] WARNING: the estimate exceeds this GPU's memory; see the suggestion above" >&2
     CHANGE=$(python -c 'import json, sys; p = json.loads(sys.argv[1]); print(p["recommended_deepspeed"] if p["change_deepspeed"] else "")' "$PLAN")
-    # DeepSpeed resumes a checkpoint only under the stage that wrote it: a run with checkpoints keeps theirs
-    SAVED=$(python -c '
-import sys, yaml
-from geollava.models.checkpoint import checkpoint_folders
-saved = [yaml.safe_load(c.joinpath("geollava_config.yaml").read_text()) for c in checkpoint_folders(sys.argv[1])
-         if c.joinpath("geollava_config.yaml").is_file()]
-print(saved[-1].get("deepspeed") or "none" if saved else "")' "$OUTPUT_DIR")
     if [ -n "$SAVED" ]; then
-      echo "[finetune] $OUTPUT_DIR has checkpoints: deepspeed $SAVED, as they were saved (DeepSpeed resumes only so)"
-      [ "$SAVED" != none ] && ARGS+=(--deepspeed "$SAVED")
+      [ -n "$CHANGE" ] && echo "[finetune] the plan prefers $CHANGE; the checkpoints' stage is kept"
     elif [ -n "$CHANGE" ] && [ "${KEEP_ZERO_STAGE:-0}" != 1 ]; then
       WHY=$(python -c 'import json, sys; print(json.loads(sys.argv[1])["recommended_because"])' "$PLAN")
       echo "[finetune] deepspeed $CHANGE instead of the config's: $WHY (KEEP_ZERO_STAGE=1 keeps it)"

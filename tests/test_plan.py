@@ -263,6 +263,7 @@ def test_the_launcher_takes_the_cheaper_stage_and_says_why(llava_7b, tmp_path):
     saved = tmp_path / "run" / "checkpoint-10"  # a run saved under ZeRO-3 resumes under ZeRO-3, whatever the plan
     saved.mkdir(parents=True)
     (saved / "geollava_config.yaml").write_text("deepspeed: configs/deepspeed/zero3.json\n")
+    (saved / "geollava_complete.json").write_text('{"step": 10}\n')
     resumed = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT, env=env,
                              capture_output=True, text=True, timeout=600)
     assert "has checkpoints: deepspeed configs/deepspeed/zero3.json, as they were saved" in resumed.stdout

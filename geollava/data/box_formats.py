@@ -13,6 +13,7 @@ and, failing that, from every [a, b, c, d] of four numbers in the text.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -87,8 +88,9 @@ def _collect(data, found: list) -> None:
 
 
 def _is_box(value) -> bool:
-    return isinstance(value, list) and len(value) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                               for v in value)
+    """Four finite numbers (JSON lets NaN, Infinity and 1e999 through, which no box can hold)."""
+    return isinstance(value, list) and len(value) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
 
 
 def write_box(box: Box, box_format: str, frame: Frame) -> str:

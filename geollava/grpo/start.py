@@ -30,7 +30,7 @@ def resolve_start(config) -> None:
         if model.model_name_or_path or config.tiny_model is not None or model.vision_tower:
             raise ConfigError(f"{where}: init_from {reward.init_from} is the model; remove model_name_or_path / "
                               "tiny_model / vision_tower")
-        model.model_name_or_path = reward.init_from
+        model.model_name_or_path = str(folder) if folder.exists() else reward.init_from
         return
     try:
         target = final_target(str(folder))

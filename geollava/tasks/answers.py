@@ -5,8 +5,8 @@
     BoxTask           boxes in GeoChat's syntax: every predicted box against every reference box, IoU of the
                       rotated polygons in pixels of the image, matched one to one greedily by descending IoU;
                       acc@0.5 = matched reference boxes / reference boxes (object level); per sample (the reward)
-                      over max(reference, predicted) boxes; cumIoU = sum of matched intersections / sum of the
-                      areas covered by predicted and reference boxes together
+                      over max(reference, predicted) boxes; cumIoU = sum over samples of the area predicted and
+                      reference boxes share / the area they cover together
     TextTask          free text: rouge1 / rougeL (rouge_score F with stemming, per sample), METEOR and CIDEr
                       (pycocoevalcap over the task's samples, as for captions)
 """
@@ -104,10 +104,11 @@ class BoxTask(Task):
         matched = sum(v >= THRESHOLD for v in ious)
         # per sample (the reward), a box too many costs as much as one too few: listing boxes must not pay
         count = max(len(truth), len(predicted))
+        covered, true = unary_union(predicted), unary_union(truth)  # overlapping boxes count their area once
         return {"acc@0.5": matched / count if count else 0.0, "iou": sum(ious) / count if count else 0.0,
                 "boxes": len(truth), "predicted": len(predicted), "matched": matched, "no_box": float(not predicted),
-                "ious": ious, "intersection": sum(m[1] for m in matches),
-                "union": unary_union([*predicted, *truth]).area if truth else 0.0}
+                "ious": ious, "intersection": covered.intersection(true).area if truth else 0.0,
+                "union": covered.union(true).area if truth else 0.0}
 
     def well_formed(self, sample: Sample) -> bool:
         """At least one box in the model's own format (the one the sample says)."""

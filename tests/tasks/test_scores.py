@@ -74,6 +74,17 @@ def test_cum_iou_counts_the_area_a_missed_prediction_covers():
                {"prediction": "{<50><50><70><70>|<0>}", "reference": "{<0><0><10><10>|<0>}", "metadata": {}}]
     scores, _ = score_task("refer", samples)
     assert scores["cumIoU"] == pytest.approx(100 / (100 + 100 + 400)) and scores["meanIoU"] == 0.5
+    # overlapping references (dense objects) count their shared area once: cumIoU stays within 0..1
+    twice = "{<0><0><10><10>|<0>}<delim>{<0><0><10><10>|<0>}"
+    same, _ = score_task("grounding", [{"prediction": twice, "reference": twice, "metadata": {}}])
+    assert same["cumIoU"] == pytest.approx(1.0)
+
+
+def test_boxes_of_nan_or_infinity_are_no_box():
+    for answer in ('{"bbox_2d": [NaN, 1, 2, 3]}', '{"bbox_2d": [10, 20, Infinity, 40]}', "[[10, 20, 1e999, 40]]"):
+        scores = get_task("refer").score(Sample(answer, ["{<0><0><10><10>|<0>}"], {}, (100, 100),
+                                                box_format="norm1000"))
+        assert scores["no_box"] == 1.0 and scores["iou"] == 0.0
 
 
 def test_greedy_matching_takes_the_best_pair_first():
