@@ -22,6 +22,7 @@ import argparse
 import importlib
 import sys
 import time
+from pathlib import Path
 
 from .data.limits import ReadLimits, add_limit_arguments
 
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_prepare(commands) -> None:
     p = commands.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if it "
-                                            "asks for one, print the output folder (used by the launch scripts)")
+                                            "asks for one, print the DeepSpeed config its checkpoints were saved "
+                                            "with (if any) and the output folder, last (used by the launch scripts)")
     p.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
     p.add_argument("--command", choices=("train", "grpo"), default="train", help="the command the config is for")
     p.add_argument("--validate-only", action="store_true",
@@ -86,6 +88,7 @@ def _add_prepare(commands) -> None:
 
 def _run_prepare(args) -> int:
     from .config import ConfigError, apply_global_batch, parse_config
+    from .models.checkpoint import saved_deepspeed
     from .models.load import prepare_base_model
     from .synthetic.captions import tokenizer_corpus
 
@@ -107,6 +110,9 @@ def _run_prepare(args) -> int:
           f"{t.gradient_accumulation_steps} accumulation = "
           f"{t.per_device_train_batch_size * world * t.gradient_accumulation_steps} per optimizer step",
           file=sys.stderr)
+    saved = saved_deepspeed(Path(t.output_dir))
+    if saved:
+        print(f"saved deepspeed: {saved}")  # the launcher resumes under the stage the checkpoints were saved with
     print(t.output_dir)
     return 0
 

@@ -43,11 +43,7 @@ PREPARED=$(python -m geollava prepare --command "$COMMAND" --world-size "$WORLD"
 OUTPUT_DIR=$(tail -n 1 <<< "$PREPARED")
 
 # DeepSpeed resumes a checkpoint only under the stage that wrote it: a run with complete checkpoints keeps theirs.
-SAVED=$(python -c '
-import sys
-from geollava.models.checkpoint import checkpoint_folders, is_complete, read_run_config
-done = [c for c in checkpoint_folders(sys.argv[1]) if is_complete(c)]
-print((read_run_config(done[-1]).get("deepspeed") or "none") if done else "")' "$OUTPUT_DIR" 2>/dev/null) || SAVED=""
+SAVED=$(sed -n 's/^saved deepspeed: //p' <<< "$PREPARED")
 if [ -n "$SAVED" ]; then
   echo "[finetune] $OUTPUT_DIR has checkpoints: deepspeed $SAVED, as they were saved (DeepSpeed resumes only so)"
   if [ "$SAVED" != none ]; then ARGS+=(--deepspeed "$SAVED"); fi

@@ -47,6 +47,13 @@ def checkpoint_folders(run: Path) -> list[Path]:
                   key=step_of)
 
 
+def saved_deepspeed(run: Path) -> str | None:
+    """The DeepSpeed config the run's newest complete checkpoint was saved under ("none" without one), or None when
+    the run has no complete checkpoint: DeepSpeed resumes a checkpoint only under the stage that wrote it."""
+    done = [c for c in checkpoint_folders(run) if is_complete(c)]
+    return (read_run_config(done[-1]).get("deepspeed") or "none") if done else None
+
+
 def step_of(checkpoint: Path) -> int:
     return int(checkpoint.name.split("-")[-1])
 
