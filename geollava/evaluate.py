@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from .data.dataset import ChangeCaptionDataset
 from .data.box_formats import PIXELS_MAX, pixels_frame_size
+from .data.dataset import ChangeCaptionDataset
 from .data.prompt import BOX_FORMATS, PromptSettings
 from .data.validate import DataError, load_records
 from .distributed import exit_after_success
@@ -285,8 +285,6 @@ def write_summary(out: Path, results: dict, args, train_log: Path | None = None)
                             args.media_root, args.num_frames or prompt.get("num_frames", 4), train_log,
                             raster=settings.raster())
         print(f"report: {path}")
-
-
 
 
 def file_fingerprint(path: str) -> dict:
