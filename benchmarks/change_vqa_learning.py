@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from task_learning import predict
+from task_learning import predict, quickstart_argv
 
 from geollava.data.validate import load_records
 from geollava.synthetic.tasks import generate_task_split
@@ -29,10 +29,7 @@ TASK = get_task("change_vqa")
 def fine_tune(data: Path, out: Path, steps: int, *extra) -> Path:
     if (out / "adapter_model.safetensors").is_file():
         return out
-    return train([str(REPO / "configs" / "quickstart.yaml"), "--train_data", str(data / "train.json"),
-                  "--output_dir", str(out), "--prepared_model_dir", str(out.parent / "base_model"),
-                  "--max_steps", str(steps), "--save_strategy", "no", "--report_to", "none",
-                  "--logging_steps", "250", "--disable_tqdm", "true", *extra])
+    return train(quickstart_argv(data, out, steps, "--save_strategy", "no", *extra))
 
 
 def most_frequent_answers(data: Path) -> dict[str, str]:

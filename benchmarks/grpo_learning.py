@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 
-from task_learning import CENTRE, predict
+from task_learning import constant_answers, predict, quickstart_argv, task_data
 
 from geollava.grpo.train import main as grpo
-from geollava.synthetic.tasks import generate_task_split
 from geollava.tasks import Sample, ScoreOptions, get_task
 from geollava.data.validate import load_records
 from geollava.train import main as train
@@ -41,10 +39,8 @@ def sft(data: Path, out: Path, steps: int, patch: int, *extra) -> float:
     if (out / "geollava_complete.json").is_file():
         return runtime(out)
     start = time.perf_counter()
-    train([str(REPO / "configs" / "quickstart.yaml"), "--train_data", str(data / "train.json"), "--output_dir",
-           str(out), "--prepared_model_dir", str(out.parent / "base_model"), "--tiny_model.patch_size", str(patch),
-           "--num_frames", "1", "--max_steps", str(steps), "--save_steps", str(steps), "--report_to", "none",
-           "--logging_steps", "250", "--disable_tqdm", "true", "--lr_scheduler_type", "constant_with_warmup", *extra])
+    train(quickstart_argv(data, out, steps, "--tiny_model.patch_size", str(patch), "--num_frames", "1",
+                          "--save_steps", str(steps), "--lr_scheduler_type", "constant_with_warmup", *extra))
     return time.perf_counter() - start
 
 
@@ -88,10 +84,7 @@ def main() -> None:
     parser.add_argument("--work", default=str(REPO / "benchmarks" / "_work" / "grpo_learning"))
     args = parser.parse_args()
     work = Path(args.work)
-    data = work / "data"
-    if not (data / "val.json").is_file():
-        generate_task_split(data, "train", args.train, TASKS, size=64, seed=0)
-        generate_task_split(data, "val", args.val, TASKS, size=64, seed=0)
+    data = task_data(work, TASKS, args.train, args.val)
     s = args.sft_steps
     seconds = {"SFT": sft(data, work / "sft", s, args.patch)}
     seconds["blind control"] = sft(data, work / "blind", s, args.patch, "--blank_frames", "true")
@@ -123,12 +116,6 @@ def main() -> None:
     for name, r in results.items():
         print(f"| {name} | {r['refer acc@0.5']:.3f} | {r['refer meanIoU']:.3f} | {r['scene accuracy']:.3f} |")
     print("GRPO rewards (means over 50-step spans):", reward_curve(run))
-
-
-def constant_answers(data: Path) -> dict[str, str]:
-    """The centre box for every refer question, the most frequent training class for every scene."""
-    common = Counter(r.answer for r in load_records(data / "train.json") if r.task == "scene").most_common(1)[0][0]
-    return {r.id: CENTRE if r.task == "refer" else common for r in load_records(data / "val.json")}
 
 
 if __name__ == "__main__":

@@ -32,14 +32,28 @@ CENTRE = "{<25><25><75><75>|<0>}"
 HEADLINE = {"refer": "acc@0.5", "scene": "accuracy", "vqa": "accuracy"}
 
 
+def quickstart_argv(data: Path, out: Path, steps: int, *extra) -> list[str]:
+    """configs/quickstart.yaml's model trained on data/train.json into ``out`` for ``steps`` steps, logging little
+    (its base model built once beside ``out``); ``extra`` keys after."""
+    return [str(REPO / "configs" / "quickstart.yaml"), "--train_data", str(data / "train.json"), "--output_dir",
+            str(out), "--prepared_model_dir", str(out.parent / "base_model"), "--max_steps", str(steps),
+            "--report_to", "none", "--logging_steps", "250", "--disable_tqdm", "true", *extra]
+
+
+def task_data(work: Path, tasks: list[str], train_count: int, val_count: int) -> Path:
+    """``work``/data: synthetic 64 px task images of ``tasks`` (train.json, val.json), made once."""
+    data = work / "data"
+    if not (data / "val.json").is_file():
+        generate_task_split(data, "train", train_count, tasks, size=64, seed=0)
+        generate_task_split(data, "val", val_count, tasks, size=64, seed=0)
+    return data
+
+
 def fine_tune(data: Path, out: Path, steps: int, patch: int, *extra) -> Path:
     if (out / "adapter_model.safetensors").is_file():
         return out
-    return train([str(REPO / "configs" / "quickstart.yaml"), "--train_data", str(data / "train.json"),
-                  "--output_dir", str(out), "--prepared_model_dir", str(out.parent / "base_model"),
-                  "--tiny_model.patch_size", str(patch), "--num_frames", "1", "--max_steps", str(steps),
-                  "--save_strategy", "no", "--report_to", "none", "--logging_steps", "250", "--disable_tqdm", "true",
-                  *extra])
+    return train(quickstart_argv(data, out, steps, "--tiny_model.patch_size", str(patch), "--num_frames", "1",
+                                 "--save_strategy", "no", *extra))
 
 
 def predict(run: Path, data: Path, max_new_tokens: int = 24) -> dict[str, str]:
@@ -55,8 +69,10 @@ def predict(run: Path, data: Path, max_new_tokens: int = 24) -> dict[str, str]:
 
 
 def constant_answers(data: Path) -> dict[str, str]:
+    """The centre box for every refer question, the most frequent training answer of its task for the others."""
     train = load_records(data / "train.json")
-    common = {task: Counter(r.answer for r in train if r.task == task).most_common(1)[0][0] for task in ("scene", "vqa")}
+    common = {task: Counter(r.answer for r in train if r.task == task).most_common(1)[0][0]
+              for task in {r.task for r in train} - {"refer"}}
     return {r.id: CENTRE if r.task == "refer" else common[r.task] for r in load_records(data / "val.json")}
 
 
@@ -77,10 +93,7 @@ def main() -> None:
     parser.add_argument("--no-blind", action="store_true", help="skip the blind control (a variant's quick look)")
     args = parser.parse_args()
     work = Path(args.work)
-    data = work / "data"
-    if not (data / "val.json").is_file():
-        generate_task_split(data, "train", args.train, TASKS, size=64, seed=0)
-        generate_task_split(data, "val", args.val, TASKS, size=64, seed=0)
+    data = task_data(work, TASKS, args.train, args.val)
     results, timings = {"constant answer": scores(constant_answers(data), data)}, {}
     runs = [("fine-tuned", ())] + ([] if args.no_blind else [("blind control", ("--blank_frames", "true"))])
     for name, extra in runs:
