@@ -100,7 +100,7 @@ print("PEAK_BYTES", peak.allocated, peak.resident)
 
 
 def against_cpu_runs(tmp: Path) -> None:
-    from geollava.plan import estimate, measure_answer_tokens
+    from geollava.plan import estimate, measure_tokens
     from geollava.synthetic.generate import generate_split
 
     data = generate_split(tmp / "data", "train", 64, num_frames=4, size=64, seed=1)
@@ -130,7 +130,7 @@ def against_cpu_runs(tmp: Path) -> None:
         allocated, resident = map(int, line.split()[1:])
         config = parse(*argv[:1], *argv[3:])
         lengths = _text_tokens(config, data)
-        answers, _ = measure_answer_tokens(config)  # as `geollava plan` measures them from the data
+        answers, _ = measure_tokens(config)["answers"]  # as `geollava plan` measures them from the data
         sizes, _, p = estimate(config, text_tokens=lengths, on_gpu=False, answer_tokens=answers)
         label = f"{hidden} x {layers}" + (" (checkpointed)" if checkpointing else "") + \
             (f" ({' '.join(extra).replace('--', '')})" if extra else "")

@@ -307,30 +307,34 @@ def planned_frame_size(config, processor) -> tuple[tuple[int, int], str]:
     return (side, side), "no training frames to measure: the largest square max_pixels allows"
 
 
-def measure_text_tokens(config, given: int | None, sample: int = 1000) -> tuple[int, str]:
-    """(text tokens per sample, where the number comes from): as given, else the longest text (prompt and
-    answers) of the first records of train_data — by the model's own tokenizer when it is a local folder, else
-    a conservative 1 token per 3 characters — else DEFAULT_TEXT_TOKENS."""
-    if given is not None:
-        return given, "--text-tokens"
-    return _measure(config, lambda r: " ".join(turn.text for turn in r.conversations), sample, 32,
-                    DEFAULT_TEXT_TOKENS, "--text-tokens")
+# what is measured from train_data: (the text of a record, template tokens added, default, the option that sets it)
+MEASURED = {"text": (lambda r: " ".join(turn.text for turn in r.conversations), 32, DEFAULT_TEXT_TOKENS,
+                     "--text-tokens"),
+            "answers": (lambda r: " ".join(turn.text for turn in r.conversations if turn.role == GPT), 4,
+                        DEFAULT_ANSWER_TOKENS, "--answer-tokens")}
 
 
-def measure_answer_tokens(config, given: int | None = None, sample: int = 1000) -> tuple[int, str]:
-    """(labelled tokens per sample: the answers and their end tokens, where the number comes from), measured as
-    measure_text_tokens measures the text, else DEFAULT_ANSWER_TOKENS."""
-    if given is not None:
-        return given, "--answer-tokens"
-    return _measure(config, lambda r: " ".join(turn.text for turn in r.conversations if turn.role == GPT),
-                    sample, 4, DEFAULT_ANSWER_TOKENS, "--answer-tokens")
+def measure_tokens(config, text: int | None = None, answers: int | None = None, sample: int = 1000
+                   ) -> dict[str, tuple[int, str]]:
+    """{"text": text tokens per sample (prompt and answers), "answers": labelled tokens per sample (the answers
+    and their end tokens)}, each with where the number comes from: as given, else the longest of the first
+    records of train_data — by the model's own tokenizer when it is a local folder, else a conservative 1 token
+    per 3 characters — else the default. The records and the tokenizer are read once for both."""
+    out = {name: (value, MEASURED[name][3]) for name, value in (("text", text), ("answers", answers))
+           if value is not None}
+    wanted = [name for name in MEASURED if name not in out]
+    return {**out, **_measure(config, wanted, sample)} if wanted else out
 
 
-def _measure(config, text_of, sample: int, template: int, default: int, option: str) -> tuple[int, str]:
-    """The longest ``text_of(record)`` of train_data's first records in tokens, plus ``template`` tokens."""
+def _measure(config, wanted: list[str], sample: int) -> dict[str, tuple[int, str]]:
+    """The longest text of each ``wanted`` kind in train_data's first records, in tokens, plus its template."""
+    def defaults(why) -> dict[str, tuple[int, str]]:  # why(option): the reason, naming the option to set
+        return {name: (MEASURED[name][2], why(MEASURED[name][3])) for name in wanted}
+
     paths = [p for p in config.data.train_data or [] if Path(p).is_file()]
     if not paths:
-        return default, f"default; train_data {config.data.train_data} is not there yet, set {option} to change it"
+        return defaults(lambda option: f"default; train_data {config.data.train_data} is not there yet, set {option} "
+                        "to change it")
     from itertools import islice
 
     from .data.annotations import AnnotationFileError
@@ -339,22 +343,25 @@ def _measure(config, text_of, sample: int, template: int, default: int, option: 
     try:
         records = [r for p in paths for r in islice(load_records(p, on_bad_record="skip"), sample)]
     except (AnnotationFileError, DataError) as e:
-        return default, f"default; train_data cannot be measured ({str(e).splitlines()[0]})"
+        problem = str(e).splitlines()[0]
+        return defaults(lambda option: f"default; train_data cannot be measured ({problem})")
     path = ", ".join(paths)
-    texts = [text_of(r) for r in records]
+    texts = {name: [MEASURED[name][0](r) for r in records] for name in wanted}
     name = config.model.model_name_or_path or config.model.language_model
     if not (name and Path(name).is_dir()):
-        return max(len(t) for t in texts) // 3 + template, f"longest of {len(texts)} records of {path}, ~3 " \
-                                                            "characters a token"
+        return {k: (max(len(t) for t in texts[k]) // 3 + MEASURED[k][1],
+                    f"longest of {len(records)} records of {path}, ~3 characters a token") for k in wanted}
     from transformers import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError, TypeError, ImportError) as e:  # e.g. a folder with config.json alone
-        return default, (f"default; {name} has no tokenizer that loads ({str(e).splitlines()[0][:80]}), "
-                         f"set {option} to change it")
-    return max(len(tokenizer(t).input_ids) for t in texts) + template, \
-        f"longest of {len(texts)} records of {path} by the model's tokenizer, + {template} for the template"
+        problem = str(e).splitlines()[0][:80]
+        return defaults(lambda option: f"default; {name} has no tokenizer that loads ({problem}), set {option} to "
+                        "change it")
+    return {k: (max(len(tokenizer(t).input_ids) for t in texts[k]) + MEASURED[k][1],
+                f"longest of {len(records)} records of {path} by the model's tokenizer, + {MEASURED[k][1]} for the "
+                "template") for k in wanted}
 
 
 def fits(p: Plan, gpu_memory: float) -> bool:
@@ -449,8 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    args.text_tokens, how = measure_text_tokens(config, args.text_tokens)
-    args.answer_tokens, answer_how = measure_answer_tokens(config, args.answer_tokens)
+    measured = measure_tokens(config, args.text_tokens, args.answer_tokens)
+    (args.text_tokens, how), (args.answer_tokens, answer_how) = measured["text"], measured["answers"]
     try:
         sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens,
                                        answer_tokens=args.answer_tokens)
