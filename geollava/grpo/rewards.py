@@ -87,6 +87,7 @@ class TermReward:
     def __init__(self, term: str, box_format: str, corpus: list[list[str]]):
         self.__name__ = term  # TRL names the term's log keys after it
         self.term, self.box_format, self.corpus = term, box_format, corpus
+        self.tasks = set(term_tasks()[term])  # the tasks that take this term
 
     def __call__(self, completions, id, task, references, metadata, size, model_size, log_metric=None,
                  **_) -> list[float | None]:
@@ -94,7 +95,7 @@ class TermReward:
         values: list[float | None] = [None] * len(texts)
         by_task = defaultdict(list)
         for k, name in enumerate(task):
-            if name in term_tasks()[self.term]:
+            if name in self.tasks:
                 by_task[name].append(k)
         for name, indices in by_task.items():
             samples = [sample_of({"prediction": texts[k], "references": references[k], "metadata": metadata[k],
