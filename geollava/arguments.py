@@ -55,7 +55,12 @@ class LoraArguments:
     lora_dropout: float = 0.1
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        metadata={"help": "linear layer names, matched inside the language model only"})
+        metadata={"help": "linear layer names, matched inside the language model (lora_target_scope)"})
+    lora_target_scope: str = field(default="language_model", metadata={
+        "help": "language_model: the names inside the LLM only | suffix: every module whose name ends so, as PEFT "
+                "matches a plain list (GeoLLaVA's script: the vision towers' q/k/v_proj are wrapped too)"})
+    init_lora_weights: str = field(default="default", metadata={
+        "help": "default (PEFT's: Kaiming-uniform A, zero B) | gaussian (A from N(0, 1/r); GeoLLaVA's script)"})
     bits: int = field(default=16, metadata={"help": "16 | 8 | 4 (4 = QLoRA NF4)"})
     double_quant: bool = True
     quant_type: str = "nf4"

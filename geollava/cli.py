@@ -11,6 +11,7 @@ over the library function that does the work.
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
   geollava data check | synth | convert ...     annotations: check every record, make synthetic sets, convert
   geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
+  geollava model released ID --layers N --out DIR   a reference checkpoint's released shape, depth cut, random
   geollava prepare CONFIG [--key value ...]     validate a config, build its tiny / assembled base (launchers)
   geollava baseline | learning-check ...        the quickstart's constant-caption baseline and verdict
 
@@ -139,7 +140,7 @@ def _run_merge(args) -> int:
 
 
 def _add_model(commands) -> None:
-    model = commands.add_parser("model", help="convert model checkpoints")
+    model = commands.add_parser("model", help="convert model checkpoints, build released shapes")
     model_commands = model.add_subparsers(dest="model_command", required=True)
     p = model_commands.add_parser("convert-geochat", help="a checkpoint of GeoChat's or LLaVA-1.5's own code (Llama "
                                                           "+ model.mm_projector) -> a transformers LLaVA folder")
@@ -151,6 +152,34 @@ def _add_model(commands) -> None:
                                                    "own for LLaVA)")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
     p.set_defaults(run=_run_convert_geochat)
+    p = model_commands.add_parser("released", help="a family's reference checkpoint at its released shape (config, "
+                                                   "tokenizer, processor, chat template) with its depth cut and "
+                                                   "random weights: what a recipe meets, on a CPU")
+    p.add_argument("id", nargs="?", help="the checkpoint's hub id (--list shows them)")
+    p.add_argument("--layers", type=int, default=1, help="depth of the LLM and of each vision tower (default 1)")
+    p.add_argument("--out", help="the folder to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--list", action="store_true", help="list the known checkpoints")
+    p.set_defaults(run=_run_released)
+
+
+def _run_released(args) -> int:
+    from .models.released import ReleasedError, build_released, listing
+
+    if args.list:
+        print(listing())
+        return 0
+    if not args.id or not args.out:
+        print("error: give a checkpoint id and --out DIR (geollava model released --list shows the ids)",
+              file=sys.stderr)
+        return 2
+    try:
+        out = build_released(args.id, args.layers, args.out, args.seed)
+    except (ReleasedError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.id} at its released shape, {args.layers} layer(s), random weights: {out}")
+    return 0
 
 
 def _run_convert_geochat(args) -> int:

@@ -212,6 +212,11 @@ def validate(config: Config, need_data: bool = True) -> None:
                           f"families; family {m.family} resizes every frame to its tower's fixed size")
     if m.min_pixels and m.max_pixels and m.min_pixels > m.max_pixels:
         raise ConfigError(f"{where}: min_pixels {m.min_pixels} is larger than max_pixels {m.max_pixels}")
+    if lora.lora_target_scope not in ("language_model", "suffix"):
+        raise ConfigError(f"{where}: lora_target_scope must be language_model or suffix, got "
+                          f"{lora.lora_target_scope!r}")
+    if lora.init_lora_weights not in ("default", "gaussian"):
+        raise ConfigError(f"{where}: init_lora_weights must be default or gaussian, got {lora.init_lora_weights!r}")
     if lora.bits not in (4, 8, 16):
         raise ConfigError(f"{where}: bits must be 16, 8 or 4, got {lora.bits}")
     if lora.bits < 16 and not lora.lora_enable:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from pathlib import Path
 import torch
 
 from .data.schema import GPT
+from .families import get_family
+from .models.adapters import lora_target_regex
 
 GiB = 2**30
 CUDA_OVERHEAD = 1.5 * GiB
@@ -58,7 +61,6 @@ def model_config(config):
     """The HF config of the model a training config trains, without loading any weights."""
     from transformers import AutoConfig
 
-    from .families import get_family
 
     m = config.model
     family = get_family(m.family)
@@ -75,7 +77,8 @@ def model_config(config):
                                projector_hidden_act="gelu", vision_feature_layer=-2)
 
 
-def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -> ModelSizes:
+def measure_model(family, hf_config, lora_targets: list[str], train_args=None,
+                  scope: str = "language_model") -> ModelSizes:
     """Parameter counts by part, from a model built on the meta device (no memory, no weights)."""
     from .models.load import zero3_paused
 
@@ -95,9 +98,9 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None) -
             parts["embeddings"] += p.numel()
         else:
             parts["language_model"] += p.numel()
+    wrapped = re.compile(lora_target_regex(family, lora_targets, scope))
     targets = {name: (m.in_features, m.out_features) for name, m in model.named_modules()
-               if isinstance(m, LINEAR_TYPES) and name.startswith(family.language_model + ".")
-               and name.rsplit(".", 1)[-1] in lora_targets}
+               if isinstance(m, LINEAR_TYPES) and wrapped.fullmatch(name)}
     text, vision = hf_config.text_config, hf_config.vision_config
     patches = (vision.image_size // vision.patch_size) ** 2 + 1 if hasattr(vision, "image_size") else 0  # Qwen: later
     return ModelSizes(total=sum(parts.values()), largest_layer=largest, lora_targets=targets, **parts,
@@ -184,7 +187,9 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
                      else sizes.total * compute / (world if stage == 3 else 1)))
     visual = d.num_frames * tokens_per_frame
     completion = t.max_completion_length if grpo else 0
-    sequence = min(d.model_max_length + completion, visual + text_tokens + completion)
+    placeholders = d.num_frames if get_family(config.model.family).frames_as == "images" else 1
+    cap = d.model_max_length + (visual - placeholders if d.max_length_counts == "text" else 0)  # all tokens
+    sequence = min(cap + completion, visual + text_tokens + completion)
     tokens = b * sequence
     budget = getattr(t, "max_tokens_per_batch", None)
     if budget:  # a micro-batch filled to the token budget whatever the batch size (a longer sample goes alone)
@@ -223,13 +228,14 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
                      6 * sizes.vision_hidden * 4 * act_bytes))
     if on_gpu:
         rows.append(("CUDA context and allocator slack", CUDA_OVERHEAD))
-    notes = [] if visual < d.model_max_length else [
+    notes = [] if visual < cap else [
         f"WARNING: {visual} visual tokens alone reach model_max_length {d.model_max_length}: every sample would be "
         "skipped; raise model_max_length or use fewer frames"]
     notes += [f"trainable: LoRA {lora_params:,}, fully trained {full:,} (of {sizes.total:,} parameters)",
              f"sequence: {visual} visual tokens ({d.num_frames} frames x {tokens_per_frame}) + up to {text_tokens} "
              f"text tokens{f' + {completion} completion tokens' if grpo else ''}, capped at model_max_length "
-             f"{d.model_max_length}{' + the completion' if grpo else ''} = {sequence}",
+             f"{d.model_max_length}{' text tokens' if d.max_length_counts == 'text' else ''}"
+             f"{' + the completion' if grpo else ''} = {sequence}",
              f"DeepSpeed: {'ZeRO-' + str(stage) if stage else 'none'}{' with offload' if offload else ''}; "
              f"{world} process(es)"]
     total = sum(v for _, v in rows)
@@ -247,11 +253,11 @@ def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micr
              on_gpu: bool = True, answer_tokens: int = DEFAULT_ANSWER_TOKENS) -> tuple[ModelSizes, int, Plan]:
     """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone;
     ``answer_tokens``: labelled tokens per sample (the logits are made there only)."""
-    from .families import get_family
 
     family = get_family(config.model.family)
     hf_config = model_config(config)
-    sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train)
+    sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train,
+                          config.lora.lora_target_scope)
     if family.visual_tokens == "fixed":
         per_frame, how = family.tokens_per_frame(hf_config), None
     else:
@@ -273,7 +279,6 @@ def frame_processor(config, hf_config):
     class defaults for the tower's patch and merge sizes; the config's min_pixels / max_pixels applied."""
     from transformers import Qwen2VLImageProcessorPil
 
-    from .families import get_family
     from .models.load import load_image_processor, set_frame_area
 
     m = config.model

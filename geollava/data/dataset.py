@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,6 +28,14 @@ from .template import Encoded, conversation_turns, encode, render_text
 log = logging.getLogger(__name__)
 
 
+class _Fit(NamedTuple):
+    """A sample's lengths, as the length limit needs them."""
+    length: int  # tokens the model reads
+    counted: int  # the length held against model_max_length
+    media_end: int  # tokens up to the end of the media
+    keep: int  # tokens a cut at the limit keeps
+
+
 class ChangeCaptionDataset(torch.utils.data.Dataset):
     """``for_generation=True`` yields the prompt only (up to 'ASSISTANT:'), for evaluation."""
 
@@ -42,8 +51,11 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.model_config, self.media_token_id = model_config, family.media_token_id(model_config)
         self.keep = list(range(len(records)))
         self._sizes: dict[str, list[tuple[int, int]]] = {}  # Qwen: record id -> frame sizes the processor sees
-        self.lengths = [len(self._encode(records[i]).input_ids) for i in self.keep]
-        self._drop_too_long()
+        limit, counts = settings.model_max_length, settings.max_length_counts
+        fits = [_Fit(len(e.input_ids), e.counted_length(counts), e.media_end, e.limit_index(limit, counts))
+                for e in (self._encode(records[i]) for i in self.keep)]  # the ids themselves are not kept
+        self.lengths = [f.length for f in fits]  # what the model reads
+        self._drop_too_long(fits)
         self.media = [family.input_kind(records[i].media_kind) for i in self.keep]  # the model input each feeds
 
     def __len__(self) -> int:
@@ -86,8 +98,9 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             pixels = self.pixel_cache.get(self.keep[i], lambda: self.pixels(record))
         encoded = self._encode(record)
         ids, labels = encoded.input_ids, encoded.labels
-        if len(ids) > self.settings.model_max_length:  # only reachable with too_long: truncate_answer
-            ids, labels = ids[:self.settings.model_max_length], labels[:self.settings.model_max_length]
+        keep = encoded.limit_index(self.settings.model_max_length, self.settings.max_length_counts)
+        if len(ids) > keep:  # only reachable with too_long: truncate_answer
+            ids, labels = ids[:keep], labels[:keep]
         item = {"id": record.id, "input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "pixels": pixels,
                 "media": self.media[i]}
         grid = self.family.frame_grids(self.image_processor, lambda: self.frame_sizes(record))
@@ -140,7 +153,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
             pictures = [Image.new("RGB", p.size, mean) for p in pictures]
         if self.settings.image_aspect_ratio == "pad":
             pictures = [_pad_to_square(p, mean) for p in pictures]
-        pixels = self.image_processor(pictures, return_tensors="pt")["pixel_values"]
+        processed = self.image_processor(pictures, return_tensors="pt")
+        pixels = processed.get("pixel_values", processed.get("pixel_values_images"))  # Video-LLaVA's names its own
         if pixels.dim() == 5:  # an any-resolution processor (LLaVA-OneVision's) tiles: keep the whole-frame view
             pixels = pixels[:, 0]
         return pixels
@@ -192,16 +206,20 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         return encode(self._turns(record), self.tokenizer, self.family, token, count, self.settings.system_prompt,
                       self.settings.chat_template, self.settings.train_on_prompt and not self.for_generation)
 
-    def _drop_too_long(self) -> None:
-        limit, policy = self.settings.model_max_length, self.settings.too_long
-        too_long = [k for k, n in enumerate(self.lengths) if n > limit]
+    def _drop_too_long(self, fits: list[_Fit]) -> None:
+        """Samples over model_max_length (counted as max_length_counts says) are skipped, or with too_long:
+        truncate_answer cut there — unless the cut would fall inside the media, which are never cut."""
+        limit, policy, counts = self.settings.model_max_length, self.settings.too_long, self.settings.max_length_counts
+        counted = [f.counted for f in fits]
+        too_long = [k for k, n in enumerate(counted) if n > limit]
         if not too_long or self.for_generation:
             return
-        media_too_long = [k for k in too_long if self._encode(self.records[self.keep[k]]).media_end > limit]
+        media_too_long = [k for k in too_long if fits[k].media_end > fits[k].keep]
         drop = set(too_long if policy == "skip" else media_too_long)
+        what = "tokens" if counts == "all" else "text tokens (max_length_counts: text)"
         for k in sorted(drop):
-            log.warning("skipping %s: %d tokens > model_max_length %d", self.records[self.keep[k]].id,
-                        self.lengths[k], limit)
+            log.warning("skipping %s: %d %s > model_max_length %d", self.records[self.keep[k]].id, counted[k],
+                        what, limit)
         if policy == "truncate_answer" and len(too_long) > len(drop):
             log.warning("truncating the answers of %d samples to model_max_length %d", len(too_long) - len(drop),
                         limit)
@@ -210,7 +228,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         self.keep = [i for k, i in enumerate(self.keep) if k not in drop]
         self.lengths = [n for k, n in enumerate(self.lengths) if k not in drop]
         if not self.keep:
-            raise ValueError(f"every sample is longer than model_max_length {limit}; raise it or use fewer frames")
+            raise ValueError(f"every sample is longer than model_max_length {limit} ({what}); raise it or use "
+                             "fewer frames")
 
 
 def _pad_to_square(picture: Image.Image, colour: tuple) -> Image.Image:

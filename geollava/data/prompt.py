@@ -35,7 +35,12 @@ class PromptSettings:
         "help": "text before the first turn; unset: the template's own (Vicuna's sentence, or the chat template's)"})
     image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})
     blank_frames: bool = field(default=False, metadata={"help": "control run: the model sees mean-colour frames"})
-    model_max_length: int = field(default=2048, metadata={"help": "tokens per sample, visual tokens included"})
+    model_max_length: int = field(default=2048, metadata={"help": "the length limit of a sample, counted as "
+                                                                  "max_length_counts says"})
+    max_length_counts: str = field(default="all", metadata={
+        "help": "all: every token the model reads, visual tokens included (what must fit the model) | text: text "
+                "tokens, each media placeholder counted once, before it is expanded into visual tokens (how "
+                "GeoLLaVA's script counts its MAX_LENGTH 350 under transformers 4.45)"})
     train_on_prompt: bool = field(default=False, metadata={
         "help": "label every token, prompt and media placeholders too (GeoLLaVA's recipe); default: the answers"})
     box_format: str = field(default="geochat", metadata={
@@ -104,6 +109,8 @@ class PromptSettings:
             out.append(f"image_aspect_ratio must be resize or pad, got {self.image_aspect_ratio!r}")
         if self.too_long not in ("skip", "truncate_answer"):
             out.append(f"too_long must be skip or truncate_answer, got {self.too_long!r}")
+        if self.max_length_counts not in ("all", "text"):
+            out.append(f"max_length_counts must be all or text, got {self.max_length_counts!r}")
         if self.model_max_length < 1:
             out.append(f"model_max_length must be positive, got {self.model_max_length}")
         if self.max_frame_pixels < 1 or self.max_sample_pixels < self.max_frame_pixels:

@@ -12,9 +12,11 @@ this same code, so the model is always prompted exactly as it was trained.
                tokenizer's: ChatML for Qwen and SmolLM2). Where it renders typed content parts, the frames go in as
                image / video parts, so the ids are exactly what the model's processor makes of the same messages
 
-The conversation is rendered once as text and tokenized once, exactly as the tokenizer tokenizes that text (its
-own BOS, if it has one; SentencePiece and byte-level BPE alike; a chat template's own special tokens instead);
-labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
+The conversation is rendered once as text and tokenized as its reference tokenizes it: LLaVA's two templates as
+LLaVA's tokenizer_image_token does (llava/mm_utils.py: the text between placeholders tokenized chunk by chunk,
+each chunk's BOS dropped but the first's — so a tokenizer with legacy=False, Vicuna's, puts a "▁" after each
+placeholder, as GeoChat and LLaVA trained); geollava and the model's chat template as the text is tokenized whole
+(as their processors do; a chat template's own special tokens instead of the tokenizer's). Labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
 end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
 frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per frame
 for Qwen, one <video> for the video families) and, when there are dates, the frame dates. Each placeholder is
@@ -46,6 +48,17 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     media_end: int  # index just past the last media token: truncation may never cut before it
+    placeholders: int = 0  # media placeholders in the text
+    visual_tokens: int = 0  # the tokens they were expanded into
+
+    def counted_length(self, counts: str = "all") -> int:
+        """The length a limit is held against: every token ("all"), or the text with each placeholder as one
+        token, as before the expansion ("text")."""
+        return len(self.input_ids) - (self.visual_tokens - self.placeholders if counts == "text" else 0)
+
+    def limit_index(self, limit: int, counts: str = "all") -> int:
+        """How many of the ids a limit of ``limit`` counted as ``counts`` keeps."""
+        return limit + (self.visual_tokens - self.placeholders if counts == "text" else 0)
 
 
 def media_prefix(family: Family, num_frames: int, dates: list[str] | None, as_image: bool = False) -> str:
@@ -144,6 +157,11 @@ def render_chat(turns: list[tuple[str, str | None]], tokenizer, system_prompt: s
             break
         messages.append(message("assistant", answer.strip()))
         full = tokenizer.apply_chat_template(messages, tokenize=False)
+        if not full.startswith(text):  # the generation prompt opens the turn otherwise than the turn itself does
+            # (OneVision's released template: "assistant\n" to generate, "assistant \n" in a conversation):
+            # the turn is learned as the conversation renders it, from its answer on
+            text = tokenizer.apply_chat_template(messages[:-1], tokenize=False)
+            text = full[:full.find(answer.strip(), len(text))] if full.startswith(text) else full
         end = full.find(close, len(text))
         if not full.startswith(text) or end < 0:
             raise ValueError("the tokenizer's chat template does not render a conversation turn by turn (each "
@@ -219,6 +237,24 @@ def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, 
     return render(turns, family, tokenizer.eos_token, system_prompt, chat_template)
 
 
+def tokenized_in_chunks(text: str, tokenizer, media_token_id: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """(ids, character offsets) as LLaVA's tokenizer_image_token makes them: the text between media placeholders
+    tokenized chunk by chunk, each with the tokenizer's special tokens, the BOS kept only on the first chunk."""
+    marker = tokenizer.convert_ids_to_tokens(media_token_id)
+    ids, offsets, start = [], [], 0
+    for k, chunk in enumerate(text.split(marker)):
+        if k:
+            ids.append(media_token_id)
+            offsets.append((start - len(marker), start))
+        encoding = tokenizer(chunk, return_offsets_mapping=True)
+        skip = 1 if k and encoding.input_ids[:1] == [tokenizer.bos_token_id] and tokenizer.bos_token_id is not None \
+            else 0
+        ids += encoding.input_ids[skip:]
+        offsets += [(start + a, start + b) if b > a else (a, b) for a, b in encoding.offset_mapping[skip:]]
+        start += len(chunk) + len(marker)
+    return ids, offsets
+
+
 def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media_token_id: int,
            tokens_per_placeholder: int | list[int], system_prompt: str | None = None,
            chat_template: str = "vicuna_v1", train_on_prompt: bool = False) -> Encoded:
@@ -229,17 +265,20 @@ def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media
         raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no EOS token: a fine-tuned model would "
                          "never learn to stop; set tokenizer.eos_token in the model folder")
     text, spans = render_text(turns, tokenizer, family, system_prompt, chat_template)
-    # a chat template writes its own special tokens (apply_chat_template's policy); Vicuna's text gets the BOS
-    encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=chat_template != "model")
-    placeholders = sum(token == media_token_id for token in encoding.input_ids)
+    if chat_template in SYSTEMS:
+        token_ids, offsets = tokenized_in_chunks(text, tokenizer, media_token_id)
+    else:  # a chat template writes its own special tokens (apply_chat_template's policy); GeoLLaVA's gets the BOS
+        encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=chat_template != "model")
+        token_ids, offsets = encoding.input_ids, encoding.offset_mapping
+    placeholders = sum(token == media_token_id for token in token_ids)
     counts = tokens_per_placeholder if isinstance(tokens_per_placeholder, list) else \
         [tokens_per_placeholder] * placeholders
     if len(counts) != placeholders:
         raise ValueError(f"{placeholders} media placeholders in the prompt for {len(counts)} frames")
-    ids, labels, media_end, counts = [], [], 0, iter(counts)
-    for token, (start, end) in zip(encoding.input_ids, encoding.offset_mapping):
+    ids, labels, media_end, remaining = [], [], 0, iter(counts)
+    for token, (start, end) in zip(token_ids, offsets):
         if token == media_token_id:
-            count = next(counts)
+            count = next(remaining)
             ids += [media_token_id] * count
             labels += [IGNORE_INDEX] * count
             media_end = len(ids)
@@ -249,4 +288,4 @@ def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media
         labels.append(token if learned else IGNORE_INDEX)
     if train_on_prompt:
         labels = list(ids)
-    return Encoded(ids, labels, media_end)
+    return Encoded(ids, labels, media_end, placeholders, sum(counts))

@@ -64,6 +64,8 @@ class Family:
     # (model, packed batch, sample lengths, images per sample) -> position ids of a padding-free row, where a
     # sample's positions are more than 0, 1, 2, ... (Qwen's 3-D rotary positions); None: those of data/packing.py
     packed_positions: Callable | None = None
+    # hub ids of the family's reference checkpoints, whose released shapes `geollava model released` builds
+    released: tuple[str, ...] = ()
 
     # -- module paths ----------------------------------------------------------------------------------------
     @property

@@ -10,4 +10,5 @@ FAMILY = Family(
     vision_towers=("model.vision_tower",), projectors=("model.multi_modal_projector",),
     language_model="model.language_model",
     frame_tokens=llava_image_tokens,  # frames go through the image path
-    tiny_config=clip_llama_config, tiny_image_processor=clip_image_processor, assembles=True)
+    tiny_config=clip_llama_config, tiny_image_processor=clip_image_processor, assembles=True,
+    released=("llava-hf/llava-1.5-7b-hf", "MBZUAI/geochat-7B"))

@@ -44,4 +44,5 @@ FAMILY = Family(
     vision_towers=("model.vision_tower",), projectors=("model.multi_modal_projector",),
     language_model="model.language_model", frame_tokens=frame_tokens, image_path=False, video_extra_tokens=1,
     chat_template="model", tiny_config=tiny_config, tiny_image_processor=tiny_processor,
-    tiny_chat_template=ONEVISION)
+    tiny_chat_template=ONEVISION,
+    released=("llava-hf/llava-onevision-qwen2-7b-ov-hf",))

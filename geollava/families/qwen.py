@@ -81,8 +81,8 @@ _COMMON = dict(frames_as="images", media_token="<|image_pad|>", media_token_id_a
 FAMILIES = [
     Family(name="qwen2_5_vl", model_class=Qwen2_5_VLForConditionalGeneration, config_class=Qwen2_5_VLConfig,
            projectors=("model.visual.merger",), tiny_config=qwen2_5_tiny, box_format="pixels",
-           tiny_chat_template=QWEN2_VL, **_COMMON),
+           tiny_chat_template=QWEN2_VL, released=("Qwen/Qwen2.5-VL-7B-Instruct",), **_COMMON),
     Family(name="qwen3_vl", model_class=Qwen3VLForConditionalGeneration, config_class=Qwen3VLConfig,
            projectors=("model.visual.merger", "model.visual.deepstack_merger_list"), tiny_config=qwen3_tiny,
-           box_format="norm1000", tiny_chat_template=QWEN3_VL, **_COMMON),
+           box_format="norm1000", tiny_chat_template=QWEN3_VL, released=("Qwen/Qwen3-VL-8B-Instruct",), **_COMMON),
 ]

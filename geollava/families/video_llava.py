@@ -15,4 +15,5 @@ FAMILY = Family(
     frames_as="video", media_token="<video>", media_token_id_attr="video_token_id",
     vision_towers=("model.video_tower", "model.image_tower"), projectors=("model.multi_modal_projector",),
     language_model="model.language_model", frame_tokens=frame_tokens,
-    tiny_config=clip_llama_config, tiny_image_processor=clip_image_processor)
+    tiny_config=clip_llama_config, tiny_image_processor=clip_image_processor,
+    released=("LanguageBind/Video-LLaVA-7B-hf",))

@@ -13,13 +13,19 @@ from ..families import Family
 log = logging.getLogger(__name__)
 
 
-def lora_target_regex(family: Family, layer_names: list[str]) -> str:
-    """A full-match regex on module paths: the named linear layers inside the language model, nowhere else.
-
-    A plain list like [q_proj, v_proj] would also hit CLIP's q_proj / v_proj: PEFT matches names anywhere.
-    """
+def lora_target_regex(family: Family, layer_names: list[str], scope: str = "language_model") -> str:
+    """A full-match regex on module paths: the named linear layers inside the language model, nowhere else —
+    or, with ``scope`` "suffix", wherever a module's name ends so, as PEFT matches a plain list of names (then
+    [q_proj, v_proj] also wraps a CLIP tower's q_proj / v_proj: GeoLLaVA's recipe)."""
     names = "|".join(re.escape(n) for n in layer_names)
+    if scope == "suffix":
+        return rf"(.*\.)?({names})"
     return rf"(.*\.)?{re.escape(family.language_model)}\..*\.({names})"
+
+
+def init_lora_weights(setting: str) -> bool | str:
+    """PEFT's init_lora_weights for the config's name of it."""
+    return True if setting == "default" else setting
 
 
 def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bool = False):
@@ -45,7 +51,9 @@ def trainable_setup(model, family: Family, lora_args, gradient_checkpointing: bo
     if lora_args.tune_vision_tower:
         modules_to_save += [t.split(".")[-1] for t in family.vision_towers]
     config = LoraConfig(r=lora_args.lora_r, lora_alpha=lora_args.lora_alpha, lora_dropout=lora_args.lora_dropout,
-                        target_modules=lora_target_regex(family, lora_args.lora_target_modules),
+                        target_modules=lora_target_regex(family, lora_args.lora_target_modules,
+                                                         lora_args.lora_target_scope),
+                        init_lora_weights=init_lora_weights(lora_args.init_lora_weights),
                         modules_to_save=modules_to_save or None, bias="none", task_type="CAUSAL_LM")
     model = get_peft_model(model, config)
     disable_cpu_4bit_repacking(model)

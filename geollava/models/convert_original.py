@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from accelerate import init_empty_weights
 from safetensors.torch import load_file
-from transformers import (AddedToken, AutoImageProcessor, AutoTokenizer, CLIPVisionModel, LlamaConfig, LlavaConfig,
-                          LlavaForConditionalGeneration)
+from transformers import (AddedToken, AutoImageProcessor, AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
+                          LlavaConfig, LlavaForConditionalGeneration)
 
 from ..families import get_family
 
@@ -41,31 +41,48 @@ def convert_original_llava(src: str | Path, out: str | Path, vision_tower: str |
     replaces config.json's `mm_vision_tower` (an offline folder); ``image_size`` defaults to 504 for GeoChat,
     the tower's own for LLaVA."""
     src, out = Path(src), Path(out)
-    original = read_original_config(src)
-    tower = CLIPVisionModel.from_pretrained(vision_tower or original["mm_vision_tower"], torch_dtype=torch.float32)
-    image_size = image_size or (GEOCHAT_IMAGE_SIZE if original.get("model_type") == "geochat"
-                                else tower.config.image_size)
+    tower = CLIPVisionModel.from_pretrained(vision_tower or read_original_config(src)["mm_vision_tower"],
+                                            torch_dtype=torch.float32)
     weights = read_weights(src)
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    image_token_id = add_image_token(tokenizer)
-    vocab = max(len(tokenizer), weights["model.embed_tokens.weight"].shape[0])
-    config = llava_config(original, tower.config, image_size, image_token_id, vocab, tokenizer)
+    config, save_processors = converted_config(src, vision_tower, tower.config, image_size,
+                                               weights["model.embed_tokens.weight"].shape[0])
     with init_empty_weights():
         model = LlavaForConditionalGeneration(config)
-    state = mapped_state(weights, tower, image_size, vocab, model)
+    state = mapped_state(weights, tower, config.vision_config.image_size, config.text_config.vocab_size, model)
     model.load_state_dict(state, strict=True, assign=True)
     model.to(getattr(torch, dtype))
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = config.pad_token_id
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    processor = AutoImageProcessor.from_pretrained(vision_tower or original["mm_vision_tower"], backend="pil")
-    processor.size, processor.crop_size = {"shortest_edge": image_size}, {"height": image_size, "width": image_size}
-    processor.save_pretrained(out)
-    (out / "converted_from.json").write_text(json.dumps({"source": str(src), "layout": original.get("model_type"),
-                                                         "vision_tower": vision_tower or original["mm_vision_tower"],
-                                                         "image_size": image_size}, indent=1))
+    save_processors(out)
     return out
+
+
+def converted_config(src: Path, vision_tower: str | Path | None = None, tower_config=None,
+                     image_size: int | None = None, embedding_rows: int = 0):
+    """The transformers LLaVA config of the original-layout checkpoint ``src`` and a function that writes its
+    tokenizer (with <image>), image processor and converted_from.json into a folder: everything of the
+    conversion but the weights. ``tower_config``: the CLIP tower's (else read from ``vision_tower``);
+    ``embedding_rows``: the checkpoint's embedding rows, when it has more than its tokenizer."""
+    original = read_original_config(src)
+    tower = str(vision_tower or original["mm_vision_tower"])
+    tower_config = tower_config or CLIPVisionConfig.from_pretrained(tower)
+    image_size = image_size or (GEOCHAT_IMAGE_SIZE if original.get("model_type") == "geochat"
+                                else tower_config.image_size)
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    image_token_id = add_image_token(tokenizer)
+    vocab = max(len(tokenizer), embedding_rows)
+    config = llava_config(original, tower_config, image_size, image_token_id, vocab, tokenizer)
+    processor = AutoImageProcessor.from_pretrained(tower, backend="pil")
+    processor.size, processor.crop_size = {"shortest_edge": image_size}, {"height": image_size, "width": image_size}
+
+    def save_processors(out: Path) -> None:
+        tokenizer.save_pretrained(out)
+        processor.save_pretrained(out)
+        (out / "converted_from.json").write_text(json.dumps({"source": str(src), "layout": original.get("model_type"),
+                                                             "vision_tower": tower, "image_size": image_size},
+                                                            indent=1))
+    return config, save_processors
 
 
 def read_original_config(src: Path) -> dict:

@@ -85,11 +85,10 @@ def test_the_llava_families_default_to_vicuna_v1_and_llava_v1_is_an_option(tmp_p
 
 
 @pytest.mark.parametrize("legacy", [True, False])
-def test_tokenizer_image_token_agrees_for_legacy_sentencepiece_and_differs_by_one_prefix_otherwise(tmp_path, legacy):
-    """Our ids are the tokenizer's ids for the whole text, as transformers' LLaVA processor makes them. LLaVA's
-    tokenizer_image_token tokenizes the text after <image> as a chunk of its own: for a legacy SentencePiece
-    tokenizer (LLaVA-1.5's and Vicuna's, loaded as LLaVA loads them) the ids are the same; for legacy=False the
-    chunk gets one more leading "▁" — the difference docs/evaluation.md states, and why we keep the HF way."""
+def test_tokenizer_image_token_agrees_for_legacy_and_non_legacy_sentencepiece(tmp_path, legacy):
+    """LLaVA's tokenizer_image_token tokenizes the text after <image> as a chunk of its own, and so do we for
+    LLaVA's templates: for a legacy=False SentencePiece tokenizer (Vicuna's) the chunk then starts with a "▁"
+    that the whole text tokenized at once would not have — the ids LLaVA-1.5 and GeoChat trained on."""
     texts = [VICUNA_V1, QUESTION, ANSWER, *list(tokenizer_corpus())[:300]]
     tokenizer = AutoTokenizer.from_pretrained(vicuna_tokenizer_folder(tmp_path / "sp", texts, legacy))
     tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
@@ -99,13 +98,10 @@ def test_tokenizer_image_token_agrees_for_legacy_sentencepiece_and_differs_by_on
     ours = encode(conversation_turns(record, family, 1, None), tokenizer, family, image_id, 1).input_ids
     llava = tokenizer_image_token(llava_get_prompt(VICUNA_V1, [("<image>\n" + QUESTION, ANSWER)]).rstrip(),
                                   tokenizer, image_id)
-    if legacy:
-        assert ours == llava
-    else:
-        extra = len(llava) - len(ours)
-        cut = llava.index(image_id) + 1
-        assert extra == 1 and llava[:cut] == ours[:cut] and llava[cut + 1:] == ours[cut:]
-        assert tokenizer.convert_ids_to_tokens(llava[cut]) == "▁"
+    assert ours == llava
+    whole = tokenizer(llava_get_prompt(VICUNA_V1, [("<image>\n" + QUESTION, ANSWER)]).rstrip()).input_ids
+    assert (whole == llava) == legacy  # the whole text at once differs by that "▁" exactly when not legacy
+    assert tokenizer.convert_ids_to_tokens(llava[llava.index(image_id) + 1]) == "▁"
 
 
 class ImageOnlyQwenProcessor(Qwen2_5_VLProcessor):

@@ -13,6 +13,7 @@ from geollava.families import FAMILIES
 from geollava.models.tiny import train_chatml_tokenizer, train_tokenizer
 from geollava.synthetic.captions import tokenizer_corpus
 
+from test_released_prompts import tokenizer_image_token
 from helpers import labelled_runs, vicuna_tokenizer_folder
 
 SYSTEM = "A chat between a curious human and an artificial intelligence assistant."
@@ -91,8 +92,11 @@ def test_ids_are_the_tokenizers_own_and_labels_the_answers(tokenizer, family_nam
     turns = conversation_turns(record, family, 2, DATES)
     encoded = encode(turns, tokenizer, family, media_id, PER_PLACEHOLDER, SYSTEM)
 
-    whole = tokenizer(expected_text(family, tokenizer.eos_token)).input_ids
-    assert encoded.input_ids == expand(whole, media_id)
+    # LLaVA's tokenizer_image_token: the text chunk by chunk between placeholders (the whole text at once for
+    # a legacy SentencePiece or a byte-level BPE tokenizer; a "▁" more after each placeholder otherwise)
+    chunked = tokenizer_image_token(expected_text(family, tokenizer.eos_token), tokenizer, media_id,
+                                    family.media_token)
+    assert encoded.input_ids == expand(chunked, media_id)
     assert None not in encoded.input_ids
     assert (encoded.input_ids[0] == tokenizer.bos_token_id) == (tokenizer.bos_token is not None)
     runs = labelled_runs(encoded.input_ids, encoded.labels)
