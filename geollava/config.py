@@ -202,6 +202,9 @@ def validate(config: Config, need_data: bool = True) -> None:
         config.prompt.chat_template = FAMILIES[m.family].chat_template
     for problem in config.prompt.problems():
         raise ConfigError(f"{where}: {problem}")
+    if config.prompt.chat_template == "raw":
+        raise ConfigError(f"{where}: chat_template: raw asks the question alone, with no place for an answer "
+                          "(GeoLLaVA's evaluation script): it cannot train; it is eval.py's --chat-template raw")
     if config.reward is None and config.prompt.box_format != "geochat":
         raise ConfigError(f"{where}: box_format: {config.prompt.box_format}: SFT answers are trained as the "
                           "annotations write them (GeoChat's syntax), so a model trained so answers in it; train "

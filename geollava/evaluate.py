@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ import torch
 from .data.box_formats import PIXELS_MAX, pixels_frame_size
 from .data.dataset import ChangeCaptionDataset
 from .data.prompt import BOX_FORMATS, PromptSettings
+from .data.template import CHAT_TEMPLATES
 from .data.validate import DataError, load_records
 from .distributed import exit_after_success
 from .families import FAMILIES, get_family
@@ -64,6 +65,8 @@ class EvalOptions:
     report: bool = False
     no_geollava_clean: bool = False
     box_format: str | None = None  # None: the checkpoint's (a zero-shot base: its family's own)
+    chat_template: str | None = None  # None: the checkpoint's (raw: the question alone, GeoLLaVA's eval script)
+    bits: int | None = None  # None: the base as in training; 4 / 8: loaded quantized (GeoLLaVA's eval: 4-bit NF4)
     max_pixels: int = PIXELS_MAX  # a predictions file's pixel boxes: the processor's max_pixels when it was made
 
     @property
@@ -105,6 +108,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how the model writes boxes, and how a zero-shot model is asked for them (default: the "
                         "checkpoint's, geochat; a base model given with --family: its own — Qwen2.5-VL pixels, "
                         "Qwen3-VL norm1000, the LLaVA families norm1)")
+    p.add_argument("--chat-template", choices=CHAT_TEMPLATES, help="ask as this template does instead of the "
+                   "checkpoint's own: raw asks the question alone, as the annotation writes it (GeoLLaVA's "
+                   "videollava_eval.py); the others as in training (docs/training.md)")
+    p.add_argument("--bits", type=int, choices=(4, 8, 16), help="load the base model quantized (4: NF4, as "
+                   "GeoLLaVA's eval script) or in 16 bits, whatever it was trained with (default: as trained)")
     p.add_argument("--max-pixels", type=int, default=PIXELS_MAX,
                    help="scoring a predictions file in the pixels box format: the max_pixels its model's processor "
                         f"resized images with (default {PIXELS_MAX}, Qwen2.5-VL's released processor)")
@@ -197,7 +205,11 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
     for target in targets:
         label = target.label
         log.info("evaluating %s (%s)", label, target.path)
+        if args.bits:
+            target = replace(target, loading={**target.loading, "bits": args.bits})
         model, tokenizer, image_processor = load_target(target)
+        if args.chat_template:
+            target.prompt.chat_template = args.chat_template
         if args.num_frames:
             target.prompt.num_frames = args.num_frames
         if args.box_format:

@@ -109,7 +109,7 @@ def load_target(target: Target):
     dtype = inference_dtype()
     device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else None
     if target.kind == "checkpoint":
-        model, tokenizer, image_processor, *_ = load_checkpoint(target.path, dtype, device_map)
+        model, tokenizer, image_processor, *_ = load_checkpoint(target.path, dtype, device_map, target.loading)
     else:
         tokenizer, image_processor = load_processors(target.path)
         model = load_model(target.path, target.family, dtype, device_map=device_map, **target.loading).eval()

@@ -1,16 +1,19 @@
-"""One prepared check of the GPU-only paths (run through gpu_check.sh): full-depth 7B models built from config
-(random weights, bf16, no download), trained a few steps each through GeoLLaVA's own training code, every run in a
-process of its own, recording samples/s, tokens/s, model-FLOPs utilisation and peak GPU memory beside
-`geollava plan`'s estimate; then batched generation tokens/s, as evaluation generates.
+"""One prepared check of the GPU-only paths (run through gpu_check.sh): full-depth 7B models at their released shapes
+(geollava model released: the released config, tokenizer, processor and chat template; random bf16 weights made on
+the GPU, no download), trained a few steps each through GeoLLaVA's own training code, every run in a process of its
+own, recording samples/s, tokens/s, model-FLOPs utilisation and peak GPU memory beside `geollava plan`'s estimate.
 
-    bash scripts/gpu_check.sh                      # the whole matrix, ~8 minutes on one H100 / H200
-    bash scripts/gpu_check.sh --runs llava-lora,qwen-lora-packed --steps 3
+    bash scripts/gpu_check.sh                      # every shipped recipe as written (recipe-*), ~12 minutes
+    bash scripts/gpu_check.sh --runs variants      # LLaVA-1.5 / Qwen2.5-VL, one change at a time, ~8 minutes
+    bash scripts/gpu_check.sh --runs llava-lora,recipe-qwen2_5_vl-qwen2_5_vl --steps 3
     bash scripts/gpu_check.sh --dry-run            # any machine: the matrix, each run's plan and command
 
-The matrix: LLaVA-1.5-7B (CLIP ViT-L/14-336, Vicuna-7B's 32 layers) and Qwen2.5-VL-7B (its ViT and 28 layers),
-LoRA r64 bf16 with logits at the labelled positions (the default), and one change at a time: full logits,
-padding-free packing, activation checkpointing, Liger kernels, ZeRO-2, ZeRO-3, QLoRA. MFU counts 6 x parameters
-x tokens (the usual convention; LoRA skips the frozen weights' gradients, so the useful work is nearer 4 x).
+The recipes: each configs/*.yaml (each family of lora.yaml / qlora.yaml, GeoChat-7B through lora.yaml) on its
+released model at full depth — the matrix tests/models/test_released_recipes.py runs at 1 layer on the CPU.
+The variants: LLaVA-1.5-7B and Qwen2.5-VL-7B, LoRA r64 bf16 with logits at the labelled positions (the default),
+and one change at a time: full logits, padding-free packing, activation checkpointing, Liger kernels, ZeRO-2,
+ZeRO-3, QLoRA. MFU counts 6 x parameters x tokens (the usual convention; LoRA skips the frozen weights' gradients,
+so the useful work is nearer 4 x). A model's weights are deleted once its last run is done (64 GB disks).
 """
 from __future__ import annotations
 
@@ -35,36 +38,41 @@ VARIANTS = {  # one change at a time from LoRA r64, bf16, logits at labels, sdpa
 RUNS = [f"llava-{v}" for v in VARIANTS] + ["qwen-lora", "qwen-full-logits", "qwen-packed", "qwen-zero2"]
 
 
+RELEASED = {"llava": "llava-hf/llava-1.5-7b-hf", "qwen": "Qwen/Qwen2.5-VL-7B-Instruct"}
+
+
 def build_configs(folder: Path) -> dict[str, Path]:
-    """Full-size configs of both models (config.json): what `plan` reads and the runs build from. Their media
-    token ids are the tiny tokenizers' (materialise gives each folder one), where the real models have theirs."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, Qwen2_5_VLConfig
+    """Both models at their released shapes, full depth (geollava model released): the released config.json,
+    tokenizer, processor and chat template — what `plan` reads; materialise() adds random weights to train."""
+    from geollava.models.released import build_released
 
-    from geollava.families.base import CHATML_TOKENS, SPECIAL_TOKENS
+    return {name: build_released(RELEASED[name], None, folder / name, weights=False) for name in MODELS}
 
-    qwen_ids = {t: i for i, t in enumerate(CHATML_TOKENS)}
 
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768)
-    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                       num_key_value_heads=32, vocab_size=32064, max_position_embeddings=4096)
-    LlavaConfig(vision_config=vision, text_config=text, image_token_index=SPECIAL_TOKENS.index("<image>"),
-                projector_hidden_act="gelu",
-                vision_feature_layer=-2, vision_feature_select_strategy="default").save_pretrained(folder / "llava")
-    Qwen2_5_VLConfig(  # Qwen2.5-VL-7B-Instruct's shapes
-        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-                           fullatt_block_indexes=[7, 15, 23, 31]),
-        text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                         num_key_value_heads=4, vocab_size=152064, rope_parameters={
-                             "rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0}),
-        image_token_id=qwen_ids["<|image_pad|>"], video_token_id=qwen_ids["<|video_pad|>"],
-        vision_start_token_id=qwen_ids["<|vision_start|>"], vision_end_token_id=qwen_ids["<|vision_end|>"]
-    ).save_pretrained(folder / "qwen")
-    return {name: folder / name for name in MODELS}
+def recipe_runs() -> dict[str, tuple]:
+    """Every shipped recipe at its released shape (tests/models/test_released_recipes.py's matrix, there at 1
+    layer on the CPU): name -> (config, released id, family, data, extra words)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from models.test_released_recipes import RECIPES
+
+    return {f"recipe-{config[:-5]}-{family}{'-geochat' if 'geochat' in model_id else ''}":
+            (config, model_id, family, data, extra) for config, model_id, family, data, extra in RECIPES}
+
+
+def recipe_argv(run: str, root: Path, data: Path, steps: int) -> list[str]:
+    """A shipped config as written (its DeepSpeed stage, precision, batch, LoRA) on the released model at full
+    depth and the synthetic data: only the data, the model folder and the step count change."""
+    config, model_id, family, kind, extra = recipe_runs()[run]
+    media = data.parent if kind == "change" else data.parent.parent / "tasks"
+    return [str(REPO / "configs" / config), "--family", family, "--model_name_or_path",
+            str(root / model_id.replace("/", "--")), "--train_data", str(media / "train.json"), "--media_root",
+            str(media), "--output_dir", str(root / "runs" / run), "--max_steps", str(steps + 2),
+            "--save_strategy", "no", "--report_to", "none", "--logging_steps", "1", *extra]
 
 
 def run_argv(run: str, folders: dict[str, Path], data: Path, batch: int, steps: int) -> list[str]:
+    if run.startswith("recipe-"):
+        return recipe_argv(run, folders["llava"].parent / "released", data, steps)
     model, variant = run.split("-", 1)
     budget = str(batch * 1400)
     extra = [w.replace("{budget}", budget) for w in VARIANTS[variant]]
@@ -102,6 +110,7 @@ parameters = sum(p.numel() for p in trainer.model.parameters())
 trainer.train()
 lengths = trainer.train_dataset.lengths
 print("RESULT", json.dumps({"seconds_per_step": (times[-1] - times[1]) / (len(times) - 2),
+                           "batch": trainer.args.per_device_train_batch_size,
                            "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "parameters": parameters,
                            "tokens_per_sample": sum(lengths) / len(lengths)}))
 """
@@ -118,54 +127,69 @@ def train_run(argv: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of: {', '.join(RUNS)}")
+    parser.add_argument("--runs", default="recipes", help="comma-separated run names, or recipes (every recipe-*) "
+                                                          "or variants (every llava-* and qwen-*)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=4, help="timed steps of each run (after two warm-up steps)")
     parser.add_argument("--dry-run", action="store_true", help="print the matrix, plans and commands; run nothing")
     parser.add_argument("--json", default=os.environ.get("OUT") and str(Path(os.environ["OUT"]) / "gpu_check.json"))
     args = parser.parse_args()
-    runs = args.runs.split(",")
-    unknown = [r for r in runs if r not in RUNS]
+    groups = {"recipes": list(recipe_runs()), "variants": RUNS}
+    runs = [r for word in args.runs.split(",") for r in groups.get(word, [word])]
+    every = RUNS + list(recipe_runs())
+    unknown = [r for r in runs if r not in every]
     if unknown:
-        raise SystemExit(f"gpu_check: unknown run(s) {', '.join(unknown)}; choose from {', '.join(RUNS)}")
+        raise SystemExit(f"gpu_check: unknown run(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     with tempfile.TemporaryDirectory() as tmp:
         folders = build_configs(Path(tmp))
+        released = prepare_recipes(Path(tmp) / "released", [r for r in runs if r.startswith("recipe-")])
         data = Path(tmp) / "data" / "train.json"
         text_tokens, answer_tokens = 96, 48
         plans = {run: planned_gib(run_argv(run, folders, data, args.batch, args.steps), text_tokens, answer_tokens)
                  for run in runs if "liger" not in run or not args.dry_run}
         if args.dry_run:
-            print(f"gpu_check --dry-run: {len(runs)} runs of {args.steps} timed steps, micro-batch {args.batch}, "
-                  "2 frames a sample; plan per GPU (no CUDA context)")
+            print(f"gpu_check --dry-run: {len(runs)} runs of {args.steps} timed steps, micro-batch {args.batch} "
+                  "(recipes: their own), 2 frames a sample; plan per GPU (no CUDA context)")
             for run in runs:
                 planned = f"{plans[run]:6.1f} GiB" if run in plans else "  (Liger: planned on a GPU)"
-                model, variant = run.split("-", 1)
-                changes = " ".join(VARIANTS[variant]).replace("{budget}", str(args.batch * 1400)) or "(the base run)"
-                print(f"  {run:<20} {planned}   {MODELS[model]}, LoRA r64 bf16, {changes}")
+                print(f"  {run:<34} {planned}   {describe(run, args.batch)}")
             return
         import torch
 
         from geollava.synthetic.generate import generate_split
+        from geollava.synthetic.tasks import generate_task_split
 
         name = torch.cuda.get_device_name(0)
         peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-        generate_split(data.parent, "train", 64, num_frames=2, size=448, seed=0)
+        generate_split(data.parent, "train", 64, num_frames=8, size=448, seed=0)
+        generate_task_split(data.parent.parent / "tasks", "train", 16, ["refer", "scene"], size=448, seed=0)
         results = []
         for run in runs:
-            for model, folder in folders.items():
-                if run.startswith(model) and not (folder / "model.safetensors.index.json").is_file():
-                    materialise(folder, MODELS[model])
+            if run.startswith("recipe-"):
+                config, model_id, family, *_ = recipe_runs()[run]
+                targets = [(released[model_id], family)]
+            else:
+                targets = [(folders[run.split("-", 1)[0]], MODELS[run.split("-", 1)[0]])]
+            for folder, family in targets:
+                if not (folder / "model.safetensors.index.json").is_file():
+                    materialise(folder, family)
             row = {"run": run, "plan_gib": plans.get(run), **train_run(run_argv(run, folders, data, args.batch,
                                                                                 args.steps))}
+            later = runs[runs.index(run) + 1:]
+            for folder, _ in targets:  # a 7B's weights are 15 GB: gone once no later run needs them
+                if not any(folder == (released.get(recipe_runs()[r][1]) if r.startswith("recipe-") else
+                                      folders[r.split("-", 1)[0]]) for r in later):
+                    for weights in folder.glob("model*.safetensors*"):
+                        weights.unlink()
             if "error" not in row:
-                tokens = row["tokens_per_sample"] * args.batch
-                row.update(samples_per_s=args.batch / row["seconds_per_step"],
+                tokens = row["tokens_per_sample"] * row["batch"]
+                row.update(samples_per_s=row["batch"] / row["seconds_per_step"],
                            tokens_per_s=tokens / row["seconds_per_step"],
                            mfu=6 * row["parameters"] * tokens / row["seconds_per_step"] / (peak * 1e12) if peak
                            else None)
             results.append(row)
             print(json.dumps(row))
-        print(f"\n{name}: full-depth 7B models, micro-batch {args.batch}, 2 frames a sample, bf16")
+        print(f"\n{name}: full-depth 7B models at their released shapes, 2 frames a sample (recipes: as written)")
         print("| run | samples/s | tokens/s | MFU (6N) | peak GPU memory (GiB) | geollava plan (GiB) |")
         print("|---|---:|---:|---:|---:|---:|")
         for r in results:
@@ -180,29 +204,38 @@ def main() -> None:
             Path(args.json).write_text(json.dumps({"device": name, "batch": args.batch, "results": results}, indent=1))
 
 
+def prepare_recipes(root: Path, runs: list[str]) -> dict[str, Path]:
+    """The released models the recipe runs train, at full depth without weights (materialise adds them)."""
+    from geollava.models.released import build_released
+
+    wanted = {recipe_runs()[run][1] for run in runs}
+    return {model_id: build_released(model_id, None, root / model_id.replace("/", "--"), weights=False)
+            for model_id in sorted(wanted)}
+
+
+def describe(run: str, batch: int) -> str:
+    if run.startswith("recipe-"):
+        config, model_id, family, _, extra = recipe_runs()[run]
+        return f"configs/{config} as written on {model_id} ({family}) {' '.join(extra)}".rstrip()
+    model, variant = run.split("-", 1)
+    changes = " ".join(VARIANTS[variant]).replace("{budget}", str(batch * 1400)) or "(the base run)"
+    return f"{MODELS[model]}, LoRA r64 bf16, {changes}"
+
+
 def materialise(folder: Path, family: str) -> None:
-    """Random bf16 weights for a config folder, built on the GPU and saved beside it, with a tiny tokenizer and
-    the family's image processor at full size (what the training code loads)."""
+    """Random bf16 weights for a released-shape folder (config, tokenizer and processor already there), built on
+    the GPU and saved beside them."""
     import torch
     from transformers import AutoConfig
 
-    from geollava.families import TinySpec, get_family
-    from geollava.models.tiny import train_chatml_tokenizer, train_tokenizer
-    from geollava.synthetic.captions import tokenizer_corpus
+    from geollava.families import get_family
 
-    spec = get_family(family)
     config = AutoConfig.from_pretrained(folder)
     with torch.device("cuda"):
-        model = spec.model_class(config).to(torch.bfloat16)
+        model = get_family(family).model_class(config).to(torch.bfloat16)
     model.save_pretrained(folder)
     del model
     torch.cuda.empty_cache()
-    chatml = spec.chat_template == "model"
-    (train_chatml_tokenizer(tokenizer_corpus(), 600, spec.tiny_chat_template) if chatml
-     else train_tokenizer(tokenizer_corpus(), 600)).save_pretrained(folder)
-    processor = spec.tiny_image_processor(TinySpec(image_size=336 if family == "llava" else 448,
-                                                   patch_size=14))
-    processor.save_pretrained(folder)
 
 
 if __name__ == "__main__":

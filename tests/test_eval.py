@@ -1,5 +1,6 @@
 """scripts/eval.py on checkpoints, run folders, base models and predictions files; generation that resumes and
 gives the same text batched as one by one."""
+import dataclasses
 import json
 import os
 import shutil
@@ -284,3 +285,41 @@ def test_each_answer_gets_its_own_budget_in_one_batch(tiny_models, synth_set):
     from geollava.generate import budget_of
 
     assert budget_of(dataset.records[0]) == 350  # change captions: GeoLLaVA's evaluation budget
+
+
+def test_geollavas_own_evaluation_the_raw_question_on_a_4_bit_base(tmp_path, synth_set, tiny_models):
+    """eval.py --chat-template raw --bits 4 asks as GeoLLaVA's videollava_eval.py does: processor(text=the first
+    human turn as the annotation writes it) — the tokenizer's ids of that text, <video> expanded — on a base loaded
+    in 4-bit NF4; the predictions record both, and training with raw is refused before any model loads."""
+    import bitsandbytes as bnb
+
+    from geollava.config import ConfigError, parse_config
+    from geollava.evaluate import main as evaluate
+    from geollava.train import main as train
+    from helpers import REPO_ROOT
+
+    argv = [str(REPO_ROOT / "configs" / "geollava_paper.yaml"), "--model_name_or_path",
+            str(tiny_models["video_llava"]), "--train_data", str(synth_set / "train.json"), "--media_root",
+            str(synth_set), "--output_dir", str(tmp_path / "run"), "--report_to", "none", "--fp16", "false",
+            "--activation_checkpointing", "false", "--dataloader_num_workers", "0", "--max_steps", "1",
+            "--save_steps", "100"]
+    with pytest.raises(ConfigError, match="raw asks the question alone"):
+        parse_config([*argv, "--chat_template", "raw"])
+    run = train(argv)
+    target = find_targets(str(run), False, None)[-1]
+    target = dataclasses.replace(target, loading={**target.loading, "bits": 4})
+    model, tokenizer, processor = load_target(target)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    target.prompt.chat_template = "raw"
+    dataset = ChangeCaptionDataset(load_records(str(synth_set / "val.json"), str(synth_set)), synth_set,
+                                   get_family("video_llava"), model.config, tokenizer, processor, target.prompt,
+                                   for_generation=True)
+    raw = json.loads((synth_set / "val.json").read_text())[0]["conversations"][0]["value"]
+    video = model.config.video_token_id
+    per_video = get_family("video_llava").tokens_per_placeholder(model.config, 2)
+    expected = [t for i in tokenizer(raw).input_ids for t in ([i] * per_video if i == video else [i])]
+    assert dataset[0]["input_ids"].tolist() == expected
+    results = evaluate(["--checkpoint", str(run), "--data", str(synth_set / "val.json"), "--chat-template", "raw",
+                        "--bits", "4", "--max-new-tokens", "2", "--num-workers", "0", "--no-meteor", "--tokenizer",
+                        "simple"])
+    assert results["final"]["prompt"]["chat_template"] == "raw" and results["final"]["loading"]["bits"] == 4

@@ -28,9 +28,9 @@ class PromptSettings:
     dates_in_prompt: bool = field(default=True, metadata={"help": "write 'Frame 1 (2016-03-02) ...' in the prompt"})
     chat_template: str | None = field(default=None, metadata={
         "help": "vicuna_v1 (LLaVA-1.5's and GeoChat's training template) | llava_v1 (the same with GeoChat's "
-                "evaluation sentence) | geollava (GeoLLaVA's 'USER: q\\n ASSISTANT: Answer: a') | model (the model's "
-                "own chat template, e.g. ChatML); unset: the family's own (vicuna_v1 for the LLaVA-1.5-era "
-                "families, model for Qwen and OneVision)"})
+                "evaluation sentence) | geollava (GeoLLaVA's 'USER: q\\n ASSISTANT: Answer: a') | raw (the question "
+                "alone; eval.py only) | model (the model's own chat template, e.g. ChatML); unset: the family's "
+                "own (vicuna_v1 for the LLaVA-1.5-era families, model for Qwen and OneVision)"})
     system_prompt: str | None = field(default=None, metadata={
         "help": "text before the first turn; unset: the template's own (Vicuna's sentence, or the chat template's)"})
     image_aspect_ratio: str = field(default="resize", metadata={"help": "resize | pad (pad to square first)"})

@@ -8,6 +8,7 @@ this same code, so the model is always prompted exactly as it was trained.
                evaluation scripts prompt with, to reproduce its own evaluation runs
     geollava   GeoLLaVA's fine-tuning prompt (videollava_finetune.py): USER: <question>\n ASSISTANT: Answer: <answer>,
                no system sentence, no end-of-sequence token
+    raw        the question alone, as GeoLLaVA's videollava_eval.py asks it (evaluation only)
     model      the model's own chat template (the processor's where the model folder has one, else the
                tokenizer's: ChatML for Qwen and SmolLM2). Where it renders typed content parts, the frames go in as
                image / video parts, so the ids are exactly what the model's processor makes of the same messages
@@ -38,7 +39,7 @@ SYSTEMS = {  # LLaVA's conversation templates' system sentences (llava/conversat
     "llava_v1": "A chat between a curious human and an artificial intelligence assistant. "
                 "The assistant gives helpful, detailed, and polite answers to the human's questions.",
 }
-CHAT_TEMPLATES = ("vicuna_v1", "llava_v1", "geollava", "model")
+CHAT_TEMPLATES = ("vicuna_v1", "llava_v1", "geollava", "model", "raw")
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML (Qwen, SmolLM2), Llama 3, Gemma
 _PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 
@@ -127,6 +128,15 @@ def render_geollava(turns: list[tuple[str, str | None]], system_prompt: str | No
             spans.append((len(text), len(text) + 1 + len(answer.strip())))
             text += f" {answer.strip()}"
     return text, spans
+
+
+def render_raw(turns: list[tuple[str, str | None]]) -> tuple[str, list[tuple[int, int]]]:
+    """The first question alone, its media placeholders where the annotation puts them, nothing around it: what
+    GeoLLaVA's videollava_eval.py hands its processor. For asking only: it has no place for an answer."""
+    if any(answer is not None for _, answer in turns):
+        raise ValueError("chat_template: raw asks the question alone (GeoLLaVA's videollava_eval.py) and has no "
+                         "place for an answer, so it cannot train; use it with eval.py --chat-template raw")
+    return turns[0][0], []
 
 
 def end_of_turn(tokenizer) -> str:
@@ -234,6 +244,8 @@ def render_text(turns: list[tuple[str, str | None]], tokenizer, family: Family, 
         return render_chat(turns, tokenizer, system_prompt, family)
     if chat_template == "geollava":
         return render_geollava(turns, system_prompt)
+    if chat_template == "raw":
+        return render_raw(turns)
     return render(turns, family, tokenizer.eos_token, system_prompt, chat_template)
 
 

@@ -118,9 +118,10 @@ def load_prompt(folder: Path) -> PromptSettings:
         raise CheckpointError(str(e)) from None
 
 
-def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, device_map=None):
+def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, device_map=None,
+                    loading: dict | None = None):
     """(model, tokenizer, image_processor, run config, prompt settings) for a checkpoint; the adapter stays
-    unmerged."""
+    unmerged. ``loading``: how the base is quantized (default: as in training)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint {folder} does not exist")
@@ -137,7 +138,7 @@ def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, devi
         raise CheckpointError(f"{folder} is a LoRA adapter for base model {base}, which is neither a local folder "
                               "nor reachable on the hub; restore it or edit model_name_or_path in "
                               f"{folder / 'geollava_config.yaml'}")
-    model = load_model(base, family.name, dtype, device_map=device_map, **base_loading(config))
+    model = load_model(base, family.name, dtype, device_map=device_map, **(loading or base_loading(config)))
     if is_adapter:
         from peft import PeftModel
 

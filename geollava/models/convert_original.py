@@ -69,7 +69,7 @@ def converted_config(src: Path, vision_tower: str | Path | None = None, tower_co
     tower_config = tower_config or CLIPVisionConfig.from_pretrained(tower)
     image_size = image_size or (GEOCHAT_IMAGE_SIZE if original.get("model_type") == "geochat"
                                 else tower_config.image_size)
-    tokenizer = AutoTokenizer.from_pretrained(src)
+    tokenizer = AutoTokenizer.from_pretrained(src, config=LlamaConfig())  # config.json's model type is not HF's
     image_token_id = add_image_token(tokenizer)
     vocab = max(len(tokenizer), embedding_rows)
     config = llava_config(original, tower_config, image_size, image_token_id, vocab, tokenizer)

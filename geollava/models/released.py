@@ -139,12 +139,15 @@ def geochat_config(entry: Released, files: Path, tower: Path):
     return config, extras
 
 
-def build_released(model_id: str, layers: int, out: str | Path, seed: int = 0,
+def build_released(model_id: str, layers: int | None, out: str | Path, seed: int = 0,
                    dtype: torch.dtype = torch.bfloat16, weights: bool = True) -> Path:
     """Write ``model_id`` at its released shape with its depth cut to ``layers`` and random weights to ``out``:
     a folder `from_pretrained` loads like the real checkpoint (its tokenizer, processor and chat template).
-    ``weights`` False: the config, tokenizer and processor alone (what planning and prompts need)."""
-    if layers < 1:
+    ``weights`` False: the config, tokenizer and processor alone (what planning and prompts need), at full
+    depth with ``layers`` None."""
+    if layers is None and weights:
+        raise ReleasedError("random weights at full depth would be a 7B model of noise: give --layers")
+    if layers is not None and layers < 1:
         raise ReleasedError(f"--layers must be at least 1, got {layers}")
     entry = get_released(model_id)
     out = Path(out)
@@ -157,7 +160,7 @@ def build_released(model_id: str, layers: int, out: str | Path, seed: int = 0,
         if config.model_type != entry.family.config_class.model_type:
             raise ReleasedError(f"{entry.id}'s config.json is a {config.model_type!r} model, not family "
                                 f"{entry.family.name}'s {entry.family.config_class.model_type!r}")
-        cut = cut_depth(config, layers)
+        cut = cut_depth(config, layers) if layers is not None else {}
         out.mkdir(parents=True, exist_ok=True)
         if weights:
             torch.manual_seed(seed)
