@@ -88,7 +88,7 @@ def _add_prepare(commands) -> None:
 
 
 def _run_prepare(args) -> int:
-    from .config import ConfigError, apply_global_batch, parse_config
+    from .config import ConfigError, apply_global_batch, check_model_files, parse_config
     from .models.checkpoint import saved_deepspeed
     from .models.load import prepare_base_model
     from .synthetic.captions import tokenizer_corpus
@@ -96,6 +96,7 @@ def _run_prepare(args) -> int:
     world = args.world_size
     try:
         config = parse_config(args.config_and_overrides, need_data=not args.validate_only, command=args.command)
+        check_model_files(config)
         apply_global_batch(config, world)
         if args.command == "grpo" and not args.validate_only:
             from .grpo.train import check_before_loading

@@ -196,6 +196,8 @@ def validate(config: Config, need_data: bool = True) -> None:
     if m.vision_tower is not None and not FAMILIES[m.family].assembles:
         raise ConfigError(f"{where}: vision_tower + language_model assemble a LLaVA-1.5 model: set family: llava, or "
                           f"give family {m.family} a model_name_or_path")
+    if m.model_name_or_path and (Path(m.model_name_or_path) / "config.json").is_file():
+        check_model_type(Path(m.model_name_or_path), m.family, f"{where}: model_name_or_path")
     check_ranges(config)
     check_kernels(config)
     if config.prompt.chat_template is None:
@@ -304,6 +306,44 @@ def check_kernels(config: Config) -> None:
         if m.family not in LIGER_FAMILIES:
             raise ConfigError(f"{where}: use_liger_kernel: liger-kernel has no kernels for {m.family} (it patches "
                               f"{', '.join(sorted(LIGER_FAMILIES))}); remove it")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def check_model_type(folder: Path, family: str, where: str) -> None:
+    """A local model folder's config.json is of the family's model type."""
+    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    wanted = FAMILIES[family].config_class.model_type
+    if model_type != wanted:
+        others = [name for name, f in FAMILIES.items() if f.config_class.model_type == model_type]
+        if others:
+            hint = f"set family: {others[0]}"
+        elif model_type in ("geochat", "llava_llama"):
+            hint = "it is GeoChat's / LLaVA's own layout: convert it first (geollava model convert-geochat)"
+        else:
+            hint = f"give a folder of a {wanted!r} model"
+        raise ConfigError(f"{where}: {folder} holds a {model_type!r} model, but family {family} loads "
+                          f"{wanted!r} models; {hint}")
+
+
+def check_model_files(config: Config) -> None:
+    """What training loads from a local model folder is there: a config, a tokenizer and an image processor (a
+    planner needs the config alone, so this is the training commands' check, --dry-run included)."""
+    path = config.model.model_name_or_path
+    if not path or not Path(path).is_dir():
+        return
+    folder, where = Path(path), f"{config.source or 'config'}: model_name_or_path"
+    fix = "(a released checkpoint's folder has them all; `geollava model released --list` names shapes to test with)"
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{where}: {folder} has no config.json: not a model folder {fix}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(f"{where}: {folder} has no tokenizer ({', '.join(TOKENIZER_FILES)}): copy the model's "
+                          f"tokenizer files into it {fix}")
+    if not any((folder / name).is_file() for name in PROCESSOR_FILES):
+        raise ConfigError(f"{where}: {folder} has no image processor ({' or '.join(PROCESSOR_FILES)}): copy the "
+                          f"model's processor files into it {fix}")
 
 
 def check_writable(output_dir: str, where: str) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 import transformers
 
-from .config import Config, ConfigError, config_help, parse_config
+from .config import Config, ConfigError, check_model_files, config_help, parse_config
 from .data.annotations import is_hub_dataset_id
 from .data.collator import Collator
 from .data.dataset import ChangeCaptionDataset
 from .data.mixture import MixedDataset
 from .data.pixel_cache import PixelCache, cache_folder
-from .data.validate import load_records
+from .data.validate import DataError, load_records
 from .distributed import exit_after_success
 from .locks import FolderLockedError, folder_lock
 from .families import get_family
@@ -48,6 +48,7 @@ def launch(argv: list[str], command: str, build, check=None) -> Path | int:
         return 0
     try:
         config = parse_config(argv, command=command)
+        check_model_files(config)
         if check is not None:
             check(config)
     except ConfigError as e:
@@ -58,7 +59,7 @@ def launch(argv: list[str], command: str, build, check=None) -> Path | int:
     try:
         with folder_lock(config.train.output_dir, f"geollava {command}") if first_rank else contextlib.nullcontext():
             return _train(config, build)
-    except (BadRecordError, FolderLockedError) as e:
+    except (BadRecordError, FolderLockedError, DataError) as e:
         print(f"\nerror: {e}", file=sys.stderr)  # on a line of its own, after any progress bar
         return 2
 
@@ -92,6 +93,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
     transformers.set_seed(t.seed)
     family = get_family(config.model.family)
 
+    # every record is read and checked before any model loads: a bad file stops the run in seconds
+    read = {path: data_records(config, path) for path in [*config.data.train_data, config.data.eval_data] if path}
     base = prepare_base_model(config, tokenizer_corpus())
     tokenizer, image_processor = load_processors(base, config.train.trust_remote_code, config.model.min_pixels,
                                                  config.model.max_pixels)
@@ -107,7 +110,7 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
 
     resolved = resolved_for_checkpoints(config, base)
     log.info("resolved config:\n%s", "\n".join(f"  {k}: {v}" for k, v in resolved.items()))
-    parts = [build_dataset(config, path, family, model.config, tokenizer, image_processor)
+    parts = [build_dataset(config, path, family, model.config, tokenizer, image_processor, read=read[path])
              for path in config.data.train_data]
     ratios = config.data.train_data_ratios
     train_dataset = parts[0] if len(parts) == 1 and ratios is None else \
@@ -116,7 +119,8 @@ def build_trainer(config: Config) -> tuple[GeoTrainer, SaveExtras]:
         log.info("training mixture: %d samples from %s", len(train_dataset),
                  ", ".join(f"{p} x {r}" for p, r in zip(config.data.train_data, ratios or [1.0] * len(parts))))
     eval_dataset = config.data.eval_data and build_dataset(config, config.data.eval_data, family, model.config,
-                                                           tokenizer, image_processor)
+                                                           tokenizer, image_processor,
+                                                           read=read[config.data.eval_data])
     extras = SaveExtras(image_processor, config.prompt, resolved, base)
     trainer = GeoTrainer(model=model, args=t, train_dataset=train_dataset, eval_dataset=eval_dataset or None,
                          data_collator=Collator(family, tokenizer.pad_token_id, packed=t.padding_free),
@@ -138,9 +142,10 @@ def data_records(config: Config, path: str) -> tuple[list, str | None]:
 
 
 def build_dataset(config: Config, path: str, family, model_config, tokenizer, image_processor,
-                  for_generation: bool = False):
+                  for_generation: bool = False, read: tuple | None = None):
+    """The dataset of one annotation file (``read``: its data_records, when already read)."""
     d = config.data
-    records, media_root = data_records(config, path)
+    records, media_root = read or data_records(config, path)
     cache = None
     if d.pixel_cache:
         cache = PixelCache(cache_folder(Path(config.train.output_dir) / "pixel_cache", path, Path(media_root),

@@ -1,4 +1,6 @@
 """Training the tiny model of each family: what moves, what stays, what is masked, where LoRA goes."""
+import json
+
 import pytest
 import torch
 
@@ -8,7 +10,7 @@ from geollava.data.template import IGNORE_INDEX
 from geollava.families import FAMILIES
 from geollava.train import build_trainer
 
-from helpers import labelled_runs, tiny_argv
+from helpers import labelled_runs, tiny_argv, write_json
 
 
 def trainer_for(tmp_path, synth_set, tiny_models, family="llava", *extra):
@@ -223,3 +225,19 @@ def test_the_pixel_cache_gives_the_same_items_and_decodes_each_sample_once(tmp_p
     other = trainer_for(tmp_path / "cached", synth_set, tiny_models, "llava", "--pixel_cache", "true",
                         "--blank_frames", "true").train_dataset
     assert other.pixel_cache.folder != folder, "other frame settings never read these pixels"
+
+
+def test_a_record_whose_media_is_missing_stops_the_run_in_one_error_before_any_model_loads(
+        tmp_path, synth_set, tiny_models, monkeypatch, capsys):
+    import geollava.train as train_module
+
+    records = json.loads((synth_set / "train.json").read_text())
+    records[1]["video"] = "videos/nowhere.mp4"
+    data = write_json(tmp_path / "train.json", records)
+    monkeypatch.setattr(train_module, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    argv = tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"])
+    argv[argv.index("--train_data") + 1] = str(data)
+    assert train_module.main([*argv, "--media_root", str(synth_set)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"id '{records[1]['id']}'" in err and "nowhere.mp4" in err
+    assert "on_bad_record: skip" in err

@@ -100,3 +100,33 @@ def test_a_frame_makes_the_released_visual_tokens(model_id, tmp_path):
         assert config.vision_config.image_size == height
     if family.frames_as == "video":
         assert family.tokens_per_placeholder(config, 2) == 2 * tokens + family.video_extra_tokens
+
+
+@pytest.mark.parametrize("case,message", [
+    ("no tokenizer", "has no tokenizer"), ("no processor", "has no image processor"),
+    ("other family", "holds a 'llava' model, but family qwen2_5_vl loads 'qwen2_5_vl' models; set family: llava"),
+    ("original layout", "convert it first (geollava model convert-geochat)")])
+def test_a_folder_that_cannot_be_the_model_is_one_line_before_any_model_loads(tmp_path, case, message):
+    """The released LLaVA-1.5 folder (no weights), broken as a user might: the checks `geollava train`, `geollava
+    grpo` and the launchers (--dry-run too) run first name it; the planner needs only the config."""
+    from geollava.config import ConfigError, check_model_files, parse_config
+    from helpers import REPO_ROOT, write_json
+
+    folder = build_released("llava-hf/llava-1.5-7b-hf", 1, tmp_path / "llava", weights=False)
+    family = "llava"
+    if case == "no tokenizer":
+        for name in ("tokenizer.json", "tokenizer.model"):
+            (folder / name).unlink()
+    elif case == "no processor":
+        for name in ("preprocessor_config.json", "processor_config.json"):
+            (folder / name).unlink()
+    elif case == "other family":
+        family = "qwen2_5_vl"
+    else:
+        write_files(get_released(GEOCHAT), folder)  # GeoChat's own config.json: model_type geochat
+    data = write_json(tmp_path / "train.json", [])
+    with pytest.raises(ConfigError) as error:
+        check_model_files(parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,
+                                        "--model_name_or_path", str(folder), "--train_data", str(data),
+                                        "--output_dir", str(tmp_path / "run")]))
+    assert message in str(error.value) and "\n" not in str(error.value)
