@@ -56,3 +56,17 @@ class Peak:
         self._done = True
         self._thread.join()
         self.allocated, self.resident = (p - s for p, s in zip(self._peak, self._start))
+
+
+def peak_of(code: str, cwd, timeout: int = 1200) -> tuple[int, int] | str:
+    """(allocated, resident) peak bytes a Python script printed as `PEAK_BYTES allocated resident`, run in a process
+    of its own; else the end of its error output."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    line = next((line for line in result.stdout.splitlines() if line.startswith("PEAK_BYTES")), None)
+    if line is None:
+        return result.stderr[-300:]
+    allocated, resident = map(int, line.split()[1:3])
+    return allocated, resident

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from malloc_peak import peak_of  # noqa: E402
 GiB = 2**30
 
 # Peak GPU memory (torch.cuda.max_memory_allocated) from scripts/gpu_check.sh on an NVIDIA H200, 2026-11-27.
@@ -121,13 +122,11 @@ def against_cpu_runs(tmp: Path) -> None:
                 "--tiny_model.text_layers", str(layers), "--tiny_model.heads", "8", "--model_max_length", "4096",
                 "--activation_checkpointing", str(checkpointing).lower(), "--train_sampling_strategy", "random",
                 *extra]
-        result = subprocess.run([sys.executable, "-c", MEASURE.format(argv=argv)], capture_output=True, text=True,
-                                cwd=REPO, timeout=900)
-        line = next((l for l in result.stdout.splitlines() if l.startswith("PEAK_BYTES")), None)
-        if line is None:
-            print(f"| {hidden} x {layers} | run failed: {result.stderr[-300:]} |")
+        peak = peak_of(MEASURE.format(argv=argv), REPO, timeout=900)
+        if isinstance(peak, str):
+            print(f"| {hidden} x {layers} | run failed: {peak} |")
             continue
-        allocated, resident = map(int, line.split()[1:])
+        allocated, resident = peak
         config = parse(*argv[:1], *argv[3:])
         lengths = _text_tokens(config, data)
         answers, _ = measure_tokens(config)["answers"]  # as `geollava plan` measures them from the data

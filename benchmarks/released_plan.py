@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from malloc_peak import peak_of  # noqa: E402
 from models.test_released_recipes import CPU, RECIPES  # noqa: E402  (the recipes the tests run)
 
 MEASURE = """
@@ -46,9 +47,16 @@ def argv_of(config: str, folder: Path, family: str, data: Path, out: Path, extra
             *CPU, "--per_device_train_batch_size", "1", "--save_strategy", "no", *extra]
 
 
+def released(root: Path, model_id: str, layers: int | None) -> Path:
+    """The release at ``layers`` (None: full depth, no weights), built once."""
+    from geollava.models.released import build_released
+
+    folder = root / model_id.replace("/", "--")
+    return folder if folder.is_dir() else build_released(model_id, layers, folder, weights=layers is not None)
+
+
 def full_depth(tmp: Path) -> None:
     from geollava.config import parse_config
-    from geollava.models.released import build_released
     from geollava.plan import GiB, estimate
 
     empty = tmp / "empty.json"
@@ -57,9 +65,7 @@ def full_depth(tmp: Path) -> None:
     print("| config | model | parameters | per-GPU estimate (GiB) | fits 80 GB |")
     print("|---|---|---:|---:|---|")
     for config, model_id, family, _, extra in RECIPES:
-        folder = tmp / "full" / model_id.replace("/", "--")
-        if not folder.is_dir():
-            build_released(model_id, None, folder, weights=False)
+        folder = released(tmp / "full", model_id, None)
         parsed = parse_config([str(REPO / "configs" / config), "--family", family, "--model_name_or_path",
                                str(folder), "--train_data", str(empty), *extra])
         sizes, _, plan = estimate(parsed, gpus=1)
@@ -69,7 +75,6 @@ def full_depth(tmp: Path) -> None:
 
 def one_layer(tmp: Path) -> None:
     from geollava.config import parse_config
-    from geollava.models.released import build_released
     from geollava.plan import estimate, measure_tokens
     from geollava.synthetic.generate import generate_split
     from geollava.synthetic.tasks import generate_task_split
@@ -81,17 +86,13 @@ def one_layer(tmp: Path) -> None:
     print("| config | model | parameters | plan (MiB) | allocated (MiB) | difference | resident (MiB) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for config, model_id, family, data, extra in RECIPES:
-        folder = tmp / "one" / model_id.replace("/", "--")
-        if not folder.is_dir():
-            build_released(model_id, 1, folder)
+        folder = released(tmp / "one", model_id, 1)
         argv = argv_of(config, folder, family, change if data == "change" else tasks, tmp / "run", extra)
-        result = subprocess.run([sys.executable, "-c", MEASURE.format(argv=argv)], capture_output=True, text=True,
-                                cwd=REPO, timeout=1200)
-        line = next((line for line in result.stdout.splitlines() if line.startswith("PEAK_BYTES")), None)
-        if line is None:
-            print(f"| {config} | {model_id} | run failed: {result.stderr[-300:]!r} |")
+        peak = peak_of(MEASURE.format(argv=argv), REPO)
+        if isinstance(peak, str):
+            print(f"| {config} | {model_id} | run failed: {peak!r} |")
             continue
-        allocated, resident = map(int, line.split()[1:])
+        allocated, resident = peak
         parsed = parse_config(argv)
         measured = measure_tokens(parsed)  # the text and answer tokens, as `geollava plan` measures the data
         sizes, _, plan = estimate(parsed, text_tokens=measured["text"][0], on_gpu=False,
