@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import os
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -217,6 +218,10 @@ def validate(config: Config, need_data: bool = True) -> None:
                           f"families; family {m.family} resizes every frame to its tower's fixed size")
     if m.min_pixels and m.max_pixels and m.min_pixels > m.max_pixels:
         raise ConfigError(f"{where}: min_pixels {m.min_pixels} is larger than max_pixels {m.max_pixels}")
+    odd = [name for name in lora.lora_target_modules if not str(name).isidentifier()]
+    if odd or not lora.lora_target_modules:
+        raise ConfigError(f"{where}: lora_target_modules must list the names of linear layers (e.g. [q_proj, "
+                          f"v_proj]), got {lora.lora_target_modules!r}")
     if lora.lora_target_scope not in ("language_model", "suffix"):
         raise ConfigError(f"{where}: lora_target_scope must be language_model or suffix, got "
                           f"{lora.lora_target_scope!r}")
@@ -278,8 +283,12 @@ def check_ranges(config: Config) -> None:
         if group is None:  # a key of the other command (SFT's or GRPO's)
             continue
         value = getattr(group, key)
-        if not ok(value):
+        if isinstance(value, float) and not math.isfinite(value) or not ok(value):
             raise ConfigError(f"{where}: {key}: {value!r} cannot work; it must be {wanted}")
+    for group in groups:  # any other number: finite (an inf or nan learning rate trains a step into nonsense)
+        for key, value in vars(group).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{where}: {key}: {value!r} cannot work; give a finite number")
 
 
 ATTENTION = ("sdpa", "flash_attention_2", "eager")
@@ -408,18 +417,40 @@ def is_zero3(deepspeed_config: str | dict | None) -> bool:
     return config.get("zero_optimization", {}).get("stage") == 3
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML whose mappings may not name a key twice (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is set twice (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def _load_yaml(path: str, seen: tuple = ()) -> dict:
     if not Path(path).is_file():
         raise ConfigError(f"config file {path} does not exist" + (f" (extended by {seen[-1]})" if seen else ""))
     try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        values = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): save it as UTF-8") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of key: value")
+    if "tiny_model" in values and not isinstance(values["tiny_model"], (dict, type(None))):
+        raise ConfigError(f"{path}: tiny_model must be a mapping of sizes (e.g. tiny_model: {{text_layers: 2}}), "
+                          f"got {values['tiny_model']!r}")
     parent = values.pop("extends", None)
     if parent is None:
         return values
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must name one config file (extends: lora.yaml), got {parent!r}")
     parent_path = str(Path(path).parent / parent)
     if parent_path in seen or parent_path == path:
         raise ConfigError(f"{path}: extends: {parent} extends itself")
@@ -460,9 +491,23 @@ def _tiny_spec(values: dict, source: str | None) -> TinySpec:
         raise ConfigError(f"{source}: unknown tiny_model key(s) {', '.join(unknown)}"
                           + "".join(_suggest(k, set(known)) for k in unknown))
     try:
-        return TinySpec(**{k: float(v) if known[k] == "float" else int(v) for k, v in values.items()})
+        spec = TinySpec(**{k: float(v) if known[k] == "float" else int(v) for k, v in values.items()})
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{source}: tiny_model values must be numbers (sizes whole): {e}") from None
+    sizes = {k: getattr(spec, k) for k in ("image_size", "patch_size", "vision_hidden", "vision_layers",
+                                            "text_hidden", "text_layers", "heads", "vocab_size")}
+    small = [k for k, v in sizes.items() if v < 1]
+    if small:
+        raise ConfigError(f"{source}: tiny_model.{small[0]} must be at least 1, got {sizes[small[0]]}")
+    for width in ("text_hidden", "vision_hidden"):
+        if sizes[width] % (2 * spec.heads):
+            raise ConfigError(f"{source}: tiny_model.{width} {sizes[width]} must be a multiple of 2 x heads "
+                              f"({2 * spec.heads}: each of the {spec.heads} heads gets an even width, for its "
+                              "rotary positions)")
+    if spec.image_size % spec.patch_size:
+        raise ConfigError(f"{source}: tiny_model.image_size {spec.image_size} must be a multiple of patch_size "
+                          f"{spec.patch_size}")
+    return spec
 
 
 def _suggest(key: str, known: set[str]) -> str:

@@ -4,8 +4,9 @@ GeoTIFFs, a video — with the task and question, and see the answer with its bo
 The model loads once; requests queue and run one at a time. The page binds to 127.0.0.1 by default and never
 opens a share link. A bad upload gets a message on the page (never a server path); the server keeps serving.
 What one request may cost is bounded: uploads over --max-upload-mb are refused, frames over the pixel limits are
-refused before decoding (rasters read at a reduced resolution), and uploads are deleted when their request ends
-and the upload folder when the server stops. Only the example files are served from --examples.
+refused before decoding (rasters read at a reduced resolution; one without overviews only up to 24000²), an
+upload is deleted once no request has used it for --keep-uploads-s (60 s), and the upload folder when the server
+stops. Only the example files are served from --examples.
 
     geollava demo --checkpoint runs/quickstart/finetuned [--host 127.0.0.1] [--port 7860]
 """
@@ -20,6 +21,8 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,13 +45,18 @@ def parse_args(argv):
     p.add_argument("--examples", help="folder for the example frames (default: a temporary folder)")
     p.add_argument("--max-new-tokens", type=int, help="the most new tokens of an answer (default: the task's budget)")
     p.add_argument("--max-upload-mb", type=float, default=100, help="largest upload accepted (default 100 MB)")
+    p.add_argument("--keep-uploads-s", type=float, default=60, help="an upload is deleted this long after the last "
+                   "request that used it ended (default 60 s): two users, or two tabs, may send identical files, "
+                   "which Gradio keeps as one")
     add_limit_arguments(p, DEMO_LIMITS)
     return p.parse_args(argv)
 
 
 # A page anyone on the network may use gets tighter limits than training: 2048² per frame (what the LLaVA families
 # see is 336-384 px, Qwen's default up to 3584²: ask with larger frames from the command line), four per request.
-DEMO_LIMITS = ReadLimits(2048 ** 2, 4 * 2048 ** 2)
+# A raster without overviews decodes all its pixels even when read small: at most 24000² a frame (a 0.9 MB GeoTIFF
+# of 30000² in 1-row strips held the one-at-a-time queue for 104 s).
+DEMO_LIMITS = ReadLimits(2048 ** 2, 4 * 2048 ** 2, 24000 ** 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     examples = Path(args.examples or tempfile.mkdtemp(prefix="geollava_demo_"))
     target = loaded.target
     shown = example_frames(examples, target.prompt.num_frames)
-    limits = ReadLimits(args.max_frame_pixels, args.max_sample_pixels)
+    limits = ReadLimits(args.max_frame_pixels, args.max_sample_pixels, args.max_decode_pixels)
+    UPLOADS.keep_s = args.keep_uploads_s
     page = build_page(loaded, shown, args.max_new_tokens, limits)
     page.queue(default_concurrency_limit=1)  # one request at a time: the CPU runs one generation well
-    print(f"GeoLLaVA demo of {target.path} on http://{args.host}:{args.port} (uploads in {uploads}, deleted after "
-          f"each request; up to {args.max_upload_mb:g} MB each)", flush=True)
+    print(f"GeoLLaVA demo of {target.path} on http://{args.host}:{args.port} (uploads in {uploads}, deleted "
+          f"{args.keep_uploads_s:g} s after the last request using them; up to {args.max_upload_mb:g} MB each)",
+          flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still deletes its uploads (finally)
     try:
         page.launch(server_name=args.host, server_port=args.port, share=False, show_error=True, quiet=True,
@@ -139,7 +149,7 @@ def dates_of(files) -> str:
 def answer_request(loaded, max_new_tokens: int | None, limits: ReadLimits, files, dates: str, task: str,
                    question: str):
     """(answer, picture, message) for the page; any problem with the request becomes the message. The uploads
-    are deleted when the request ends (the examples are kept)."""
+    are deleted once no request has used them for a while (Uploads; the examples are kept)."""
     from .predict import PredictError, answer_picture, predict
 
     paths = [_path(f) for f in files or []]
@@ -149,13 +159,14 @@ def answer_request(loaded, max_new_tokens: int | None, limits: ReadLimits, files
     request = SimpleNamespace(frames=None if video else paths, video=video, dates=dates.split() or None,
                               task=task, question=question or None, bands=None, stretch=None, align=False,
                               pad_frames=False, max_new_tokens=max_new_tokens, max_frame_pixels=limits.frame_pixels,
-                              max_sample_pixels=limits.sample_pixels)
+                              max_sample_pixels=limits.sample_pixels, max_decode_pixels=limits.decode_pixels)
+    held = UPLOADS.hold(paths)
     try:
         result, images = predict(request, loaded)
     except (PredictError, MediaError, ValueError, OSError) as e:
         return "", None, f"**Cannot answer:** {public(str(e))}"
     finally:
-        _delete_uploads(paths)
+        UPLOADS.release(held)
     return result["answer"], answer_picture(images, result["answer"]), f"Dates: {', '.join(result['dates'] or ['none'])}"
 
 
@@ -164,18 +175,55 @@ def public(message: str) -> str:
     return re.sub(r"(?:/[^/\s:,;'\"()]+)+/([^/\s:,;'\"()]+)", r"\1", message)
 
 
-def _delete_uploads(paths: list[str]) -> None:
-    """Uploads live in the server's upload folder (GRADIO_TEMP_DIR), each file twice: where the upload landed (a
-    temporary name) and the copy Gradio hands the request (under a folder named by its hash). Every file there
-    with an upload's content goes (the folders, which Gradio may reuse, go with the server); the example files
-    are not uploads."""
-    folder = Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
-    uploaded = [Path(p).resolve() for p in paths if Path(p).resolve().is_relative_to(folder) and Path(p).is_file()]
-    digests = {_digest(p) for p in uploaded}
-    sizes = {p.stat().st_size for p in uploaded}
-    for path in folder.rglob("*"):
-        if path.is_file() and path.stat().st_size in sizes and _digest(path) in digests:
-            path.unlink(missing_ok=True)
+class Uploads:
+    """The uploads of requests, by content: Gradio keeps two uploads of identical files (two users, two tabs) as
+    one file, so a request may delete its upload only when no other request uses that content — it is deleted
+    ``keep_s`` after the last request that used it ended, unless another began meanwhile. Each upload lives in
+    the server's upload folder (GRADIO_TEMP_DIR) twice: where it landed and the copy handed to the request; both
+    go. The example files are not uploads."""
+
+    def __init__(self, keep_s: float = 60):
+        self.keep_s, self.lock = keep_s, threading.Lock()
+        self.in_use: dict[str, int] = {}  # content digest -> requests using it now
+        self.ended: dict[str, float] = {}  # content digest -> when the last request using it ended
+        self.sizes: dict[str, int] = {}  # content digest -> its size (only files of that size are hashed)
+
+    def hold(self, paths: list[str]) -> set[str]:
+        folder = _upload_folder()
+        files = [Path(p) for p in paths if Path(p).resolve().is_relative_to(folder) and Path(p).is_file()]
+        digests = {_digest(f): f.stat().st_size for f in files}
+        with self.lock:
+            self.sizes.update(digests)
+            for digest in digests:
+                self.in_use[digest] = self.in_use.get(digest, 0) + 1
+        return set(digests)
+
+    def release(self, digests: set[str]) -> None:
+        with self.lock:
+            for digest in digests:
+                self.in_use[digest] -= 1
+                self.ended[digest] = time.monotonic()
+        if digests:
+            timer = threading.Timer(self.keep_s, self.sweep, [digests])
+            timer.daemon = True
+            timer.start()
+
+    def sweep(self, digests: set[str]) -> None:
+        """Delete the contents no request has used for keep_s."""
+        now = time.monotonic()
+        with self.lock:
+            done = {d for d in digests if not self.in_use.get(d) and now - self.ended.get(d, 0) >= self.keep_s - 0.05}
+        sizes = {self.sizes[d] for d in done}
+        for path in _upload_folder().rglob("*") if done else ():
+            if path.is_file() and path.stat().st_size in sizes and _digest(path) in done:
+                path.unlink(missing_ok=True)
+
+
+UPLOADS = Uploads()
+
+
+def _upload_folder() -> Path:
+    return Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
 
 
 def _digest(path: Path) -> str:

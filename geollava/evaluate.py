@@ -27,6 +27,7 @@ from .data.dataset import ChangeCaptionDataset
 from .data.prompt import BOX_FORMATS, PromptSettings
 from .data.template import CHAT_TEMPLATES
 from .data.validate import DataError, load_records
+from .disk import disk_full
 from .distributed import exit_after_success
 from .families import FAMILIES, get_family
 from .generate import generate_predictions, init_sharding, merge_shards
@@ -132,6 +133,11 @@ def run(args: EvalOptions) -> dict:
         results = score_file(args) if args.predictions else evaluate_models(args)
     except (EvalError, CheckpointError, PredictionsError, DataError, FolderLockedError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:
+        full = disk_full(e, args.output_dir or args.checkpoint or args.predictions or ".")
+        if full is None:
+            raise
+        sys.exit(f"error: {full}")
     exit_after_success()
     return results
 
@@ -207,6 +213,10 @@ def _generate_and_score(args: EvalOptions, targets: list, out: Path, rank: int, 
         log.info("evaluating %s (%s)", label, target.path)
         if args.bits:
             target = replace(target, loading={**target.loading, "bits": args.bits})
+        if target.kind == "checkpoint" and not Path(target.path).is_dir():
+            log.warning("skipping %s: deleted since the run was listed (the run training into it keeps "
+                        "save_total_limit checkpoints)", target.path)
+            continue
         model, tokenizer, image_processor = load_target(target)
         if args.chat_template:
             target.prompt.chat_template = args.chat_template

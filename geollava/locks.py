@@ -23,7 +23,11 @@ LOCK_FILE = ".geollava.lock"
 
 
 class FolderLockedError(RuntimeError):
-    """Another process is writing into the folder."""
+    """Another process is writing into the folder, or the folder holds another kind of run."""
+
+
+KIND_FILE = ".geollava_kind"  # what the folder holds: its first writer's kind, kept
+KINDS = {"geollava train": "an SFT run", "geollava grpo": "a GRPO run", "geollava eval": "an evaluation"}
 
 
 @contextmanager
@@ -44,6 +48,7 @@ def folder_lock(folder: str | Path, what: str):
             log.warning("%s: cannot lock %s (%s): this folder's file system has no working file locks, so a second "
                         "run into it would not be refused; make sure only one writes there", folder, path,
                         error.strerror or error)
+        claim(folder, what)
         previous = _read(path)
         if previous.get("pid"):
             log.info("%s: took over the lock left by %s (no longer running)", folder, _describe(previous))
@@ -55,6 +60,76 @@ def folder_lock(folder: str | Path, what: str):
         os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock
+
+
+READ_FILE = ".geollava.read"  # a checkpoint being loaded holds a shared lock on it; rotation takes it exclusively
+
+
+@contextmanager
+def reading(folder: str | Path):
+    """Hold ``folder`` (a checkpoint) against deletion while it is read: rotation (save_total_limit) skips a
+    checkpoint some process is loading, and deletes it at a later save. A missing folder raises FileNotFoundError."""
+    fd = os.open(Path(folder) / READ_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # no working flock on this file system: read unguarded
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def unless_read(folder: Path):
+    """True while no process reads ``folder`` (it is then held exclusively, for deleting it); False if one does."""
+    path = Path(folder) / READ_FILE
+    if not path.is_file():
+        yield True
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        except OSError:
+            pass
+        yield True
+    finally:
+        os.close(fd)
+
+
+def claim(folder: Path, what: str) -> None:
+    """The folder is ``what``'s kind of run (an SFT run, a GRPO run, an evaluation), or becomes it: another kind
+    writing into it would overwrite its checkpoints or resume from the other's optimizer, so it is refused."""
+    kind = KINDS.get(what)
+    if kind is None:
+        return
+    held = _read(folder / KIND_FILE).get("kind") or _kind_from_contents(folder)
+    if held and held != kind:
+        raise FolderLockedError(f"{folder} holds {held}; {kind} into it would mix the two (its checkpoints and "
+                                f"final model overwritten, a resume from the other's optimizer): write {kind} "
+                                "elsewhere (output_dir / --output-dir)")
+    if not held:
+        (folder / KIND_FILE).write_text(json.dumps({"kind": kind}) + "\n")
+
+
+def _kind_from_contents(folder: Path) -> str | None:
+    """The kind of a folder written before kinds were recorded: a run's saved config says SFT or GRPO (init_from
+    is GRPO's), metrics say evaluation."""
+    import yaml
+
+    configs = [folder / "geollava_config.yaml", *sorted(folder.glob("checkpoint-*/geollava_config.yaml"))]
+    for config in (c for c in configs if c.is_file()):
+        try:
+            values = yaml.safe_load(config.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        return KINDS["geollava grpo"] if isinstance(values, dict) and values.get("init_from") else \
+            KINDS["geollava train"]
+    return KINDS["geollava eval"] if (folder / "metrics.json").is_file() else None
 
 
 def _read(path: Path) -> dict:

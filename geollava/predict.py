@@ -120,7 +120,7 @@ def _settings(prompt, args):
     changes = {"pad_frames": prompt.pad_frames or args.pad_frames, "align": prompt.align or args.align}
     if args.bands:
         changes["bands"] = args.bands
-    for key in ("max_frame_pixels", "max_sample_pixels"):
+    for key in ("max_frame_pixels", "max_sample_pixels", "max_decode_pixels"):
         if getattr(args, key, None):
             changes[key] = getattr(args, key)
     if args.stretch:

@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from .tasks import DEFAULT_TASK
+from .tasks import DEFAULT_TASK, TASKS
 
 ANSWER_PREFIX = "Answer:"
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def read_done_ids(path: Path) -> set[str]:
     if not path.is_file():
         return set()
     done = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path).splitlines():
         try:
             done.add(json.loads(line)["id"])
         except (json.JSONDecodeError, KeyError, TypeError):
@@ -70,7 +70,7 @@ def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"predictions file {path} does not exist")
-    raw = read_objects(path.read_text(encoding="utf-8"), path)
+    raw = read_objects(read_text(path), path)
     rows, seen = [], set()
     for n, item in enumerate(raw):
         row = _normalise(item, path, n, geollava_clean)
@@ -86,9 +86,21 @@ def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict
     return rows
 
 
+def read_text(path: Path) -> str:
+    """The file as text: UTF-8, a byte-order mark dropped; another encoding is one error naming the byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise PredictionsError(f"{path}: line {line} (byte {e.start}) is not UTF-8 "
+                               f"({e.reason}); a predictions file is UTF-8 JSON: re-save it as UTF-8 (or regenerate "
+                               "it with geollava eval)") from None
+
+
 def read_objects(text: str, path: Path) -> list:
     """The JSON objects of ``text`` in order, whatever holds them together: an array (closed or left open by a
-    killed run), one per line, or back to back. A last object cut short by a kill is dropped."""
+    killed run), one per line, or back to back. A last object cut short by a kill is dropped, and said."""
     decoder, objects, position = json.JSONDecoder(), [], 0
     while True:
         while position < len(text) and text[position] in " \t\r\n,[]":
@@ -98,9 +110,14 @@ def read_objects(text: str, path: Path) -> list:
         try:
             item, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as e:
-            if _any_object_after(decoder, text, position + 1):
-                raise PredictionsError(f"{path}: invalid JSON at character {e.pos} ({e.msg})") from None
-            return objects  # only the half-written last object of an interrupted run is left
+            on_last_line = "\n" not in text[position:].strip()
+            if not on_last_line and _any_object_after(decoder, text, position + 1):
+                line = text.count("\n", 0, e.pos) + 1
+                raise PredictionsError(f"{path}: invalid JSON at line {line}, character {e.pos} ({e.msg}); fix "
+                                       "that line, or regenerate the file with geollava eval") from None
+            log.warning("%s: its last record is cut short (a run killed while writing it): dropped, %d read",
+                        path, len(objects))
+            return objects
         objects += item if isinstance(item, list) else [item]
 
 
@@ -139,10 +156,17 @@ def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
         references = [references]
     if references is not None and not (isinstance(references, list) and all(isinstance(r, str) for r in references)):
         raise PredictionsError(f"{path}: record {n} (id {record_id!r}): references must be a string or a list of strings")
+    task, metadata = item.get("task", DEFAULT_TASK.name), item.get("metadata") or {}
+    if task not in TASKS:
+        raise PredictionsError(f"{path}: record {n} (id {record_id!r}): task {task!r} is not one of "
+                               f"{', '.join(sorted(TASKS))}")
+    if not isinstance(metadata, dict):
+        raise PredictionsError(f"{path}: record {n} (id {record_id!r}): metadata must be an object "
+                               f"({{\"key\": value}}), got {type(metadata).__name__}")
     cleaned = geollava_clean and "generated" in item and "prediction" not in item
     return {"id": str(record_id), "prediction": geollava_cleaned(prediction) if cleaned else prediction,
             "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
-            "task": item.get("task", DEFAULT_TASK.name), "metadata": item.get("metadata") or {}, "cleaned": cleaned,
+            "task": task, "metadata": metadata, "cleaned": cleaned,
             "source": "geochat" if geochat else "geollava" if "generated" in item else "ours"}
 
 

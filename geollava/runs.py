@@ -17,7 +17,8 @@ import torch
 from .data.prompt import PromptSettings
 from .families import FAMILIES, get_family
 from .models.checkpoint import (CONFIG_FILE, WEIGHT_FILES, CheckpointError, base_loading, checkpoint_folders,
-                                is_complete, load_checkpoint, load_prompt, read_run_config, resolve_base)
+                                is_complete, is_cut_save, load_checkpoint, load_prompt, read_run_config,
+                                resolve_base)
 from .models.load import load_model, load_processors
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ def find_targets(path: str, include_base: bool = False, family: str | None = Non
     ``include_base``), one checkpoint, or a base model given by hub id or folder with ``family``. Checkpoints cut
     short while saving are skipped, and named."""
     folder = Path(path)
+    if is_cut_save(folder):
+        raise CheckpointError(f"{folder} is a save that was cut short (incomplete); use the run folder (its newest "
+                              "complete checkpoint) or another checkpoint-N")
     if folder.is_dir() and ((folder / CONFIG_FILE).is_file() or checkpoint_folders(folder)):
         return _run_targets(folder, include_base)
     if folder.exists() and not folder.is_dir():

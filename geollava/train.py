@@ -22,6 +22,7 @@ from .data.dataset import ChangeCaptionDataset
 from .data.mixture import MixedDataset
 from .data.pixel_cache import PixelCache, cache_folder
 from .data.validate import DataError, load_records
+from .disk import disk_full
 from .distributed import exit_after_success
 from .locks import FolderLockedError, folder_lock
 from .families import get_family
@@ -29,7 +30,7 @@ from .models.adapters import cast_trainable, trainable_summary, trainable_setup
 from .models.checkpoint import checkpoint_folders, is_complete, mark_complete, mark_incomplete, step_of
 from .models.load import compute_dtype, load_model, load_processors, prepare_base_model
 from .synthetic.captions import tokenizer_corpus
-from .trainer import BadRecordError, GeoTrainer, SaveExtras, save_extras
+from .trainer import BadRecordError, GeoTrainer, NonFiniteError, SaveExtras, save_extras
 
 log = logging.getLogger("geollava.train")
 
@@ -59,8 +60,14 @@ def launch(argv: list[str], command: str, build, check=None) -> Path | int:
     try:
         with folder_lock(config.train.output_dir, f"geollava {command}") if first_rank else contextlib.nullcontext():
             return _train(config, build)
-    except (BadRecordError, FolderLockedError, DataError) as e:
+    except (BadRecordError, FolderLockedError, DataError, NonFiniteError) as e:
         print(f"\nerror: {e}", file=sys.stderr)  # on a line of its own, after any progress bar
+        return 2
+    except (OSError, RuntimeError) as e:
+        full = disk_full(e, config.train.output_dir)
+        if full is None:
+            raise
+        print(f"\nerror: {full}", file=sys.stderr)
         return 2
 
 

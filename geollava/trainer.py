@@ -20,13 +20,34 @@ from .data.prompt import PromptSettings
 from .data.template import IGNORE_INDEX
 from .data.validate import DataError
 from .families import Family
-from .models.checkpoint import base_reference, mark_complete, mark_incomplete
+from .models.checkpoint import base_reference, mark_complete, mark_incomplete, rotate
 
 log = logging.getLogger(__name__)
 
 
 class BadRecordError(DataError):
     """A record whose media cannot be decoded was drawn, and on_bad_record is error."""
+
+
+class NonFiniteError(RuntimeError):
+    """A training step left trained weights that are not finite (an inf or nan loss or gradient)."""
+
+
+class FiniteGuard(TrainerCallback):
+    """After every optimizer step, the trained weights must be finite, else the run stops there: the step is never
+    saved, so no checkpoint holding it is marked complete. The same verdict on every rank (one all-reduce)."""
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        bad = next((n for n, p in model.named_parameters()
+                    if p.requires_grad and p.numel() and not torch.isfinite(p.detach()).all()), None)
+        flag = torch.tensor(float(bad is not None), device=args.device)
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item():
+            raise NonFiniteError(f"step {state.global_step + 1}: trained weights are not finite after the optimizer "
+                                 f"step ({bad or 'on another rank'}): an inf or nan loss or gradient. Lower "
+                                 "learning_rate or check the data; the checkpoints saved before are complete and "
+                                 "resume as they are")
 
 
 class RunParts:
@@ -42,6 +63,7 @@ class RunParts:
         self.family, self.mm_projector_lr, self.on_bad_record = family, mm_projector_lr, on_bad_record
         self.skipped: dict[str, str] = {}  # id -> why, of the records this process skipped (each counted once)
         self._skipped_before: int | None = None  # counted by the run before a resume
+        self.add_callback(FiniteGuard())
 
     def bad_records(self, bad: list[dict]) -> None:
         if self.on_bad_record == "error":
@@ -84,12 +106,17 @@ class RunParts:
         return self.optimizer
 
     def _save_checkpoint(self, model, trial):
-        """A folder being (re)written is not complete until SaveExtras marks it again, last."""
+        """A folder being (re)written is not complete until SaveExtras marks it again, last; and no older checkpoint
+        is deleted before that (transformers rotates at the end of this method: SaveExtras does, after marking)."""
         if self.args.should_save:
             folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
             if folder.is_dir():
                 mark_incomplete(folder)
-        return super()._save_checkpoint(model, trial)
+        limit, self.args.save_total_limit = self.args.save_total_limit, None
+        try:
+            return super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """The trained adapter only: an adapter the trainer added beside it (GRPO's frozen KL reference, `ref/`)
@@ -249,10 +276,12 @@ class SaveExtras(TrainerCallback):
                                                                               resolved_config, base)
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
+        """Every process that saves (each node's first with save_on_each_node) completes its copy, then rotates."""
+        if args.should_save:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             save_extras(folder, self, state.log_history)
             mark_complete(folder, state.global_step)
+            rotate(Path(args.output_dir), args.save_total_limit, state.best_model_checkpoint)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero:

@@ -62,14 +62,32 @@ def test_command_line_overrides_yaml(annotations):
     ("use_liger_kernel: true\n", [], "use_liger_kernel needs a CUDA GPU and the liger-kernel package"),
     ("max_tokens_per_batch: 0\n", [], "max_tokens_per_batch: 0 cannot work"),
     ("", ["--lora_alhpa", "8"], "the command line: unknown option(s) --lora_alhpa (did you mean lora_alpha?)"),
+    ("learning_rate: 1.0e-4\nlora_r: 8\nlearning_rate: 2.0e-4\n", [],
+     "key 'learning_rate' is set twice (lines 2 and 4); keep one"),
+    ("tiny_model: 5\n", [], "tiny_model must be a mapping of sizes"),
+    ("tiny_model:\n  text_hidden: 130\n", [], "tiny_model.text_hidden 130 must be a multiple of 2 x heads (8"),
+    ("tiny_model:\n  image_size: 30\n", [], "tiny_model.image_size 30 must be a multiple of patch_size 8"),
+    ("lora_target_modules: 7\n", [], "lora_target_modules must list the names of linear layers"),
 ])
 def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, extra, message):
     path = tmp_path / "c.yaml"
-    base = (REPO_ROOT / "configs" / "tiny.yaml").read_text()
-    path.write_text(base + "\n" + yaml_text)
+    path.write_text(f"extends: {REPO_ROOT / 'configs' / 'tiny.yaml'}\n" + yaml_text)
     with pytest.raises(ConfigError) as error:
         parse_config([str(path), "--train_data", str(annotations), *extra])
-    assert message in str(error.value)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("extends: [lora.yaml]\n".encode(), "extends must name one config file (extends: lora.yaml), got ['lora.yaml']"),
+    ("lora_r: 8\n# r\xe9sum\xe9\n".encode("latin-1"), "not UTF-8 text (byte 13): save it as UTF-8"),
+    ("lora_r: [8\n".encode(), "not valid YAML"),
+])
+def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path, annotations, content, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        parse_config([str(path), "--train_data", str(annotations)])
+    assert message in str(error.value) and "\n" not in str(error.value)
 
 
 @pytest.mark.slow

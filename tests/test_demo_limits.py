@@ -21,6 +21,7 @@ from helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 GiB = 2 ** 30
+KEEP_S = 4  # the server deletes an upload this long after the last request that used it
 
 
 def peak_resident(pid: int) -> int:
@@ -59,7 +60,8 @@ def server(tmp_path_factory, tiny_run):
     examples = root / "examples"
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "geollava", "demo", "--checkpoint", str(tiny_run), "--port",
-                                str(port), "--examples", str(examples), "--max-new-tokens", "6", "--max-upload-mb", "2"],
+                                str(port), "--examples", str(examples), "--max-new-tokens", "6", "--max-upload-mb", "2",
+                                "--keep-uploads-s", str(KEEP_S)],
                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     lines = []
@@ -117,9 +119,43 @@ def test_oversized_requests_are_refused_or_read_small_and_the_server_keeps_servi
     print(f"demo peak resident memory: {at_rest / GiB:.2f} GiB after a normal request, {peak / GiB:.2f} GiB after "
           "the oversized ones")
     assert peak < 2 * GiB
+    time.sleep(KEEP_S + 1)
     sent = {f.read_bytes() for f in [*frames, big_png, *tiffs]}
     left = [p for p in uploads.rglob("*") if p.is_file() and p.stat().st_size < 10 * 2 ** 20 and p.read_bytes() in sent]
-    assert not left, f"uploads are deleted when their request ends: {left}"
+    assert not left, f"uploads are deleted {KEEP_S} s after their last request: {left}"
+
+
+def test_requests_with_identical_files_are_all_answered(server, tmp_path):
+    """Two users (or tabs) sending the same file: Gradio keeps one copy, and one request's cleanup deleted the
+    other's upload (4 of 5 answered "g0.png does not exist"). Five at once, all answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, process, root, uploads = server
+    generate_split(tmp_path / "same", "val", 1, num_frames=4, size=64, seed=4, workers=1, media="png")
+    frames = sorted((tmp_path / "same" / "videos" / "val_00000").glob("*.png"))
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: ask(url, frames), range(5)))
+    assert all(answer.strip() and message.startswith("Dates:") for answer, message in results), results
+
+
+def test_a_raster_that_would_hold_the_queue_is_refused_at_once(server, tmp_path):
+    """A 0.9 MB GeoTIFF of 30000² px without overviews (its reduced read decodes every pixel; it held the queue
+    for 104 s) is refused with a message naming the limit, and the next request is answered."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    url, process, root, uploads = server
+    path = tmp_path / "huge.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=30000, height=30000, count=1, dtype="uint8",
+                       crs="EPSG:32632", transform=from_origin(400000, 5000000, 1, 1), compress="deflate",
+                       sparse_ok=True) as out:
+        out.write(np.full((1, 16, 16), 7, np.uint8), window=((0, 16), (0, 16)), indexes=None)
+    assert path.stat().st_size < 2 * 2 ** 20
+    answer, message = ask(url, [path, path, path, path])
+    assert not answer and "without overviews" in message and "max_decode_pixels" in message, message
+    generate_split(tmp_path / "after", "val", 1, num_frames=4, size=64, seed=5, workers=1, media="png")
+    answer, _ = ask(url, sorted((tmp_path / "after" / "videos" / "val_00000").glob("*.png")))
+    assert answer.strip()
 
 
 def test_an_upload_over_the_size_limit_is_refused(server, tmp_path):

@@ -323,3 +323,19 @@ def test_geollavas_own_evaluation_the_raw_question_on_a_4_bit_base(tmp_path, syn
                         "--bits", "4", "--max-new-tokens", "2", "--num-workers", "0", "--no-meteor", "--tokenizer",
                         "simple"])
     assert results["final"]["prompt"]["chat_template"] == "raw" and results["final"]["loading"]["bits"] == 4
+
+
+def test_a_full_disk_while_writing_predictions_is_one_line_naming_the_folder(tmp_path, synth_set, tiny_run,
+                                                                            monkeypatch):
+    import errno
+
+    from geollava.evaluate import main as evaluate
+
+    def no_space(path, rows):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(generate_module, "append", no_space)
+    with pytest.raises(SystemExit) as stop:
+        evaluate(["--checkpoint", str(tiny_run / "checkpoint-2"), "--data", str(synth_set / "val.json"),
+                  "--output-dir", str(tmp_path / "eval"), "--max-new-tokens", "2", "--num-workers", "0"])
+    assert str(stop.value).startswith(f"error: the disk holding {tmp_path / 'eval'} is full")

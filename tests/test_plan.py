@@ -113,10 +113,12 @@ def test_gpu_check_plans_each_run_of_its_matrix_as_that_run_trains(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_dry_run_runs_on_the_cpu():
-    result = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run", "--runs", "recipes,variants"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "llava-packed" in result.stdout and "qwen-zero2" in result.stdout and " GiB" in result.stdout
+    for recipe in ("recipe-geollava_paper-video_llava", "recipe-lora-llava-geochat", "recipe-qwen3_vl-qwen3_vl"):
+        assert recipe in result.stdout  # every shipped recipe at its released shape, full depth
 
 
 def qwen2_5_vl_7b():
@@ -249,8 +251,8 @@ def test_the_cheapest_deepspeed_stage_that_fits_is_recommended(llava_7b, tmp_pat
 
 @pytest.mark.slow
 def test_the_launcher_takes_the_cheaper_stage_and_says_why(llava_7b, tmp_path):
-    argv = ["configs/lora.yaml", "--model_name_or_path", llava_7b, "--train_data", tmp_path / "later.json",
-            "--output_dir", tmp_path / "run", "--dry-run"]
+    argv = ["configs/lora.yaml", "--family", "llava", "--model_name_or_path", llava_7b, "--train_data",
+            tmp_path / "later.json", "--output_dir", tmp_path / "run", "--dry-run"]
     env = {**os.environ, "GPU_MEMORY_GIB": "80", "NUM_GPUS": "8"}
     result = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)

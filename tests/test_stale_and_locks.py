@@ -105,3 +105,31 @@ def test_eval_into_a_folder_being_written_stops_at_once(tmp_path, synth_set):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+
+
+def test_a_folder_of_one_kind_of_run_refuses_another_kind(tmp_path, task_set, tiny_models, capsys, monkeypatch):
+    """GRPO into an SFT run's folder (which overwrote SFT's checkpoint-2 and final model, and then resumed from
+    SFT's optimizer) is refused before any model loads; so are SFT into an evaluation's folder and an evaluation
+    into a training run's folder. A folder from before kinds were recorded is known by its contents."""
+    import geollava.train as train_module
+    from geollava.grpo.train import main as grpo
+
+    sft = train(tiny_argv(tmp_path / "sft", task_set, tiny_models["llava"], "llava", "--max_steps", 2,
+                          "--save_steps", 2, "--num_frames", 1))
+    (sft / ".geollava_kind").unlink()  # as a folder written before kinds were recorded
+    monkeypatch.setattr(train_module, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    code = grpo([str(REPO_ROOT / "configs" / "tiny_grpo.yaml"), "--init_from", str(sft), "--train_data",
+                 str(task_set / "train.json"), "--output_dir", str(sft), "--report_to", "none"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{sft} holds an SFT run; a GRPO run into it would mix the two" in err and "Traceback" not in err
+    with pytest.raises(FolderLockedError, match="holds an SFT run; an evaluation into it"):
+        with folder_lock(sft, "geollava eval"):
+            pass
+    with folder_lock(tmp_path / "eval", "geollava eval"):
+        pass
+    with pytest.raises(FolderLockedError, match="holds an evaluation; an SFT run into it"):
+        with folder_lock(tmp_path / "eval", "geollava train"):
+            pass
+    with folder_lock(sft, "geollava train"):  # the same kind: resuming is fine
+        pass

@@ -241,3 +241,27 @@ def test_a_record_whose_media_is_missing_stops_the_run_in_one_error_before_any_m
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"id '{records[1]['id']}'" in err and "nowhere.mp4" in err
     assert "on_bad_record: skip" in err
+
+
+def test_a_step_that_leaves_weights_not_finite_stops_the_run_and_nothing_of_it_is_complete(
+        tmp_path, synth_set, tiny_models, capsys):
+    """An inf learning rate is refused by the config check; a step that still blows the weights up (a huge
+    finite rate) stops the run at that step with one line, and no checkpoint or final model holding it is
+    marked complete, while the checkpoint before it stays complete."""
+    from safetensors.torch import load_file
+
+    from geollava.config import ConfigError
+    from geollava.models.checkpoint import is_complete
+    from geollava.train import main
+
+    argv = tiny_argv(tmp_path / "run", synth_set, tiny_models["llava"], "llava", "--save_steps", 1)
+    with pytest.raises(ConfigError, match="learning_rate: inf cannot work"):
+        parse_config([*argv, "--learning_rate", "inf"])
+    assert main([*argv, "--learning_rate", "1e38", "--max_grad_norm", "0", "--warmup_steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "trained weights are not finite" in err and "Traceback" not in err
+    run = tmp_path / "run"
+    assert not is_complete(run)
+    marked = [c for c in run.glob("checkpoint-*") if is_complete(c)]
+    assert all(torch.isfinite(t).all() for c in marked
+               for t in load_file(c / "adapter_model.safetensors").values())

@@ -6,6 +6,9 @@ headers before anything is decoded.
                         folder) is never refused for its size: GDAL reads it at a reduced resolution (overviews
                         where the file has them) that fits — the frame is resized to the model's input anyway.
     max_sample_pixels   all frames of one sample together, likewise.
+    max_decode_pixels   (the demo's, off elsewhere) the source pixels a raster without overviews may have: its
+                        reduced read still decodes every pixel of it, so a small file of huge dimensions (a
+                        30000² GeoTIFF in 1-row strips is 0.9 MB) would hold a server for minutes.
 
 The defaults are generous multiples of what any family's processor uses (Qwen's largest frame is 12.8 MP): 10,000²
 per frame and four times that per sample. Pillow's own decompression-bomb guard is replaced by these limits, so
@@ -28,6 +31,7 @@ DEFAULT_SAMPLE_PIXELS = 4 * DEFAULT_FRAME_PIXELS
 class ReadLimits:
     frame_pixels: int = DEFAULT_FRAME_PIXELS
     sample_pixels: int = DEFAULT_SAMPLE_PIXELS
+    decode_pixels: int | None = None  # None: a raster's reduced read may decode any number of source pixels
 
     def per_frame(self, frames: int) -> int:
         """The pixels one of ``frames`` frames may decode to."""
@@ -66,3 +70,7 @@ def add_limit_arguments(parser, defaults: ReadLimits | None, prefix: str = "") -
     parser.add_argument("--max-sample-pixels", type=int, default=defaults and defaults.sample_pixels,
                         help=f"{prefix}largest sample decoded, all its frames together (default: "
                              f"{where or defaults.sample_pixels})")
+    parser.add_argument("--max-decode-pixels", type=int, default=defaults and defaults.decode_pixels,
+                        help=f"{prefix}largest raster without overviews read at all, in source pixels (its reduced "
+                             "read decodes every one of them; default: no limit"
+                             + (f", here {defaults.decode_pixels}" if defaults and defaults.decode_pixels else "") + ")")

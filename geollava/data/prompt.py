@@ -60,12 +60,15 @@ class PromptSettings:
                 "a reduced resolution"})
     max_sample_pixels: int = field(default=DEFAULT_SAMPLE_PIXELS, metadata={
         "help": "largest sample decoded (pixels of all its frames together), likewise"})
+    max_decode_pixels: int | None = field(default=None, metadata={
+        "help": "largest raster without overviews read at all, in source pixels (a reduced read decodes all of "
+                "them); null: no limit"})
 
     def raster(self) -> RasterSettings:
         return RasterSettings.parse(self.bands, self.stretch, self.align)
 
     def limits(self) -> ReadLimits:
-        return ReadLimits(self.max_frame_pixels, self.max_sample_pixels)
+        return ReadLimits(self.max_frame_pixels, self.max_sample_pixels, self.max_decode_pixels)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROMPT_FILE

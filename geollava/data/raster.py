@@ -21,6 +21,7 @@ Dates come from the annotation, else from the file: its TIFF date tag, or a `YYY
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 import warnings
@@ -36,6 +37,8 @@ GDAL_CACHE_MB = 128  # GDAL's decoded-block cache while a sample is read
 WINDOW_PIXELS = 4096 ** 2  # a reduced read takes the file in windows of about this many source pixels
 DEFAULT_FOLDER_BANDS = (("B04", "B03", "B02"), ("B4", "B3", "B2"))
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
+
+log = logging.getLogger(__name__)
 
 
 def _rasterio():
@@ -88,6 +91,9 @@ def read_rasters(paths: list[Path], settings: RasterSettings = RasterSettings(),
     with _rasterio().Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         stacks = [_read_bands(Path(p), settings.bands, len(paths), limits) for p in paths]
     stacks = _on_one_grid(stacks, paths, settings.align)
+    for path, stack in zip(paths, stacks):
+        if stack.data.count() == 0:
+            log.warning("%s: every pixel is nodata: the frame is shown as one flat colour (the sample's mean)", path)
     images = _to_rgb8(stacks, settings.stretch)
     dates = [s.date for s in stacks]
     return images, dates if all(dates) else None
@@ -135,10 +141,22 @@ def _read_bands(path: Path, bands: tuple[str, ...] | None, frames: int, limits: 
             if bands is None and src.colorinterp[0] == ColorInterp.palette:
                 return _Stack(_palette_rgb(src, shape), np.dtype(np.uint8), transform, src.crs, _file_date(src, path))
             indexes = _band_indexes(src, bands, path)
+            if shape != (src.height, src.width):
+                _check_decode_work(src, indexes, path, limits)
             data = src.read(indexes, masked=True) if shape == (src.height, src.width) else _reduced(src, indexes, shape)
             return _Stack(data, src.dtypes[0], transform, src.crs, _file_date(src, path))
     except rasterio.errors.RasterioError as e:
         raise RasterError(f"cannot read raster {path}: {e}") from None
+
+
+def _check_decode_work(src, indexes: list[int], path: Path, limits: ReadLimits) -> None:
+    """A reduced read of a raster without overviews decodes all its source pixels: refused over decode_pixels."""
+    if limits.decode_pixels and not src.overviews(indexes[0]) and src.height * src.width > limits.decode_pixels:
+        raise RasterError(f"{path} is {src.width} x {src.height} px ({src.width * src.height / 1e6:.3g} MP) without "
+                          "overviews: reading it even at a reduced size decodes every pixel, over this server's "
+                          f"limit of {limits.decode_pixels / 1e6:.3g} MP a frame (max_decode_pixels). Add overviews "
+                          "(gdaladdo), crop or downscale it (gdal_translate -outsize), or ask it with geollava "
+                          "predict")
 
 
 def _reduced(src, indexes: list[int], shape: tuple[int, int]) -> np.ma.MaskedArray:
@@ -153,9 +171,11 @@ def _reduced(src, indexes: list[int], shape: tuple[int, int]) -> np.ma.MaskedArr
     (height, width), (out_h, out_w) = (src.height, src.width), shape
     rows, cols = _centres(height, out_h), _centres(width, out_w)
     step = max(1, math.isqrt(WINDOW_PIXELS))
+    striped = src.block_shapes[0][1] >= width  # blocks are whole rows: read full-width bands, each strip once
+    row_step, col_step = (max(1, WINDOW_PIXELS // width), width) if striped else (step, step)
     out = np.ma.masked_all((len(indexes), out_h, out_w), dtype=src.dtypes[0])
-    for o0, o1 in _pieces(rows, step):
-        for p0, p1 in _pieces(cols, step):
+    for o0, o1 in _pieces(rows, row_step):
+        for p0, p1 in _pieces(cols, col_step):
             r0, r1, c0, c1 = rows[o0], rows[o1 - 1] + 1, cols[p0], cols[p1 - 1] + 1
             window = src.read(indexes, masked=True, window=Window(c0, r0, c1 - c0, r1 - r0))
             out[:, o0:o1, p0:p1] = window[:, rows[o0:o1] - r0][:, :, cols[p0:p1] - c0]
@@ -273,6 +293,8 @@ def _read_band_folder(folder: Path, bands: tuple[str, ...] | None, frames: int, 
                     raise RasterError(f"{folder}: band {name} is {src.shape[1]} x {src.shape[0]} px, band "
                                       f"{next(iter(chosen))} {first[0][1]} x {first[0][0]} (bands of different resolution: "
                                       "pick bands of one resolution, e.g. the 10 m B04,B03,B02)")
+                if first[5] != src.shape:
+                    _check_decode_work(src, [1], path, limits)
                 layers.append(src.read(1, masked=True, out_shape=first[5]))
         except rasterio.errors.RasterioError as e:  # as a single file's: one error naming the file
             raise RasterError(f"cannot read raster {path}: {e}") from None
@@ -333,6 +355,13 @@ def _resampled(stack: _Stack, onto: _Stack) -> np.ma.MaskedArray:
             reproject(src, dst, src_transform=stack.transform, src_crs=stack.crs or crs, dst_transform=onto.transform,
                       dst_crs=crs, resampling=Resampling.bilinear, src_nodata=None, dst_nodata=0)
     return np.ma.masked_array(out, mask=coverage < 0.5)
+
+
+def stretched(arrays: list[np.ndarray], stretch="auto") -> list[np.ndarray]:
+    """Frames of any bit depth (H x W, or H x W x bands) scaled to 8-bit RGB as raster frames are."""
+    stacks = [_Stack(np.ma.masked_array(a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)), a.dtype, None, None,
+                     None) for a in arrays]
+    return _to_rgb8(stacks, stretch)
 
 
 def _to_rgb8(stacks: list[_Stack], stretch) -> list[np.ndarray]:

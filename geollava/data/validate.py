@@ -6,6 +6,7 @@ Fast checks (types, keys, turns, timestamps, placeholders, duplicate ids, media 
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,13 +139,36 @@ def _check_one(raw, root: Path, num_frames, deep, require_answer, check_media=Tr
     return media_problems(record, root, num_frames, deep, raster, limits)
 
 
+def not_a_media_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a frame or video (None: it can be opened): missing, a loop of symbolic
+    links, a named pipe or a device (reading would block or never end), or a folder that holds no band files."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:  # ELOOP: a symbolic link that points back at itself
+        return f"cannot be reached ({e.strerror or e}: a loop of symbolic links?)"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return None if is_raster(path) else "is a folder, not an image or a video (a folder of band GeoTIFFs " \
+                                             "names them B04.tif ...)"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a file: reading it would wait for a writer"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a file"
+    return "is not a regular file"
+
+
 def media_problems(record: Record, root: Path, num_frames: int | None, deep: bool,
                    raster: RasterSettings | None = None, limits: ReadLimits | None = None) -> list[Problem]:
-    missing = [p for p in record.media if not ((root / p).is_file() or ((root / p).is_dir() and is_raster(root / p)))]
+    missing = [(p, why) for p in record.media if (why := not_a_media_file(root / p))]
     if missing:
-        return [Problem("media_missing", f"media file {root / missing[0]} does not exist"
+        path, why = missing[0]
+        return [Problem("media_missing", f"media file {root / path} {why}"
                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-                        "check the path in the annotation and --media-root")]
+                        "check the path in the annotation and --media-root" if why == "does not exist" else
+                        "point the annotation at the image or video file itself")]
     if not deep:
         return []
     if record.media_kind == "video":

@@ -9,7 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..arguments import ConfigError, LoraArguments
-from ..models.checkpoint import CONFIG_FILE, CheckpointError, checkpoint_folders, read_run_config, resolve_base
+from ..models.checkpoint import (CONFIG_FILE, CheckpointError, check_adapter, checkpoint_folders, is_cut_save,
+                                 read_run_config, resolve_base)
 from ..runs import final_target
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ def resolve_start(config) -> None:
         raise ConfigError(f"{where}: init_from is not set; give an SFT run or checkpoint folder (geollava train's "
                           "output_dir) or a base model (hub id or folder)")
     folder = Path(reward.init_from).expanduser()
+    if is_cut_save(folder):
+        raise ConfigError(f"{where}: init_from {folder} is a save that was cut short (incomplete); start from the "
+                          f"run folder ({folder.parent}: its newest complete checkpoint) or another checkpoint-N")
     if not folder.exists() and _looks_local(reward.init_from):
         raise ConfigError(f"{where}: init_from {reward.init_from} does not exist; give the output_dir of `geollava "
                           "train` (or one of its checkpoint-N folders), or a hub id such as owner/name")
@@ -37,6 +41,10 @@ def resolve_start(config) -> None:
     except CheckpointError as e:
         raise ConfigError(f"{where}: init_from: {e}") from None
     checkpoint = Path(target.path)
+    try:
+        check_adapter(checkpoint)
+    except CheckpointError as e:
+        raise ConfigError(f"{where}: init_from: {e}") from None
     sft = read_run_config(checkpoint)
     is_adapter = (checkpoint / "adapter_config.json").is_file()
     base = resolve_base(checkpoint, sft["model_name_or_path"]) if is_adapter else str(checkpoint)

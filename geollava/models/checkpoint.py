@@ -9,7 +9,9 @@ be moved or copied elsewhere with its `base_model/`), an absolute path for anoth
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -17,7 +19,10 @@ import yaml
 
 from ..data.prompt import PROMPT_FILE, PromptSettings
 from ..families import get_family
+from ..locks import reading, unless_read
 from .load import load_model, load_processors
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -39,6 +44,59 @@ def mark_complete(folder: Path, step: int) -> None:
     partial = folder / f".{COMPLETE}.partial"
     partial.write_text(json.dumps({"step": step}) + "\n")
     os.replace(partial, folder / COMPLETE)
+
+
+def rotate(run: Path, limit: int | None, keep: str | None = None) -> list[Path]:
+    """save_total_limit, applied only once the newest save is complete: the complete checkpoints beyond the newest
+    ``limit`` are deleted (never ``keep``, the best model's), and incomplete ones older than the newest complete
+    one. A kill at any moment of a save so leaves the previous complete checkpoint. Returns what was deleted."""
+    if not limit or limit <= 0:
+        return []
+    folders = checkpoint_folders(Path(run))
+    complete = [f for f in folders if is_complete(f)]
+    if not complete:
+        return []
+    newest = step_of(complete[-1])
+    kept = Path(keep).resolve() if keep else None
+    doomed = [f for f in complete[:-limit] if f.resolve() != kept]
+    doomed += [f for f in folders if step_of(f) < newest and f not in complete]
+    deleted = []
+    for folder in doomed:
+        with unless_read(folder) as free:
+            if not free:
+                log.info("save_total_limit %d: %s is being read (an evaluation?): deleted at a later save", limit,
+                         folder)
+                continue
+            log.info("save_total_limit %d: deleting %s", limit, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            deleted.append(folder)
+    return deleted
+
+
+def is_cut_save(folder: Path) -> bool:
+    """A checkpoint or model folder a save began and never finished: its sentinel is there, or an adapter without
+    its config (a run folder is not: it falls back to its newest complete checkpoint)."""
+    folder = Path(folder)
+    if (folder / COMPLETE).is_file() or checkpoint_folders(folder):  # a run folder falls back to its checkpoints
+        return False
+    return any(folder.glob(f".{COMPLETE}*")) or ((folder / "adapter_config.json").is_file()
+                                                  and not (folder / CONFIG_FILE).is_file())
+
+
+def check_adapter(folder: Path) -> None:
+    """The adapter's weights file is whole (its header and every tensor it lists are in the file): read before
+    any model loads, so a damaged file is one line, not a traceback after minutes of loading."""
+    from safetensors import safe_open
+
+    path = Path(folder) / "adapter_model.safetensors"
+    if not path.is_file():
+        return
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+        raise CheckpointError(f"{path} cannot be read ({e}): the file is damaged (cut short by a full disk or a "
+                              "copy?); use another checkpoint of the run, or copy this one again") from None
 
 
 def checkpoint_folders(run: Path) -> list[Path]:
@@ -124,7 +182,19 @@ def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, devi
     unmerged. ``loading``: how the base is quantized (default: as in training)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise CheckpointError(f"checkpoint {folder} does not exist")
+        raise CheckpointError(f"checkpoint {folder} does not exist (a run still training deletes its older "
+                              "checkpoints under save_total_limit)")
+    try:
+        with reading(folder):  # the run's rotation leaves it alone meanwhile
+            return _load_checkpoint(folder, dtype, device_map, loading)
+    except FileNotFoundError as e:
+        if folder.is_dir():
+            raise
+        raise CheckpointError(f"{folder} was deleted while it was read ({e.filename}): the run training into it "
+                              "deleted it under save_total_limit; evaluate a newer checkpoint") from None
+
+
+def _load_checkpoint(folder: Path, dtype, device_map, loading):
     if not is_complete(folder):
         raise CheckpointError(f"{folder} is incomplete: its save was cut short (no {COMPLETE}); use an earlier "
                               "checkpoint of the run, or resume the run (resume_from_checkpoint: auto)")
@@ -138,6 +208,8 @@ def load_checkpoint(folder: str | Path, dtype: torch.dtype = torch.float32, devi
         raise CheckpointError(f"{folder} is a LoRA adapter for base model {base}, which is neither a local folder "
                               "nor reachable on the hub; restore it or edit model_name_or_path in "
                               f"{folder / 'geollava_config.yaml'}")
+    if is_adapter:
+        check_adapter(folder)
     model = load_model(base, family.name, dtype, device_map=device_map, **(loading or base_loading(config)))
     if is_adapter:
         from peft import PeftModel

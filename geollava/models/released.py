@@ -163,8 +163,11 @@ def build_released(model_id: str, layers: int | None, out: str | Path, seed: int
         cut = cut_depth(config, layers) if layers is not None else {}
         out.mkdir(parents=True, exist_ok=True)
         if weights:
+            from .load import zero3_paused
+
             torch.manual_seed(seed)
-            entry.family.model_class._from_config(config, dtype=dtype).save_pretrained(out)
+            with zero3_paused(None):  # whole weights, even in a process where a ZeRO-3 config is alive
+                entry.family.model_class._from_config(config, dtype=dtype).save_pretrained(out)
         else:
             config.save_pretrained(out)
         if extras is None:

@@ -190,3 +190,28 @@ def test_deep_check_reports_an_oversized_image_as_one_bad_record_and_goes_on(tmp
     assert "record 0 (id 'huge')" in result.stdout and "30000 x 30000 px = 900 MP, over the limit of 100 MP" \
         in result.stdout and "2 records, 1 ok, 1 bad" in result.stdout
     assert "max_frame_pixels" in result.stdout
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("fifo", "is a named pipe (FIFO), not a file"), ("device", "is a device, not a file"),
+    ("folder", "is a folder, not an image or a video"), ("loop", "a loop of symbolic links?"),
+    ("missing", "does not exist")])
+def test_a_frame_that_is_not_a_file_is_said_as_what_it_is(tmp_path, kind, message):
+    """Before: every one of these was "does not exist" (and, when drawn in training, a traceback)."""
+    import os
+
+    frame = tmp_path / "frame.png"
+    if kind == "fifo":
+        os.mkfifo(frame)
+    elif kind == "device":
+        frame.symlink_to("/dev/zero")
+    elif kind == "folder":
+        frame.mkdir()
+    elif kind == "loop":
+        frame.symlink_to(tmp_path / "frame.png")
+    data = write_json(tmp_path / "a.json", [{"id": "r", "image": "frame.png", "conversations": [
+        {"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "A port."}]}])
+    with pytest.raises(DataError) as error:
+        load_records(str(data), str(tmp_path))
+    assert f"media file {frame} " in str(error.value) and message in str(error.value)
+    assert "record 0 (id 'r')" in str(error.value)

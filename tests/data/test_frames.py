@@ -119,3 +119,18 @@ def test_corrupt_video_is_a_media_error(tmp_path, index_video):
     broken.write_bytes(index_video.read_bytes()[:300])
     with pytest.raises(MediaError):
         read_video(broken, lambda total: [0, 1])
+
+
+def test_a_16_bit_png_is_scaled_by_its_real_range_not_clipped_to_white(tmp_path):
+    """Pillow's convert("RGB") clips a 16-bit PNG's values above 255: 12-bit data came out almost all white. It is
+    read as a raster instead: the 2-98 % stretch over its own values, as GeoTIFFs are."""
+    from PIL import Image
+
+    values = np.random.default_rng(0).integers(0, 4096, (40, 60)).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "f16.png")
+    assert (np.asarray(Image.open(tmp_path / "f16.png").convert("RGB")) == 255).mean() > 0.9  # the old way
+    [image], _ = frames.read_images([tmp_path / "f16.png"])
+    assert image.shape == (40, 60, 3) and image.dtype == np.uint8
+    assert (image == 255).mean() < 0.05 and 100 < image.mean() < 155
+    ranks = np.argsort(values.ravel())  # brighter stays brighter
+    assert np.all(np.diff(image[..., 0].ravel()[ranks].astype(int)) >= 0)

@@ -177,3 +177,41 @@ def test_an_image_over_the_limits_is_refused_before_decoding(tmp_path):
     with pytest.raises(MediaError, match=r"2 frames .* per sample \(max_sample_pixels\)"):
         read_images([tmp_path / "a.png"] * 2, limits=ReadLimits(frame_pixels=60_000, sample_pixels=100_000))
     assert read_images([tmp_path / "a.png"] * 2, limits=ReadLimits(60_000, 120_000))[0][0].shape == (200, 300, 3)
+
+
+def test_an_all_nodata_frame_is_said(tmp_path, caplog):
+    from geollava.data.raster import read_rasters
+
+    blank = write_tiff(tmp_path / "blank.tif", np.zeros((3, 16, 16), np.uint16), nodata=0)
+    full = write_tiff(tmp_path / "full.tif", np.full((3, 16, 16), 900, np.uint16), nodata=0)
+    images, _ = read_rasters([full, blank])
+    assert len(images) == 2
+    assert f"{blank}: every pixel is nodata" in caplog.text and str(full) not in caplog.text
+
+
+def test_a_striped_raster_read_small_equals_the_tiled_one_and_a_decode_limit_refuses_it(tmp_path):
+    """A file in 1-row strips is read small in full-width bands (each strip decoded once, not once per column
+    window): the pixels equal those of the same data tiled. Over max_decode_pixels (no overviews) it is refused,
+    naming the size and the limit."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geollava.data.limits import ReadLimits
+    from geollava.data.raster import RasterError, read_rasters
+
+    data = np.random.default_rng(1).integers(0, 4000, (3, 600, 900)).astype(np.uint16)
+    files = {}
+    for layout, extra in (("striped", dict(blockysize=1)), ("tiled", dict(tiled=True, blockxsize=256,
+                                                                          blockysize=256))):
+        files[layout] = tmp_path / f"{layout}.tif"
+        with rasterio.open(files[layout], "w", driver="GTiff", width=900, height=600, count=3, dtype="uint16",
+                           crs="EPSG:32632", transform=from_origin(0, 0, 10, 10), **extra) as out:
+            out.write(data)
+    small = ReadLimits(200 * 300, 4 * 200 * 300)
+    striped, _ = read_rasters([files["striped"]], limits=small)
+    tiled, _ = read_rasters([files["tiled"]], limits=small)
+    assert striped[0].shape == (200, 300, 3) and np.array_equal(striped[0], tiled[0])
+    with pytest.raises(RasterError, match=r"900 x 600 px \(0.54 MP\) without overviews.*limit of 0.1 MP"):
+        read_rasters([files["striped"]], limits=ReadLimits(200 * 300, 4 * 200 * 300, 100_000))
+    whole, _ = read_rasters([files["striped"]], limits=ReadLimits(decode_pixels=100_000))
+    assert whole[0].shape == (600, 900, 3)  # read whole: nothing to reduce, nothing refused

@@ -110,3 +110,35 @@ def test_a_learnable_reward_rises_in_40_steps(tmp_path):
     assert len(rewards) == 40
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     assert last > first + 0.2 and last > 0.7, rewards
+
+
+def test_init_from_a_cut_save_is_refused_and_a_damaged_adapter_named(tmp_path, task_set, tiny_models):
+    """init_from a checkpoint cut short while saving (no config yet) was taken as a base model; a truncated
+    adapter gave a safetensors traceback after the model loaded; a run folder whose final save was cut falls back
+    to its newest complete checkpoint. All decided before any model loads."""
+    import shutil
+
+    from geollava.config import ConfigError, parse_config
+    from geollava.models.checkpoint import COMPLETE, mark_incomplete
+    from geollava.train import main as train
+    from helpers import REPO_ROOT, tiny_argv
+
+    run = train(tiny_argv(tmp_path / "sft", task_set, tiny_models["llava"], "llava", "--max_steps", 4,
+                          "--save_steps", 2, "--num_frames", 1))
+    grpo = lambda init: parse_config([str(REPO_ROOT / "configs" / "tiny_grpo.yaml"), "--init_from", str(init),  # noqa
+                                      "--train_data", str(task_set / "train.json"), "--output_dir",
+                                      str(tmp_path / "grpo")], command="grpo")
+    mark_incomplete(run)  # the final save cut short
+    assert grpo(run).reward.init_from == str(run / "checkpoint-4")
+    cut = run / "checkpoint-4"
+    mark_incomplete(cut)
+    (cut / "geollava_config.yaml").unlink()  # cut before its config was written
+    with pytest.raises(ConfigError, match="checkpoint-4 is a save that was cut short"):
+        grpo(cut)
+    assert grpo(run).reward.init_from == str(run / "checkpoint-2")
+    shutil.copytree(run / "checkpoint-2", tmp_path / "copy")
+    adapter = tmp_path / "copy" / "adapter_model.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:-100])
+    assert (tmp_path / "copy" / COMPLETE).is_file()
+    with pytest.raises(ConfigError, match="adapter_model.safetensors cannot be read .* the file is damaged"):
+        grpo(tmp_path / "copy")

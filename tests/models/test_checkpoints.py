@@ -159,6 +159,21 @@ train.main(sys.argv[1:])
 """
 
 
+KILL_BEFORE_MARKED = """
+import os, signal, sys
+import transformers
+import geollava.train as train
+
+real = transformers.Trainer._save_checkpoint
+def save_checkpoint(self, model, trial):  # checkpoint-{step} written whole (trainer state too), not yet marked:
+    real(self, model, trial)              # where transformers rotated, before the marker
+    if self.state.global_step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+transformers.Trainer._save_checkpoint = save_checkpoint
+train.main(sys.argv[1:])
+"""
+
+
 def losses(folder) -> dict[int, float]:
     import json
 
@@ -278,3 +293,101 @@ def test_zero3_resume_continues_the_loss(tmp_path, synth_set, tiny_models):
     got = losses(out)
     for step in (3, 4):
         assert abs(got[step] - expected[step]) <= 1e-4 * abs(expected[step]), (step, got, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", [1, 2])
+def test_a_kill_in_the_rotation_window_leaves_a_complete_checkpoint_to_resume(tmp_path, synth_set, tiny_models,
+                                                                               limit):
+    """save_total_limit 1 or 2, SIGKILL after checkpoint-4 is written but before it is marked complete (where
+    transformers deleted the older checkpoints): checkpoint-2 is still there and complete, `auto` resumes from it,
+    the losses equal an uninterrupted run's, and the run ends with at most `limit` checkpoints, all complete."""
+    from geollava.models.checkpoint import checkpoint_folders, is_complete
+
+    common = ("--max_steps", 6, "--save_steps", 2, "--seed", 3, "--save_total_limit", limit)
+    straight, argv = straight_and_killed(tmp_path, synth_set, tiny_models, common, KILL_BEFORE_MARKED, 4)
+    run = tmp_path / "killed"
+    assert is_complete(run / "checkpoint-2") and not is_complete(run / "checkpoint-4")
+    main(argv)
+    expected, got = losses(straight), losses(run)
+    assert sorted(got) == list(range(1, 7))
+    for step in range(3, 7):
+        assert abs(got[step] - expected[step]) <= 1e-4 * abs(expected[step]), (step, got, expected)
+    left = checkpoint_folders(run)
+    assert len(left) <= limit and all(is_complete(f) for f in left) and left[-1].name == "checkpoint-6"
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_said_naming_the_folder_and_the_run_resumes_exactly(tmp_path, synth_set, tiny_models,
+                                                                           monkeypatch, capsys):
+    """The disk fills while checkpoint-4 is written (simulated ENOSPC where torch writes the optimizer state):
+    one line naming the full disk and the folder, not torch's inline_container error; checkpoint-2 stays complete
+    and the run resumes from it to the losses of an uninterrupted run."""
+    import errno
+
+    import transformers
+
+    from geollava.models.checkpoint import is_complete
+
+    common = ("--max_steps", 6, "--save_steps", 2, "--seed", 3)
+    straight = main(tiny_argv(tmp_path / "straight", synth_set, tiny_models["llava"], "llava", *common))
+    argv = tiny_argv(tmp_path / "full", synth_set, tiny_models["llava"], "llava", *common,
+                     "--resume_from_checkpoint", "auto")
+    real = transformers.Trainer._save_optimizer_and_scheduler
+
+    def no_space(self, output_dir):
+        if self.state.global_step == 4:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                               "data/0: file write failed") from OSError(errno.ENOSPC, "No space left on device")
+        return real(self, output_dir)
+
+    monkeypatch.setattr(transformers.Trainer, "_save_optimizer_and_scheduler", no_space)
+    monkeypatch.setattr("geollava.disk.LOW_SPACE", 2**62)  # this disk is not full: say it is
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"the disk holding {tmp_path / 'full'} is full" in err and "Traceback" not in err
+    assert is_complete(tmp_path / "full" / "checkpoint-2") and not is_complete(tmp_path / "full" / "checkpoint-4")
+    monkeypatch.setattr(transformers.Trainer, "_save_optimizer_and_scheduler", real)
+    main(argv)
+    expected, got = losses(straight), losses(tmp_path / "full")
+    for step in range(3, 7):
+        assert abs(got[step] - expected[step]) <= 1e-4 * abs(expected[step]), (step, got, expected)
+
+
+def test_rotation_leaves_a_checkpoint_being_read_and_deletes_it_at_a_later_save(tmp_path):
+    """An evaluation loading checkpoint-2 of a run still training (save_total_limit 1) had it deleted under it
+    ("Can't find 'adapter_config.json'"): a checkpoint being read is held, rotation skips it and deletes it at
+    the next save; eval skips a checkpoint deleted since it listed the run, naming it."""
+    from geollava.locks import reading
+    from geollava.models.checkpoint import mark_complete, rotate
+
+    run = tmp_path / "run"
+    for step in (2, 4):
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        mark_complete(run / f"checkpoint-{step}", step)
+    with reading(run / "checkpoint-2"):
+        assert rotate(run, 1) == []
+        assert (run / "checkpoint-2").is_dir()
+    (run / "checkpoint-6").mkdir()
+    mark_complete(run / "checkpoint-6", 6)
+    assert rotate(run, 1) == [run / "checkpoint-2", run / "checkpoint-4"]
+    assert [p.name for p in run.iterdir()] == ["checkpoint-6"]
+
+
+def test_eval_skips_a_checkpoint_deleted_since_it_listed_the_run(tmp_path, synth_set, tiny_run, caplog,
+                                                                  monkeypatch):
+    import shutil
+
+    import geollava.evaluate as evaluate_module
+    from geollava.runs import find_targets
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    listed = find_targets(str(run))
+    shutil.rmtree(run / "checkpoint-2")  # the training run's rotation, after eval listed the run
+    monkeypatch.setattr(evaluate_module, "find_targets", lambda *a, **k: listed)
+    results = evaluate_module.main(["--checkpoint", str(run), "--data", str(synth_set / "val.json"),
+                                    "--max-new-tokens", "2", "--num-workers", "0", "--no-meteor", "--tokenizer",
+                                    "simple"])
+    assert "checkpoint-2" not in results and "final" in results
+    assert f"skipping {run / 'checkpoint-2'}: deleted since the run was listed" in caplog.text

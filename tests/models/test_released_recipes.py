@@ -43,6 +43,15 @@ RECIPES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def no_zero3_left_over():
+    """A ZeRO-3 config parsed in this process by an earlier test (TrainingArguments register it globally) would
+    make these runs, which have no DeepSpeed, partition their weights."""
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+
+
 @pytest.fixture(scope="session")
 def released_folders(tmp_path_factory) -> dict:
     """Each reference checkpoint at 1 layer, built once for the session."""
