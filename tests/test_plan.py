@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
 from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
 from geollava.config import parse_config
 from geollava.plan import GiB, estimate
@@ -18,15 +17,10 @@ from helpers import REPO_ROOT, write_image, write_json
 
 @pytest.fixture(scope="module")
 def llava_7b(tmp_path_factory):
-    """A LLaVA-1.5-7B-shaped config folder: config.json only, no weights."""
-    folder = tmp_path_factory.mktemp("llava7b")
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768)
-    text = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                       num_key_value_heads=32, vocab_size=32064)
-    LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, projector_hidden_act="gelu",
-                vision_feature_layer=-2).save_pretrained(folder)
-    return folder
+    """LLaVA-1.5-7B at its released shape, full depth (its config, tokenizer and processor), without weights."""
+    from geollava.models.released import build_released
+
+    return build_released("llava-hf/llava-1.5-7b-hf", None, tmp_path_factory.mktemp("llava7b") / "llava", weights=False)
 
 
 def config_for(folder, tmp_path, *extra):
@@ -191,13 +185,18 @@ def test_plan_answers_for_each_new_family_at_7b(family, tmp_path):
 def test_a_model_folder_without_a_tokenizer_falls_back_to_256_text_tokens(llava_7b, tmp_path, capsys):
     """config.json alone and an existing train_data: transformers cannot build a tokenizer there (it would try to
     convert a slow one); the planner says so in one line and plans with 256 text tokens."""
+    import shutil
+
     from geollava.plan import main as plan
 
+    config_only = tmp_path / "config_only"
+    config_only.mkdir()
+    shutil.copy(llava_7b / "config.json", config_only / "config.json")
     write_image(tmp_path / "a.png")
     data = write_json(tmp_path / "train.json", [{"id": "a", "image": "a.png", "conversations": [
         {"from": "human", "value": "<image>\nWhat is here?"}, {"from": "gpt", "value": "A harbour."}]}])
-    argv = [str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path", str(llava_7b),
-            "--train_data", str(data), "--deepspeed", "null", "--gpu-memory", "141"]
+    argv = [str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path",
+            str(config_only), "--train_data", str(data), "--deepspeed", "null", "--gpu-memory", "141"]
     assert plan(argv) == 0
     out = capsys.readouterr().out
     line = out.splitlines()[0]
