@@ -103,9 +103,23 @@ class TermReward:
                                  model_size[k] and tuple(model_size[k])) for k in indices]
             for k, value in zip(indices, TASKS[name].reward(self.term, samples, self.corpus)):
                 values[k] = value
-        if log_metric is not None:
-            log_metric(f"rewards/{self.term}/zero_std_groups", zero_std_share(id, values))
+        if log_metric is not None:  # every rank scores at once: a prompt's completions may sit on several
+            pairs = gathered(list(zip(id, values)))
+            log_metric(f"rewards/{self.term}/zero_std_groups",
+                       zero_std_share([i for i, _ in pairs], [v for _, v in pairs]))
         return values
+
+
+def gathered(items: list) -> list:
+    """``items`` of every process, in rank order (this process's alone when there is one)."""
+    import torch
+
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1):
+        return items
+    parts: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
 
 
 def zero_std_share(ids: list[str], values: list[float | None]) -> float:

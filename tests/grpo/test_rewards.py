@@ -159,3 +159,37 @@ def test_event_terms_on_captions_without_events_are_refused_and_cider_stays_in_0
     same = "two new buildings were constructed in the north"
     rewards = captions.reward("cider", [Sample(same, [same]), Sample("a lake", ["a road was built"])])
     assert all(0.0 <= r <= 1.0 for r in rewards) and rewards[0] == 1.0
+
+
+def _share_on_rank(rank: int, port: int, out) -> None:
+    import torch.distributed as dist
+
+    from geollava.grpo.rewards import gathered
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    values = [1.0, 0.0] if rank == 0 else [1.0, 1.0]  # prompt a scored 1, 1; prompt b 0, 1 — one completion a rank
+    pairs = gathered(list(zip(["a", "b"], values)))
+    out.put((rank, zero_std_share([i for i, _ in pairs], [v for _, v in pairs])))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_the_zero_std_share_counts_groups_split_across_processes():
+    """TRL spreads a prompt's completions over the processes: each rank alone sees one completion a prompt (no
+    group to judge); gathered, prompt a has no spread and b has: 1/2 on every rank."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    out = context.Queue()
+    processes = [context.Process(target=_share_on_rank, args=(rank, port, out)) for rank in range(2)]
+    for p in processes:
+        p.start()
+    results = dict(out.get(timeout=120) for _ in processes)
+    for p in processes:
+        p.join(timeout=60)
+    assert results == {0: 0.5, 1: 0.5}
