@@ -70,7 +70,7 @@ def add_limit_arguments(parser, defaults: ReadLimits | None, prefix: str = "") -
     parser.add_argument("--max-sample-pixels", type=int, default=defaults and defaults.sample_pixels,
                         help=f"{prefix}largest sample decoded, all its frames together (default: "
                              f"{where or defaults.sample_pixels})")
-    parser.add_argument("--max-decode-pixels", type=int, default=defaults and defaults.decode_pixels,
+    decode = defaults and defaults.decode_pixels
+    parser.add_argument("--max-decode-pixels", type=int, default=decode,
                         help=f"{prefix}largest raster without overviews read at all, in source pixels (its reduced "
-                             "read decodes every one of them; default: no limit"
-                             + (f", here {defaults.decode_pixels}" if defaults and defaults.decode_pixels else "") + ")")
+                             f"read decodes every one of them; default: {decode or 'no limit'})")

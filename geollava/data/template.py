@@ -16,9 +16,10 @@ this same code, so the model is always prompted exactly as it was trained.
 The conversation is rendered once as text and tokenized as its reference tokenizes it: LLaVA's two templates as
 LLaVA's tokenizer_image_token does (llava/mm_utils.py: the text between placeholders tokenized chunk by chunk,
 each chunk's BOS dropped but the first's — so a tokenizer with legacy=False, Vicuna's, puts a "▁" after each
-placeholder, as GeoChat and LLaVA trained); geollava and the model's chat template as the text is tokenized whole
-(as their processors do; a chat template's own special tokens instead of the tokenizer's). Labels are -100 everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the
-end-of-turn token for a chat template), found by the tokenizer's character offsets. The media prefix holds the
+placeholder, as GeoChat and LLaVA trained); geollava, raw and the model's chat template as the text is tokenized
+whole (as their processors do; a chat template's own special tokens instead of the tokenizer's). Labels are -100
+everywhere except the tokens whose characters lie in an answer or its end (EOS for Vicuna, the end-of-turn token
+for a chat template), found by the tokenizer's character offsets. The media prefix holds the
 frames' placeholders (one <image> per frame for LLaVA, one <|vision_start|><|image_pad|><|vision_end|> per frame
 for Qwen, one <video> for the video families) and, when there are dates, the frame dates. Each placeholder is
 expanded to as many placeholder tokens as the model makes features for.

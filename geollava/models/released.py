@@ -133,8 +133,8 @@ def geochat_config(entry: Released, files: Path, tower: Path):
     def extras(out: Path) -> None:
         save_processors(out)
         record = json.loads((out / "converted_from.json").read_text())
-        record.update(source=entry.id, vision_tower=f"{json.loads((files / 'config.json').read_text())['mm_vision_tower']}"
-                                                    f" (as {source.id} holds it)")
+        tower_id = json.loads((files / "config.json").read_text())["mm_vision_tower"]
+        record.update(source=entry.id, vision_tower=f"{tower_id} (as {source.id} holds it)")
         (out / "converted_from.json").write_text(json.dumps(record, indent=1))
     return config, extras
 
