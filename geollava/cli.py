@@ -98,10 +98,10 @@ def _run_prepare(args) -> int:
         config = parse_config(args.config_and_overrides, need_data=not args.validate_only, command=args.command)
         check_model_files(config)
         apply_global_batch(config, world)
-        if args.command == "grpo" and not args.validate_only:
+        if args.command == "grpo":  # a dry run checks what the run would refuse, the data's part once it exists
             from .grpo.train import check_before_loading
 
-            check_before_loading(config)
+            check_before_loading(config, data=all(Path(p).is_file() for p in config.data.train_data))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -51,10 +51,11 @@ def parse_rewards(rewards, where: str) -> dict[str, float]:
     return rewards
 
 
-def check_rewards(rewards: dict, tasks_in_data: dict[str, int], where: str) -> dict[str, float]:
+def check_rewards(rewards: dict, tasks_in_data: dict[str, int] | None, where: str) -> dict[str, float]:
     """{term: weight} checked against the terms the tasks define and the tasks the training data has: an
     unknown term, a weight that is not a number >= 0, a term no task of the data takes, and a task of the data
-    that no term rewards are each one error naming the fix."""
+    that no term rewards are each one error naming the fix (``tasks_in_data`` None: data not there yet, the
+    terms and weights alone)."""
     terms = term_tasks()
     unknown = [t for t in rewards if t not in terms]
     if unknown:
@@ -67,6 +68,8 @@ def check_rewards(rewards: dict, tasks_in_data: dict[str, int], where: str) -> d
         weights[term] = float(weight)
     if not any(weights.values()):
         raise ConfigError(f"{where}: rewards: every weight is 0; nothing would be learned")
+    if tasks_in_data is None:
+        return weights
     present = sorted(tasks_in_data)
     for term in weights:
         if not set(terms[term]) & set(present):

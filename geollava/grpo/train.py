@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None):
     return launch(sys.argv[1:] if argv is None else argv, "grpo", build_grpo_trainer, check_before_loading)
 
 
-def check_before_loading(config: Config) -> dict[str, float]:
+def check_before_loading(config: Config, data: bool = True) -> dict[str, float]:
     """What can be known from the config and the annotations alone: the reward terms against the data's tasks,
-    the options this suite does not run, media a family cannot batch together. {term: weight}."""
+    the options this suite does not run, media a family cannot batch together. {term: weight}. ``data`` False
+    (a dry run before the data exists): the terms and weights alone."""
     if getattr(config.reward, "checked", False):
         return config.reward.rewards
     where, t = config.source or "config", config.train
@@ -52,6 +53,8 @@ def check_before_loading(config: Config) -> dict[str, float]:
         key = "train_data_ratios" if config.data.train_data_ratios else "eval_data"
         raise ConfigError(f"{where}: {key} is not used by GRPO (its prompts are every record of train_data, once "
                           "per epoch; evaluate checkpoints with scripts/eval.py); remove it")
+    if not data:
+        return check_rewards(parse_rewards(config.reward.rewards, where), None, where)
     tasks, kinds, metadata = Counter(), set(), {}
     family = get_family(config.model.family)
     for path in config.data.train_data:

@@ -193,3 +193,18 @@ def test_the_zero_std_share_counts_groups_split_across_processes():
     for p in processes:
         p.join(timeout=60)
     assert results == {0: 0.5, 1: 0.5}
+
+
+def test_a_grpo_dry_run_refuses_an_unknown_reward_term_before_the_data_exists(tmp_path, tiny_run, capsys):
+    """`bash scripts/finetune_grpo.sh configs/tiny_grpo.yaml --rewards '{bogus_term: 1}' --dry-run` exited 0 while
+    the run itself refused the term: the dry run (geollava prepare --validate-only) checks the terms too."""
+    from geollava.cli import main as cli
+
+    from helpers import REPO_ROOT
+
+    argv = ["prepare", "--command", "grpo", "--validate-only", str(REPO_ROOT / "configs" / "tiny_grpo.yaml"),
+            "--init_from", str(tiny_run), "--train_data", str(tmp_path / "not_yet.json"), "--output_dir",
+            str(tmp_path / "grpo")]
+    assert cli([*argv, "--rewards", "{bogus_term: 1}"]) == 2
+    assert "rewards: unknown term(s) bogus_term" in capsys.readouterr().err
+    assert cli([*argv, "--rewards", "{task: 1, format: 0.1}"]) == 0
