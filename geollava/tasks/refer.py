@@ -82,33 +82,36 @@ class Refer(BoxTask):
         return self.question_form.format(row.get("question", "")), boxes_text(row["ground_truth"]), metadata
 
 
-def vrsbench_iou(prediction: str, reference: str) -> tuple[float, float, float]:
-    """VRSBench's eval_utils.computeIoU on the first four integers of each text (0 when the answer has fewer):
-    (IoU, intersection, union) with its +1 pixel convention on the 0-100 grid."""
+def vrsbench_iou(prediction: str, reference: str) -> tuple[float, float, float] | None:
+    """VRSBench's eval_utils.computeIoU on the first four integers of each text, with its +1 pixel convention on
+    the 0-100 grid: (IoU, intersection, union); None where its compute_metrics.ipynb takes the row for invalid
+    (an answer with fewer than four integers, or a zero union: the exception it catches)."""
     truth, predicted = ([int(v) for v in re.findall(r"\d+", text)[:4]] for text in (reference, prediction))
     if len(predicted) < 4:
-        x1, y1, x2, y2 = truth
-        return 0.0, 0.0, float((x2 - x1 + 1) * (y2 - y1 + 1))
+        return None
     (x1, y1, x2, y2), (x3, y3, x4, y4) = truth, predicted
     inter = max(0, min(x2, x4) - max(x1, x3) + 1) * max(0, min(y2, y4) - max(y1, y3) + 1)
     union = (x2 - x1 + 1) * (y2 - y1 + 1) + (x4 - x3 + 1) * (y4 - y3 + 1) - inter
-    return (inter / union if union else 0.0), float(inter), float(union)
+    return (inter / union, float(inter), float(union)) if union else None
 
 
 def vrsbench_scores(samples) -> dict:
-    """VRSBench's referring table: acc@0.5, acc@0.7, meanIoU and cumIoU over every item (an unparseable answer
-    counts 0), for unique, non-unique and all expressions (`metadata.unique`)."""
+    """VRSBench's referring table (eval_fianl/compute_metrics.ipynb, cell 5): acc@0.5, acc@0.7 and meanIoU over
+    every item, an invalid answer counting 0; cumIoU = Σ intersection / Σ union over the valid items only; for
+    unique, non-unique and all expressions (`metadata.unique`)."""
     out = {}
     for name, keep in (("unique", True), ("non_unique", False), ("all", None)):
         chosen = [s for s in samples if keep is None or bool(s.metadata.get("unique")) == keep]
         if not chosen:
             continue
         measured = [vrsbench_iou(on_the_grid(s), s.reference) for s in chosen]
-        ious = [m[0] for m in measured]
-        union = sum(m[2] for m in measured)
-        out[name] = {"samples": len(chosen), "acc@0.5": sum(v >= 0.5 for v in ious) / len(ious),
+        ious = [m[0] if m else 0.0 for m in measured]
+        valid = [m for m in measured if m]
+        union = sum(m[2] for m in valid)
+        out[name] = {"samples": len(chosen), "invalid": len(chosen) - len(valid),
+                     "acc@0.5": sum(v >= 0.5 for v in ious) / len(ious),
                      "acc@0.7": sum(v >= 0.7 for v in ious) / len(ious), "meanIoU": sum(ious) / len(ious),
-                     "cumIoU": sum(m[1] for m in measured) / union if union else 0.0}
+                     "cumIoU": sum(m[1] for m in valid) / union if union else 0.0}
     return out
 
 

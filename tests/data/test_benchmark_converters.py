@@ -72,7 +72,10 @@ def test_vrsbench_converts_and_scores_by_its_protocol(tmp_path, vrsbench):
     vrs = metrics["tasks"]["refer"]["vrsbench"]
     assert vrs["unique"]["meanIoU"] == pytest.approx(inter / union) and vrs["unique"]["acc@0.7"] == 1.0
     assert vrs["non_unique"]["acc@0.5"] == 0.0 and vrs["all"]["acc@0.5"] == 0.5
-    assert vrs["all"]["cumIoU"] == pytest.approx(inter / (union + (70 - 50 + 1) * (90 - 50 + 1)))
+    # compute_metrics.ipynb cell 5: an answer without four integers raises in computeIoU, is caught, and so
+    # counts 0 in acc and meanIoU (divided by every row) and is left out of cumIoU (its ΣI / ΣU over valid rows)
+    assert vrs["all"]["cumIoU"] == pytest.approx(inter / union) and vrs["all"]["invalid"] == 1
+    assert vrs["all"]["meanIoU"] == pytest.approx(inter / union / 2)
     # a Qwen3-VL answer (0-1000, JSON) is read in its own format and moved onto VRSBench's grid: the same box
     qwen = score(tmp_path / "qwen3", out / "vrsbench_referring.json", {
         refer[0]["id"]: '[{"bbox_2d": [120, 200, 300, 400], "label": "ship"}]', refer[1]["id"]: "[]"},
