@@ -283,7 +283,7 @@ def check_ranges(config: Config) -> None:
         if group is None:  # a key of the other command (SFT's or GRPO's)
             continue
         value = getattr(group, key)
-        if isinstance(value, float) and not math.isfinite(value) or not ok(value):
+        if not ok(value):
             raise ConfigError(f"{where}: {key}: {value!r} cannot work; it must be {wanted}")
     for group in groups:  # any other number: finite (an inf or nan learning rate trains a step into nonsense)
         for key, value in vars(group).items():

@@ -18,6 +18,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 log = logging.getLogger(__name__)
 LOCK_FILE = ".geollava.lock"
 
@@ -119,8 +121,6 @@ def claim(folder: Path, what: str) -> None:
 def _kind_from_contents(folder: Path) -> str | None:
     """The kind of a folder written before kinds were recorded: a run's saved config says SFT or GRPO (init_from
     is GRPO's), metrics say evaluation."""
-    import yaml
-
     configs = [folder / "geollava_config.yaml", *sorted(folder.glob("checkpoint-*/geollava_config.yaml"))]
     for config in (c for c in configs if c.is_file()):
         try:

@@ -61,7 +61,6 @@ def model_config(config):
     """The HF config of the model a training config trains, without loading any weights."""
     from transformers import AutoConfig
 
-
     m = config.model
     family = get_family(m.family)
     if config.tiny_model is not None:
@@ -253,7 +252,6 @@ def estimate(config, gpus: int = 1, nodes: int = 1, text_tokens: int = 256, micr
              on_gpu: bool = True, answer_tokens: int = DEFAULT_ANSWER_TOKENS) -> tuple[ModelSizes, int, Plan]:
     """(model sizes, visual tokens per frame, plan) for a parsed training config, from the model's config alone;
     ``answer_tokens``: labelled tokens per sample (the logits are made there only)."""
-
     family = get_family(config.model.family)
     hf_config = model_config(config)
     sizes = measure_model(family, hf_config, config.lora.lora_target_modules, config.train,

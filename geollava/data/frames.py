@@ -128,38 +128,23 @@ def read_images(paths: list[Path], raster: RasterSettings | None = None,
                                  f"the frames of {paths[0].parent}")
         if problem:
             raise MediaError(problem)
-        if any(_high_bit_depth(p) for p in paths):  # 16-bit PNGs: scaled by their real range, as rasters are
-            return stretched([_pixels(p) for p in paths], (raster or RasterSettings()).stretch), None
-        return [read_image(p) for p in paths], None
+        images = [read_image(p, keep_depth=True) for p in paths]
+        if any(image.dtype != np.uint8 for image in images):  # 16-bit PNGs: scaled by their range, as rasters are
+            return stretched(images, (raster or RasterSettings()).stretch), None
+        return images, None
     try:
         return read_rasters(paths, raster or RasterSettings(), limits)
     except RasterError as e:
         raise MediaError(str(e)) from None
 
 
-def _high_bit_depth(path: Path) -> bool:
-    """A 16-bit or float image (a 16-bit PNG), which Pillow's RGB conversion would clip mostly to white."""
+def read_image(path: Path, keep_depth: bool = False) -> np.ndarray:
+    """An image as H x W x 3 uint8; with ``keep_depth``, a 16-bit or float image (a 16-bit PNG) as its values, for
+    the sample's stretch (Pillow's RGB conversion would clip most of it to white)."""
     try:
         with Image.open(path) as image:
-            return image.mode.startswith("I") or image.mode == "F"
-    except (OSError, ValueError):
-        return False
-
-
-def _pixels(path: Path) -> np.ndarray:
-    """An image's values as they are (uint16 for a 16-bit PNG; 8-bit images as RGB)."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image) if image.mode.startswith("I") or image.mode == "F" else \
-                np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as e:
-        raise MediaError(f"cannot read image {path}: {e}") from None
-
-
-def read_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            wide = image.mode.startswith("I") or image.mode == "F"
+            return np.asarray(image if keep_depth and wide else image.convert("RGB"))
     except (OSError, ValueError) as e:
         raise MediaError(f"cannot read image {path}: {e}") from None
 
