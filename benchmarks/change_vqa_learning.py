@@ -20,7 +20,7 @@ from task_learning import predict, quickstart_argv
 from geollava.data.validate import load_records
 from geollava.synthetic.tasks import generate_task_split
 from geollava.tasks import Sample, ScoreOptions, get_task
-from geollava.train import main as train
+from geollava.sft.train import main as train
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = get_task("change_vqa")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geollava.data.convert import convert
+from geollava.convert import convert
 
 
 def make_levir(root: Path, pairs: int) -> None:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.dataset import AnnotationDataset
 from geollava.data.prompt import PromptSettings
 from geollava.data.validate import load_records
 from geollava.runs import Target, load_target
 from geollava.families import get_family
-from geollava.generate import generate_predictions
+from geollava.evaluation.generate import generate_predictions
 from geollava.models.tiny import build_tiny_model
-from geollava.predictions import load_predictions
+from geollava.evaluation.predictions import load_predictions
 from geollava.synthetic.captions import Event, describe, tokenizer_corpus
 from geollava.tasks import ScoreOptions
 from geollava.tasks.change_caption import EVENT_TYPES, QUADRANTS, caption_scores
@@ -34,7 +34,7 @@ def generation_speed(tmp: Path, samples: int, max_new_tokens: int, workers: int)
     model_dir = build_tiny_model("llava", tmp / "model", tokenizer_corpus())
     prompt = PromptSettings(num_frames=4)
     model, tokenizer, processor = load_target(Target("base", str(model_dir), "base", "llava", prompt, {"bits": 16}))
-    dataset = ChangeCaptionDataset(load_records(data), data.parent, get_family("llava"), model.config, tokenizer,
+    dataset = AnnotationDataset(load_records(data), data.parent, get_family("llava"), model.config, tokenizer,
                                    processor, prompt, for_generation=True)
     timings, texts = {}, {}
     for batch in (1, 16, 1, 16):  # interleaved twice; the faster of each pair is kept

@@ -27,7 +27,7 @@ from task_learning import constant_answers, predict, quickstart_argv, task_data
 from geollava.grpo.train import main as grpo
 from geollava.tasks import Sample, ScoreOptions, get_task
 from geollava.data.validate import load_records
-from geollava.train import main as train
+from geollava.sft.train import main as train
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["refer", "scene"]

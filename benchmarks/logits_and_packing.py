@@ -29,10 +29,10 @@ RUN = """
 import json, sys, torch
 sys.path.insert(0, "benchmarks")
 from malloc_peak import Peak, libc
-from geollava.config import parse_config
-from geollava.train import build_trainer
+from geollava.launch import load_config
+from geollava.sft.train import build_trainer
 torch.set_num_threads(2)
-trainer, _ = build_trainer(parse_config({argv!r}))
+trainer, _ = build_trainer(load_config({argv!r}))
 for p in trainer.model.parameters():  # weights into process memory, as they would sit on a GPU
     p.data = p.data.clone()
 libc.malloc_trim(0)

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from geollava.config import parse_config
-from geollava.train import build_trainer
+from geollava.launch import load_config
+from geollava.sft.train import build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def steps_per_second(data: Path, out: Path, steps: int, cache: str) -> float:
             "--pixel_cache", str(cache != "none").lower()]
     if cache != "full":
         shutil.rmtree(out, ignore_errors=True)
-    trainer, _ = build_trainer(parse_config(argv))
+    trainer, _ = build_trainer(load_config(argv))
     start = time.perf_counter()
     trainer.train()
     return steps / (time.perf_counter() - start)

@@ -27,11 +27,11 @@ GPU_MEASURED = {"lora": 7.3795, "qlora": 8.5471}
 
 
 def parse(*argv):
-    from geollava.config import parse_config
+    from geollava.launch import load_config
 
     empty = Path(tempfile.mkdtemp()) / "empty.json"
     empty.write_text("[]")
-    return parse_config([*map(str, argv), "--train_data", str(empty)])
+    return load_config([*map(str, argv), "--train_data", str(empty)])
 
 
 def llava_folder(folder: Path, hidden: int, intermediate: int, layers: int, heads: int) -> Path:
@@ -81,12 +81,12 @@ import sys, torch
 sys.argv = ["x"]
 sys.path.insert(0, "benchmarks")
 from malloc_peak import Peak, libc, snapshot
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.models.load import prepare_base_model
 from geollava.synthetic.captions import tokenizer_corpus
-from geollava.train import build_trainer
+from geollava.sft.train import build_trainer
 torch.set_num_threads(2)
-config = parse_config({argv!r})
+config = load_config({argv!r})
 prepare_base_model(config, tokenizer_corpus())  # build the tiny model's files first: building is not training
 libc.malloc_trim(0)
 before = snapshot()
@@ -140,7 +140,7 @@ def against_cpu_runs(tmp: Path) -> None:
 
 def _text_tokens(config, data: Path) -> int:
     """The longest sample's text tokens, as the planner's --text-tokens would be set for this data."""
-    from geollava.train import build_trainer
+    from geollava.sft.train import build_trainer
 
     config.data.train_data = [str(data)]
     trainer, _ = build_trainer(config)

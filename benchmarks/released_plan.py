@@ -26,10 +26,10 @@ MEASURE = """
 import sys, torch
 sys.path.insert(0, "benchmarks")
 from malloc_peak import Peak, libc, snapshot
-from geollava.config import parse_config
-from geollava.train import build_trainer
+from geollava.launch import load_config
+from geollava.sft.train import build_trainer
 torch.set_num_threads(2)
-config = parse_config({argv!r})
+config = load_config({argv!r})
 libc.malloc_trim(0)
 before = snapshot()
 trainer, _ = build_trainer(config)
@@ -56,7 +56,7 @@ def released(root: Path, model_id: str, layers: int | None) -> Path:
 
 
 def full_depth(tmp: Path) -> None:
-    from geollava.config import parse_config
+    from geollava.launch import load_config
     from geollava.plan import GiB, estimate
 
     empty = tmp / "empty.json"
@@ -66,7 +66,7 @@ def full_depth(tmp: Path) -> None:
     print("|---|---|---:|---:|---|")
     for config, model_id, family, _, extra in RECIPES:
         folder = released(tmp / "full", model_id, None)
-        parsed = parse_config([str(REPO / "configs" / config), "--family", family, "--model_name_or_path",
+        parsed = load_config([str(REPO / "configs" / config), "--family", family, "--model_name_or_path",
                                str(folder), "--train_data", str(empty), *extra])
         sizes, _, plan = estimate(parsed, gpus=1)
         print(f"| {config} | {model_id} | {sizes.total / 1e9:.2f} B | {plan.total / GiB:.1f} | "
@@ -74,7 +74,7 @@ def full_depth(tmp: Path) -> None:
 
 
 def one_layer(tmp: Path) -> None:
-    from geollava.config import parse_config
+    from geollava.launch import load_config
     from geollava.plan import estimate, measure_tokens
     from geollava.synthetic.generate import generate_split
     from geollava.synthetic.tasks import generate_task_split
@@ -93,7 +93,7 @@ def one_layer(tmp: Path) -> None:
             print(f"| {config} | {model_id} | run failed: {peak!r} |")
             continue
         allocated, resident = peak
-        parsed = parse_config(argv)
+        parsed = load_config(argv)
         measured = measure_tokens(parsed)  # the text and answer tokens, as `geollava plan` measures the data
         sizes, _, plan = estimate(parsed, text_tokens=measured["text"][0], on_gpu=False,
                                   answer_tokens=measured["answers"][0])

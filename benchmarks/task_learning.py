@@ -16,15 +16,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.dataset import AnnotationDataset
 from geollava.data.validate import load_records
 from geollava.runs import find_targets, load_target
 from geollava.families import get_family
-from geollava.generate import generate_predictions
+from geollava.evaluation.generate import generate_predictions
 from geollava.tasks import Sample, ScoreOptions, get_task
-from geollava.predictions import load_predictions
+from geollava.evaluation.predictions import load_predictions
 from geollava.synthetic.tasks import generate_task_split
-from geollava.train import main as train
+from geollava.sft.train import main as train
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["refer", "scene", "vqa"]
@@ -60,7 +60,7 @@ def predict(run: Path, data: Path, max_new_tokens: int = 24) -> dict[str, str]:
     """The run's final model's greedy answers to the held-out records (data/val.json), by id."""
     target = find_targets(str(run), False, None)[-1]
     model, tokenizer, processor = load_target(target)
-    dataset = ChangeCaptionDataset(load_records(data / "val.json"), data, get_family(target.family), model.config,
+    dataset = AnnotationDataset(load_records(data / "val.json"), data, get_family(target.family), model.config,
                                    tokenizer, processor, target.prompt, for_generation=True)
     out = run / "val_predictions.jsonl"
     generate_predictions(model, tokenizer, dataset, out, run.name, batch_size=16, max_new_tokens=max_new_tokens,

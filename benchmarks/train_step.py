@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.synthetic.generate import generate_split
-from geollava.train import build_trainer
+from geollava.sft.train import build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def mixed_length_set(folder: Path, count: int) -> Path:
 def trainer_for(data: Path, out: Path, *extra):
     argv = [str(REPO / "configs" / "tiny.yaml"), "--train_data", str(data), "--output_dir", str(out),
             "--report_to", "none", "--per_device_train_batch_size", "8", "--num_frames", "4", *extra]
-    trainer, _ = build_trainer(parse_config(argv))
+    trainer, _ = build_trainer(load_config(argv))
     return trainer
 
 

@@ -1,5 +1,5 @@
 """The config keys, by group: the model, the data, LoRA, training (transformers' TrainingArguments with our run
-keys) and reward fine-tuning's start and rewards. config.py parses and checks them."""
+keys). config.py parses and checks them; a recipe's own keys are its own (grpo/arguments.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -94,14 +94,3 @@ class TrainArguments(RunKeys, transformers.TrainingArguments):
     logits_at_labels: bool = field(default=True, metadata={
         "help": "apply the LM head only where the next token is labelled (false: at every position, as the "
                 "model's own loss does; the same loss, more memory)"})
-
-
-@dataclass
-class RewardArguments:
-    """Reward fine-tuning (geollava grpo): where it starts and what it maximises."""
-    init_from: str | None = field(default=None, metadata={
-        "help": "the model GRPO starts from: an SFT checkpoint or run folder (its family, prompt settings and "
-                "adapter), or a base model (hub id or folder)"})
-    rewards: dict | str | None = field(default=None, metadata={
-        "help": "reward terms and their weights, e.g. {task: 1.0, format: 0.1} (geollava/grpo/rewards.py lists "
-                "the terms; each task says which fit it)"})

@@ -1,8 +1,9 @@
 """`geollava COMMAND ...` (or `python -m geollava COMMAND ...`): the one command surface, each command a thin layer
 over the library function that does the work.
 
-  geollava train CONFIG [--key value ...]       fine-tune (what scripts/finetune_lora.sh runs in every process)
-  geollava grpo CONFIG [--key value ...]        reward fine-tuning after SFT (scripts/finetune_grpo.sh)
+  geollava train CONFIG [--nproc-per-node N] [--nnodes M --node-rank R --master-addr A] [--hostfile F]
+                 [--dry-run] [--key value ...]   fine-tune: one process, GPUs or nodes (scripts/finetune_lora.sh)
+  geollava grpo CONFIG [the same]               reward fine-tuning after SFT (scripts/finetune_grpo.sh)
   geollava eval --checkpoint RUN --data FILE    generate and score (= python scripts/eval.py)
   geollava predict --checkpoint CK --frames A.tif B.tif [--task T] [--question Q] [--json] [--draw OUT.png]
   geollava demo --checkpoint CK [--host 127.0.0.1] [--port 7860]
@@ -12,7 +13,6 @@ over the library function that does the work.
   geollava data check | synth | convert ...     annotations: check every record, make synthetic sets, convert
   geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
   geollava model released ID --layers N --out DIR   a reference checkpoint's released shape, depth cut, random
-  geollava prepare CONFIG [--key value ...]     validate a config, build its tiny / assembled base (launchers)
   geollava baseline | learning-check ...        the quickstart's constant-caption baseline and verdict
 
 Each command's own options: `geollava COMMAND --help`.
@@ -28,17 +28,17 @@ from pathlib import Path
 from .data.limits import ReadLimits, add_limit_arguments
 
 # Commands whose module parses its own arguments (`--key value` config overrides, or a parser of its own):
-# (module, help). Their words pass through untouched, --help included.
+# ("module" or "module:function" taking the words, help). Their words pass through untouched, --help included.
 DELEGATED = {
-    "train": ("geollava.train", "fine-tune a model on a YAML config (+ --key value overrides)"),
-    "grpo": ("geollava.grpo.train", "reward fine-tuning (GRPO) after SFT, each task's score its reward"),
-    "eval": ("geollava.evaluate", "generate with checkpoints or a base model and score, or score a predictions file"),
-    "predict": ("geollava.predict", "ask a checkpoint about your own frames, GeoTIFFs or video"),
-    "demo": ("geollava.demo", "serve a browser demo of a checkpoint (Gradio, loopback by default)"),
-    "plan": ("geollava.plan", "estimate per-GPU memory of a training config before launching"),
+    "train": ("geollava.launch:train", "fine-tune a model on a YAML config (+ --key value overrides)"),
+    "grpo": ("geollava.launch:grpo", "reward fine-tuning (GRPO) after SFT, each task's score its reward"),
+    "eval": ("geollava.evaluation.evaluate", "generate with checkpoints or a base model and score, or score a predictions file"),
+    "predict": ("geollava.serving.predict", "ask a checkpoint about your own frames, GeoTIFFs or video"),
+    "demo": ("geollava.serving.demo", "serve a browser demo of a checkpoint (Gradio, loopback by default)"),
+    "plan": ("geollava.launch:plan", "estimate per-GPU memory of a training config before launching"),
     "report": ("geollava.report", "write the HTML report of evaluated models"),
-    "baseline": ("geollava.baseline", "the constant-caption baseline: the most frequent training answer"),
-    "learning-check": ("geollava.learning_check", "the quickstart's verdict: did the model learn to see change?"),
+    "baseline": ("geollava.evaluation.baseline", "the constant-caption baseline: the most frequent training answer"),
+    "learning-check": ("geollava.evaluation.learning_check", "the quickstart's verdict: did the model learn to see change?"),
 }
 
 
@@ -49,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     return args.run(args) or 0
 
 
-def _delegate(module: str, words: list[str]) -> int:
-    """The module's main on the command's words; its exit code (a module returning its result means success)."""
-    result = importlib.import_module(module).main(words)
+def _delegate(target: str, words: list[str]) -> int:
+    """The module's main (or the named function) on the command's words; its exit code (a module returning its
+    result means success)."""
+    module, _, function = target.partition(":")
+    result = getattr(importlib.import_module(module), function or "main")(words)
     return result if isinstance(result, int) else 0
 
 
@@ -65,7 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("words", nargs=argparse.REMAINDER)
         p.set_defaults(run=lambda args, module=module: _delegate(module, args.words))
     _add_merge(commands)
-    _add_prepare(commands)
     data = commands.add_parser("data", help="check, generate and convert annotation data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     _add_check(data_commands)
@@ -73,50 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(data_commands)
     _add_model(commands)
     return parser
-
-
-def _add_prepare(commands) -> None:
-    p = commands.add_parser("prepare", help="validate a training config, build a tiny / assembled base model if it "
-                                            "asks for one, print the DeepSpeed config its checkpoints were saved "
-                                            "with (if any) and the output folder, last (used by the launch scripts)")
-    p.add_argument("--world-size", type=int, default=1, help="processes the run will have (all nodes)")
-    p.add_argument("--command", choices=("train", "grpo"), default="train", help="the command the config is for")
-    p.add_argument("--validate-only", action="store_true",
-                   help="do not build the base model; the data files need not exist yet (--dry-run)")
-    p.add_argument("config_and_overrides", nargs=argparse.REMAINDER)
-    p.set_defaults(run=_run_prepare)
-
-
-def _run_prepare(args) -> int:
-    from .config import ConfigError, apply_global_batch, check_model_files, parse_config
-    from .models.checkpoint import saved_deepspeed
-    from .models.load import prepare_base_model
-    from .synthetic.captions import tokenizer_corpus
-
-    world = args.world_size
-    try:
-        config = parse_config(args.config_and_overrides, need_data=not args.validate_only, command=args.command)
-        check_model_files(config)
-        apply_global_batch(config, world)
-        if args.command == "grpo":  # a dry run checks what the run would refuse, the data's part once it exists
-            from .grpo.train import check_before_loading
-
-            check_before_loading(config, data=all(Path(p).is_file() for p in config.data.train_data))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    base = "(not built: --validate-only)" if args.validate_only else prepare_base_model(config, tokenizer_corpus())
-    t = config.train
-    print(f"base model: {base}", file=sys.stderr)
-    print(f"batch: {t.per_device_train_batch_size} per device x {world} processes x "
-          f"{t.gradient_accumulation_steps} accumulation = "
-          f"{t.per_device_train_batch_size * world * t.gradient_accumulation_steps} per optimizer step",
-          file=sys.stderr)
-    saved = saved_deepspeed(Path(t.output_dir))
-    if saved:
-        print(f"saved deepspeed: {saved}")  # the launcher resumes under the stage the checkpoints were saved with
-    print(t.output_dir)
-    return 0
 
 
 def _add_merge(commands) -> None:
@@ -229,7 +186,7 @@ def _run_check(args) -> int:
 
 
 def _add_convert(commands) -> None:
-    from .data.convert import FORMATS
+    from .convert import FORMATS
     from .tasks import benchmark_tasks
 
     p = commands.add_parser("convert", help="convert a public dataset into our annotations")
@@ -257,7 +214,7 @@ def _add_convert(commands) -> None:
 def _run_convert(args) -> int:
     from dataclasses import fields
 
-    from .data.convert import ConvertOptions, convert
+    from .convert import ConvertOptions, convert
 
     start = time.perf_counter()
     options = ConvertOptions(**{f.name: getattr(args, f.name) for f in fields(ConvertOptions)})

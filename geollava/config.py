@@ -11,28 +11,36 @@ import difflib
 import json
 import math
 import os
-from dataclasses import MISSING, asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import transformers
 import yaml
 
-from .arguments import (ConfigError, DataArguments, LoraArguments, ModelArguments, RewardArguments, RunKeys,
-                        TrainArguments)
+from .arguments import ConfigError, DataArguments, LoraArguments, ModelArguments, RunKeys, TrainArguments
 from .data.annotations import is_hub_dataset_id
 from .data.prompt import PromptSettings
 from .families import FAMILIES, TinySpec
 
-__all__ = ["Config", "ConfigError", "DataArguments", "LoraArguments", "ModelArguments", "RewardArguments",
-           "RunKeys", "TrainArguments", "parse_config", "config_help", "device_defaults", "apply_global_batch"]
+__all__ = ["Config", "ConfigError", "DataArguments", "LoraArguments", "ModelArguments", "Recipe", "RunKeys",
+           "TrainArguments", "parse_config", "config_help", "device_defaults", "apply_global_batch", "named_keys"]
 
 
-def grpo_arguments():
-    """TRL's GRPOConfig with our run keys (grpo/arguments.py; TRL is imported only for GRPO)."""
-    from .grpo.arguments import GRPOTrainArguments
-
-    return GRPOTrainArguments
+@dataclass(frozen=True)
+class Recipe:
+    """What a training recipe hands the config layer (sft/train.py's, grpo/train.py's); this module names none."""
+    command: str  # its geollava command: train, grpo
+    arguments: Callable[[], tuple]  # its own argument groups, its TrainingArguments class last (imported on use)
+    keys: frozenset = frozenset()  # keys only its configs set: how `geollava plan` tells a config's recipe
+    cpu_defaults: dict = field(default_factory=dict)  # its defaults on a CPU machine, besides use_cpu
+    generates: bool = False  # its steps generate completions (the planner counts their KV cache, a KL reference)
+    validate: Callable | None = None  # (config) its own checks of a parsed config; raises ConfigError
+    batched: Callable | None = None  # (config) what it derives once the global batch is known
+    check: Callable | None = None  # (config, data exists) what can be known before any model loads
+    build: Callable | None = None  # (config) → (trainer, extras)
+    main: Callable | None = None  # (argv) one process of the run
 
 
 @dataclass
@@ -44,16 +52,13 @@ class Config:
     train: TrainArguments
     tiny_model: TinySpec | None = None
     source: str | None = None  # the YAML file
-    reward: RewardArguments | None = None  # a GRPO config's
-
-    @property
-    def command(self) -> str:
-        return "train" if self.reward is None else "grpo"
+    recipe_args: object | None = None  # the recipe's own group besides its training arguments (GRPO's rewards)
+    recipe: Recipe | None = None
 
     def resolved(self) -> dict:
         """A flat dict the parser accepts again: everything of ours, and the training arguments that were set."""
         out = {}
-        for group in (self.model, self.data, self.prompt, self.lora, *([self.reward] if self.reward else [])):
+        for group in (self.model, self.data, self.prompt, self.lora, *([self.recipe_args] if self.recipe_args else [])):
             out.update(asdict(group))
         if self.tiny_model is not None:
             out["tiny_model"] = asdict(self.tiny_model)
@@ -72,24 +77,25 @@ class Config:
         return out
 
 
-GROUPS = (ModelArguments, DataArguments, PromptSettings, LoraArguments, TrainArguments)
-GRPO_KEYS = {"init_from", "rewards"}  # a config with either is a GRPO config
+def groups(recipe: Recipe) -> tuple:
+    """The argument groups of a recipe's configs: the model, data, prompt and LoRA, then the recipe's own."""
+    return (ModelArguments, DataArguments, PromptSettings, LoraArguments, *recipe.arguments())
 
 
-def groups(command: str) -> tuple:
-    """The argument groups of `geollava train` (SFT) or `geollava grpo`."""
-    if command == "grpo":
-        return (ModelArguments, DataArguments, PromptSettings, LoraArguments, RewardArguments, grpo_arguments())
-    return GROUPS
+def named_keys(argv: list[str]) -> set[str]:
+    """The keys ``[CONFIG.yaml] [--key value ...]`` sets, in the file (and what it extends) or on the line."""
+    source = argv[0] if argv and not argv[0].startswith("--") else None
+    cli = argv[1:] if source else list(argv)
+    return set(_load_yaml(source) if source else {}) | {w[2:] for w in cli if w.startswith("--")}
 
 
-def parse_config(argv: list[str], need_data: bool = True, command: str | None = None) -> Config:
+def parse_config(argv: list[str], recipe: Recipe, need_data: bool = True) -> Config:
     """``[CONFIG.yaml] [--key value ...]`` → Config; raises ConfigError with the file and key on any mistake.
 
     The YAML's values become the parser's defaults and the command line overrides them (TRL's pattern); this
     machine's defaults (CPU, gloo) come first, so both can still change them. ``need_data=False`` accepts a
     config whose data files do not exist yet (the memory planner needs only the model and a text length).
-    ``command``: "train" or "grpo"; None: "grpo" when the config sets init_from or rewards.
+    ``recipe``: whose config it is (its argument groups and checks).
     """
     source = argv[0] if argv and not argv[0].startswith("--") else None
     cli = argv[1:] if source else list(argv)
@@ -98,10 +104,7 @@ def parse_config(argv: list[str], need_data: bool = True, command: str | None = 
     tiny_cli, cli = _split_tiny_overrides(cli)
     nulls, cli = _split_nulls(cli)
     values.update(dict.fromkeys(nulls))
-    if command is None:
-        named = set(values) | {w[2:] for w in cli if w.startswith("--")}
-        command = "grpo" if named & GRPO_KEYS else "train"
-    parser = transformers.HfArgumentParser(groups(command))
+    parser = transformers.HfArgumentParser(groups(recipe))
     actions = {a.dest: a for a in parser._actions if a.option_strings}
     unknown = [k for k in values if k not in actions]
     if unknown:
@@ -113,7 +116,7 @@ def parse_config(argv: list[str], need_data: bool = True, command: str | None = 
     if unknown_cli:
         raise ConfigError(f"the command line: unknown option(s) {', '.join(unknown_cli)}"
                           + "".join(_suggest(w[2:], set(actions)) for w in unknown_cli))
-    parser.set_defaults(**{**device_defaults(command), **{k: _typed(actions[k], v, source)
+    parser.set_defaults(**{**device_defaults(recipe), **{k: _typed(actions[k], v, source)
                                                           for k, v in values.items()}})
     try:
         parsed = parser.parse_args_into_dataclasses(cli)
@@ -123,26 +126,26 @@ def parse_config(argv: list[str], need_data: bool = True, command: str | None = 
     except ValueError as e:
         raise ConfigError(f"{source or 'command line'}: {e}") from None
     tiny_spec = _tiny_spec({**(tiny or {}), **tiny_cli}, source) if tiny is not None or tiny_cli else None
-    model, data, prompt, lora, *reward, train = parsed
-    config = Config(model, data, prompt, lora, train, tiny_spec, source, reward[0] if reward else None)
+    model, data, prompt, lora, *own, train = parsed
+    config = Config(model, data, prompt, lora, train, tiny_spec, source, own[0] if own else None, recipe)
     validate(config, need_data)
     return config
 
 
-def config_help(command: str = "train") -> str:
-    """Every config key with its help, as `geollava train --help` (or `grpo --help`) prints them."""
-    parser = transformers.HfArgumentParser(groups(command), prog=f"geollava {command} CONFIG.yaml")
+def config_help(recipe: Recipe) -> str:
+    """Every config key of a recipe with its help, as `geollava train --help` (or `grpo --help`) prints them."""
+    parser = transformers.HfArgumentParser(groups(recipe), prog=f"geollava {recipe.command} CONFIG.yaml")
     parser.description = ("A YAML config sets these keys (see configs/); --key value on the command line overrides "
                           "one. tiny_model.<key> sets a tiny random model's sizes.")
     return parser.format_help()
 
 
-def device_defaults(command: str = "train") -> dict:
-    """Defaults for this machine: a CPU run uses the CPU (in fp32: TRL's GRPO defaults to bf16), and several CPU
+def device_defaults(recipe: Recipe) -> dict:
+    """Defaults for this machine: a CPU run uses the CPU (and the recipe's own CPU defaults), and several CPU
     processes talk over gloo."""
     if torch.cuda.is_available():
         return {}
-    defaults = {"use_cpu": True, **({"bf16": False} if command == "grpo" else {})}
+    defaults = {"use_cpu": True, **recipe.cpu_defaults}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         defaults["ddp_backend"] = "gloo"
     return defaults
@@ -181,10 +184,8 @@ def validate(config: Config, need_data: bool = True) -> None:
     """Impossible combinations, caught before any model is loaded."""
     m, d, lora, t = config.model, config.data, config.lora, config.train
     where = config.source or "config"
-    if config.reward is not None:
-        from .grpo.start import resolve_start
-
-        resolve_start(config)
+    if config.recipe and config.recipe.validate:
+        config.recipe.validate(config)
     if m.family not in FAMILIES:
         raise ConfigError(f"{where}: family: {m.family!r} is not one of {sorted(FAMILIES)}")
     sources = [m.model_name_or_path is not None, m.vision_tower is not None or m.language_model is not None,
@@ -208,11 +209,6 @@ def validate(config: Config, need_data: bool = True) -> None:
     if config.prompt.chat_template == "raw":
         raise ConfigError(f"{where}: chat_template: raw asks the question alone, with no place for an answer "
                           "(GeoLLaVA's evaluation script): it cannot train; it is eval.py's --chat-template raw")
-    if config.reward is None and config.prompt.box_format != "geochat":
-        raise ConfigError(f"{where}: box_format: {config.prompt.box_format}: SFT answers are trained as the "
-                          "annotations write them (GeoChat's syntax), so a model trained so answers in it; train "
-                          "with box_format: geochat (a zero-shot base is asked in its own format by eval.py "
-                          "--box-format, and GRPO can reward it there)")
     if (m.min_pixels or m.max_pixels) and FAMILIES[m.family].visual_tokens != "dynamic":
         raise ConfigError(f"{where}: min_pixels / max_pixels set the resolution of Qwen's dynamic-resolution "
                           f"families; family {m.family} resizes every frame to its tower's fixed size")
@@ -280,7 +276,7 @@ def check_ranges(config: Config) -> None:
     groups = (config.model, config.data, config.prompt, config.lora, config.train)
     for key, (ok, wanted) in RANGES.items():
         group = next((g for g in groups if hasattr(g, key)), None)
-        if group is None:  # a key of the other command (SFT's or GRPO's)
+        if group is None:  # a key of another recipe's
             continue
         value = getattr(group, key)
         if not ok(value):
@@ -402,12 +398,8 @@ def apply_global_batch(config: Config, world_size: int | None = None) -> None:
                           "change GLOBAL_BATCH, the per-device batch or the number of GPUs")
     t.global_batch_size = global_batch
     t.gradient_accumulation_steps = global_batch // per_step
-    if config.reward is not None:  # GRPO generates one optimizer step's completions at once, whole groups
-        t.steps_per_generation, t.generation_batch_size = t.gradient_accumulation_steps, global_batch
-        if global_batch % t.num_generations:
-            raise ConfigError(f"{config.source or 'config'}: global batch {global_batch} completions is not "
-                              f"divisible by num_generations {t.num_generations}: every prompt's completions must be "
-                              "in one batch; set GLOBAL_BATCH (or global_batch_size) to a multiple of it")
+    if config.recipe and config.recipe.batched:
+        config.recipe.batched(config)
 
 
 def is_zero3(deepspeed_config: str | dict | None) -> bool:

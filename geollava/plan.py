@@ -180,7 +180,7 @@ def plan(config, sizes: ModelSizes, tokens_per_frame: int, gpus: int = 1, nodes:
     else:  # DeepSpeed's ZeRO-3 estimate counts 18 bytes per parameter in all, the 16-bit weights included
         rows.append(("gradients + optimizer states (ZeRO-3)", 0 if offload else trainable * 16 / world))
         rows.append(("ZeRO-3 gather buffer (largest layer)", 4 * sizes.largest_layer))
-    grpo = getattr(config, "reward", None) is not None
+    grpo = config.recipe is not None and config.recipe.generates
     if grpo and t.beta > 0:  # TRL's KL reference: a frozen copy of the adapter, or of the whole model
         rows.append(("KL reference (beta > 0)", lora_params * lora_bytes if lora.lora_enable
                      else sizes.total * compute / (world if stage == 3 else 1)))
@@ -433,9 +433,68 @@ def format_plan(p: Plan, gpu_memory: float | None) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit code 0: it fits; 1: it does not fit; 2: the config or the model's config cannot be read. The launch
-    scripts read the exit code (and, with --json, the object) — never the text."""
+@dataclass
+class Assessment:
+    """A config's plan on GPUs of one size: what `geollava plan` prints and the launcher acts on."""
+    config: object
+    plan: Plan
+    sizes: ModelSizes
+    gpu_memory: float
+    text: tuple[int, str]  # text tokens per sample, and where the number comes from
+    answers: tuple[int, str]  # labelled tokens per sample, and where from
+    suggestion: tuple[int, int] | None  # (per-device batch, accumulation) that fits with the same global batch
+    stage: tuple[str | None, str]  # (a cheaper DeepSpeed config that fits, why)
+
+    @property
+    def fits(self) -> bool:
+        return fits(self.plan, self.gpu_memory)
+
+    @property
+    def change_deepspeed(self) -> str | None:
+        """The recommended DeepSpeed config when it is not the config's own."""
+        recommended, current = self.stage[0], self.config.train.deepspeed
+        same = recommended and current and Path(recommended).resolve() == Path(current).resolve()
+        return recommended if recommended and not same else None
+
+    def as_json(self) -> dict:
+        p, config = self.plan, self.config
+        return {"config": config.source, "family": config.model.family, "parameters": self.sizes.total,
+                "world": p.world, "deepspeed": config.train.deepspeed, "micro_batch": p.micro_batch,
+                "sequence": p.sequence, "text_tokens": self.text[0], "text_tokens_from": self.text[1],
+                "answer_tokens": self.answers[0], "answer_tokens_from": self.answers[1],
+                "rows_gib": {what: value / GiB for what, value in p.rows}, "total_gib": p.total / GiB,
+                "gpu_memory_gib": self.gpu_memory, "fits": self.fits,
+                "suggested": {"per_device_train_batch_size": self.suggestion[0],
+                              "gradient_accumulation_steps": self.suggestion[1]} if self.suggestion else None,
+                "recommended_deepspeed": self.stage[0], "recommended_because": self.stage[1],
+                "change_deepspeed": bool(self.change_deepspeed), "notes": p.notes}
+
+    def summary_lines(self) -> list[str]:
+        """The plan in a few lines, as the launcher prints it before a GPU run."""
+        p = self.plan
+        lines = [f"{p.total / GiB:.1f} GiB per GPU of {self.gpu_memory:.0f}: "
+                 f"{'fits' if self.fits else 'DOES NOT FIT'} (micro-batch {p.micro_batch} x {p.sequence} tokens)"]
+        lines += [f"  {what}: {value / GiB:.2f} GiB" for what, value in p.rows]
+        if self.suggestion:
+            lines.append(f"suggested: per_device_train_batch_size {self.suggestion[0]}, "
+                         f"gradient_accumulation_steps {self.suggestion[1]}")
+        return lines
+
+
+def assess(config, gpus: int, nodes: int, gpu_memory: float, text_tokens: int | None = None,
+           answer_tokens: int | None = None) -> Assessment:
+    """The plan of ``config`` on ``gpus`` x ``nodes`` GPUs of ``gpu_memory`` GiB; raises OSError when the model's
+    config cannot be read."""
+    measured = measure_tokens(config, text_tokens, answer_tokens)
+    text, answers = measured["text"], measured["answers"]
+    sizes, per_frame, p = estimate(config, gpus, nodes, text[0], answer_tokens=answers[0])
+    args = (config, sizes, per_frame, gpus, nodes, text[0], gpu_memory, answers[0])
+    return Assessment(config, p, sizes, gpu_memory, text, answers, suggest_batch(*args), recommend_deepspeed(*args))
+
+
+def main(argv: list[str], recipe) -> int:
+    """Exit code 0: it fits; 1: it does not fit; 2: the config or the model's config cannot be read. ``recipe``:
+    the recipe the config is for (config.Recipe; `geollava plan` finds it: launch.plan)."""
     from .config import ConfigError, parse_config
 
     parser = argparse.ArgumentParser(prog="geollava plan", description=__doc__.splitlines()[0],
@@ -453,58 +512,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object (rows in GiB, total, fits, "
                                                             "suggested batch, recommended DeepSpeed stage) instead "
                                                             "of the table")
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(argv)
     try:
-        config = parse_config(rest, need_data=False)  # a GRPO config (init_from, rewards) plans GRPO
+        config = parse_config(rest, recipe, need_data=False)
+        a = assess(config, args.gpus, args.nodes, args.gpu_memory, args.text_tokens, args.answer_tokens)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    measured = measure_tokens(config, args.text_tokens, args.answer_tokens)
-    (args.text_tokens, how), (args.answer_tokens, answer_how) = measured["text"], measured["answers"]
-    try:
-        sizes, per_frame, p = estimate(config, args.gpus, args.nodes, args.text_tokens,
-                                       answer_tokens=args.answer_tokens)
     except OSError as e:  # transformers' word for "no such folder, and the hub cannot be reached"
-        name = config.model.model_name_or_path or config.model.language_model
-        print(f"error: cannot read the model config of {name}: it is not a local folder and the hub did not answer "
-              f"({str(e).splitlines()[0]}); point model_name_or_path at a local model folder, or run where the hub "
-              "is reachable (only config.json is read, no weights)", file=sys.stderr)
+        print(f"error: {unreadable_model(config, e)}", file=sys.stderr)
         return 2
-    suggestion = suggest_batch(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory,
-                               args.answer_tokens)
-    stage = recommend_deepspeed(config, sizes, per_frame, args.gpus, args.nodes, args.text_tokens, args.gpu_memory,
-                                args.answer_tokens)
-    verdict = fits(p, args.gpu_memory)
     if args.json:
-        out = plan_json(p, sizes, config, args.gpu_memory, verdict, suggestion, args.text_tokens, how)
-        same = stage[0] and config.train.deepspeed and Path(stage[0]).resolve() == Path(config.train.deepspeed).resolve()
-        out.update(answer_tokens=args.answer_tokens, answer_tokens_from=answer_how,
-                   recommended_deepspeed=stage[0], recommended_because=stage[1], change_deepspeed=bool(stage[0])
-                   and not same)
-        print(json.dumps(out))
-        return 0 if verdict else 1
-    print(f"text tokens per sample: {args.text_tokens} ({how})")
-    print(f"labelled tokens per sample: {args.answer_tokens} ({answer_how})")
-    print(f"plan for {config.source or 'the config'}: {config.model.family}, {sizes.total / 1e9:.2f} B parameters, "
+        print(json.dumps(a.as_json()))
+        return 0 if a.fits else 1
+    p = a.plan
+    print(f"text tokens per sample: {a.text[0]} ({a.text[1]})")
+    print(f"labelled tokens per sample: {a.answers[0]} ({a.answers[1]})")
+    print(f"plan for {config.source or 'the config'}: {config.model.family}, {a.sizes.total / 1e9:.2f} B parameters, "
           f"{p.world} GPU(s), micro-batch {p.micro_batch} x {p.sequence} tokens")
     print(format_plan(p, args.gpu_memory))
-    if suggestion:
-        print(f"  suggested: per_device_train_batch_size {suggestion[0]}, gradient_accumulation_steps "
-              f"{suggestion[1]} (same global batch)")
+    if a.suggestion:
+        print(f"  suggested: per_device_train_batch_size {a.suggestion[0]}, gradient_accumulation_steps "
+              f"{a.suggestion[1]} (same global batch)")
     else:
         print("  no per-device batch fits: enable activation_checkpointing, ZeRO-3, offload, QLoRA or more GPUs")
-    if stage[0] and Path(stage[0]).resolve() != Path(config.train.deepspeed).resolve():
-        print(f"  recommended: deepspeed {stage[0]}: {stage[1]}")
-    return 0 if verdict else 1
+    if a.change_deepspeed:
+        print(f"  recommended: deepspeed {a.stage[0]}: {a.stage[1]}")
+    return 0 if a.fits else 1
 
 
-def plan_json(p: Plan, sizes: ModelSizes, config, gpu_memory: float, verdict: bool, suggestion, text_tokens: int,
-              how: str) -> dict:
-    return {"config": config.source, "family": config.model.family, "parameters": sizes.total, "world": p.world,
-            "deepspeed": config.train.deepspeed,
-            "micro_batch": p.micro_batch, "sequence": p.sequence, "text_tokens": text_tokens,
-            "text_tokens_from": how, "rows_gib": {what: value / GiB for what, value in p.rows},
-            "total_gib": p.total / GiB, "gpu_memory_gib": gpu_memory, "fits": verdict,
-            "suggested": {"per_device_train_batch_size": suggestion[0],
-                          "gradient_accumulation_steps": suggestion[1]} if suggestion else None,
-            "notes": p.notes}
+def unreadable_model(config, error: OSError) -> str:
+    name = config.model.model_name_or_path or config.model.language_model
+    return (f"cannot read the model config of {name}: it is not a local folder and the hub did not answer "
+            f"({str(error).splitlines()[0]}); point model_name_or_path at a local model folder, or run where the "
+            "hub is reachable (only config.json is read, no weights)")

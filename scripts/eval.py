@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geollava.evaluate import main  # noqa: E402
+from geollava.evaluation.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

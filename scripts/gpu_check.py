@@ -86,10 +86,10 @@ def run_argv(run: str, folders: dict[str, Path], data: Path, batch: int, steps: 
 
 def planned_gib(argv: list[str], text_tokens: int, answer_tokens: int) -> float:
     """The planner's per-GPU estimate without its CUDA-overhead row (comparable with max_memory_allocated)."""
-    from geollava.config import parse_config
+    from geollava.launch import load_config
     from geollava.plan import estimate
 
-    config = parse_config(argv, need_data=False)
+    config = load_config(argv, need_data=False)
     _, _, p = estimate(config, text_tokens=text_tokens, on_gpu=False, answer_tokens=answer_tokens)
     return p.total / 2**30
 
@@ -97,14 +97,14 @@ def planned_gib(argv: list[str], text_tokens: int, answer_tokens: int) -> float:
 TRAIN = """
 import json, sys, time, torch
 from transformers import TrainerCallback
-from geollava.config import parse_config
-from geollava.train import build_trainer
+from geollava.launch import load_config
+from geollava.sft.train import build_trainer
 times = []
 class Timer(TrainerCallback):
     def on_step_end(self, *a, **k):
         torch.cuda.synchronize()
         times.append(time.perf_counter())
-trainer, _ = build_trainer(parse_config(sys.argv[1:]))
+trainer, _ = build_trainer(load_config(sys.argv[1:]))
 trainer.add_callback(Timer())
 parameters = sum(p.numel() for p in trainer.model.parameters())
 trainer.train()

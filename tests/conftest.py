@@ -12,6 +12,16 @@ from helpers import index_frame, tiny_argv
 IMAGE_TASKS = ["scene", "vqa", "refer", "grounding", "region_caption"]  # the synthetic single-image tasks
 
 
+@pytest.fixture(autouse=True)
+def no_deepspeed_config_left_behind():
+    """TrainingArguments with a ZeRO-3 config set a process-wide config that makes every later model load
+    partition its weights (and ask MPI for a process group): a test that made one must not hand it on."""
+    yield
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+
+
 @pytest.fixture(scope="session")
 def index_video(tmp_path_factory) -> Path:
     """A 24-frame mp4 whose frame i has brightness 4 + 8 i."""
@@ -43,7 +53,7 @@ def tiny_models(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, synth_set, tiny_models) -> Path:
     """A short LoRA run of the tiny LLaVA: checkpoint-2, checkpoint-4 and the final model."""
-    from geollava.train import main
+    from geollava.sft.train import main
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
     return main(tiny_argv(out, synth_set, tiny_models["llava"], "llava", "--max_steps", 4, "--save_steps", 2))

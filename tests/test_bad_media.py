@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from geollava.data.mp4 import write_mp4
-from geollava.train import main
+from geollava.sft.train import main
 
 from helpers import REPO_ROOT, index_frame, tiny_argv, write_json
 

@@ -9,7 +9,7 @@ from geollava.cli import DELEGATED
 
 from helpers import REPO_ROOT, cli
 
-COMMANDS = ["train", "eval", "predict", "demo", "plan", "report", "merge", "data", "model", "prepare", "baseline",
+COMMANDS = ["train", "eval", "predict", "demo", "plan", "report", "merge", "data", "model", "baseline",
             "learning-check"]
 
 

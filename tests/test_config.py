@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from geollava.config import ConfigError, parse_config
+from geollava.config import ConfigError
+from geollava.launch import load_config
 from geollava.families import FAMILIES
 
 from helpers import REPO_ROOT, write_json
@@ -19,7 +20,7 @@ def annotations(tmp_path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_config_parses(path, annotations):
-    config = parse_config([str(path), "--train_data", str(annotations)])
+    config = load_config([str(path), "--train_data", str(annotations)])
     assert config.model.family in FAMILIES
     assert path.read_text().startswith("#"), "each config starts with a comment showing how to launch it"
     assert "bash scripts/finetune_" in path.read_text().split("\n\n")[0]
@@ -27,7 +28,7 @@ def test_every_shipped_config_parses(path, annotations):
 
 def test_recipes_carry_geollava_values(annotations):
     for name, bits in (("lora.yaml", 16), ("qlora.yaml", 4)):
-        c = parse_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])
+        c = load_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])
         assert (c.lora.lora_r, c.lora.lora_alpha, c.lora.lora_dropout, c.lora.bits) == (64, 128, 0.1, bits)
         assert c.train.learning_rate == 1e-4 and c.train.num_train_epochs == 1
         assert c.model.model_name_or_path == "LanguageBind/Video-LLaVA-7B-hf"
@@ -35,7 +36,7 @@ def test_recipes_carry_geollava_values(annotations):
 
 
 def test_command_line_overrides_yaml(annotations):
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
+    c = load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
                       "--learning_rate", "3e-5", "--lora_target_modules", "q_proj", "v_proj",
                       "--tiny_model.text_layers", "3", "--deepspeed", "null"])
     assert c.train.learning_rate == 3e-5 and c.lora.lora_target_modules == ["q_proj", "v_proj"]
@@ -73,7 +74,7 @@ def test_bad_configuration_is_one_clear_error(tmp_path, annotations, yaml_text, 
     path = tmp_path / "c.yaml"
     path.write_text(f"extends: {REPO_ROOT / 'configs' / 'tiny.yaml'}\n" + yaml_text)
     with pytest.raises(ConfigError) as error:
-        parse_config([str(path), "--train_data", str(annotations), *extra])
+        load_config([str(path), "--train_data", str(annotations), *extra])
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
@@ -86,7 +87,7 @@ def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path, annotations, co
     path = tmp_path / "c.yaml"
     path.write_bytes(content)
     with pytest.raises(ConfigError) as error:
-        parse_config([str(path), "--train_data", str(annotations)])
+        load_config([str(path), "--train_data", str(annotations)])
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
@@ -94,7 +95,7 @@ def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path, annotations, co
 def test_missing_train_data_is_refused_before_loading(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text((REPO_ROOT / "configs" / "tiny.yaml").read_text().replace("train_data:", "# train_data:"))
-    result = subprocess.run([sys.executable, "-m", "geollava", "prepare", str(path),
+    result = subprocess.run([sys.executable, "-m", "geollava", "train", str(path),
                              "--output_dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "train_data is not set" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing may be built for a config that cannot run"
@@ -102,7 +103,7 @@ def test_missing_train_data_is_refused_before_loading(tmp_path):
 
 def test_global_batch_from_the_environment(annotations, monkeypatch):
     monkeypatch.setenv("GLOBAL_BATCH", "32")
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
+    c = load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
     assert c.train.gradient_accumulation_steps == 8  # 32 / (4 per device x 1 process)
 
 
@@ -111,14 +112,14 @@ def test_yaml_values_are_typed_like_command_line_words(annotations):
     path = annotations.parent / "typed.yaml"
     path.write_text("extends: " + str(REPO_ROOT / "configs" / "tiny.yaml") + "\nlearning_rate: 1e-4\n"
                     "lora_dropout: 0\nlora_target_modules: q_proj\nbf16: false\n")
-    c = parse_config([str(path), "--train_data", str(annotations)])
+    c = load_config([str(path), "--train_data", str(annotations)])
     assert c.train.learning_rate == 1e-4 and isinstance(c.train.learning_rate, float)
     assert c.lora.lora_dropout == 0.0 and c.lora.lora_target_modules == ["q_proj"] and c.train.bf16 is False
     assert c.tiny_model.text_hidden == 128, "extends: keeps the parent's tiny_model block"
 
 
 def test_qlora_recipe_is_the_lora_recipe_with_a_quantized_base(annotations):
-    parse = lambda name: parse_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])  # noqa
+    parse = lambda name: load_config([str(REPO_ROOT / "configs" / name), "--train_data", str(annotations)])  # noqa
     lora, qlora = parse("lora.yaml").resolved(), parse("qlora.yaml").resolved()
     differ = {k for k in lora.keys() | qlora.keys() if lora.get(k) != qlora.get(k)}
     assert differ == {"bits", "output_dir"}, differ
@@ -129,30 +130,31 @@ def test_a_config_that_extends_itself_is_refused(tmp_path):
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(ConfigError, match="extends itself"):
-        parse_config([str(tmp_path / "a.yaml")])
+        load_config([str(tmp_path / "a.yaml")])
 
 
 def test_machine_defaults_come_from_config_parsing(annotations, monkeypatch):
     from geollava.config import device_defaults
+    from geollava.sft.train import RECIPE as SFT
 
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
+    c = load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations)])
     assert c.train.use_cpu is True and c.train.ddp_backend is None  # this machine has no GPU
     yaml_path = annotations.parent / "gpu.yaml"
     yaml_path.write_text(f"extends: {REPO_ROOT / 'configs' / 'tiny.yaml'}\nuse_cpu: false\n")
-    assert parse_config([str(yaml_path), "--train_data", str(annotations)]).train.use_cpu is False  # YAML wins
+    assert load_config([str(yaml_path), "--train_data", str(annotations)]).train.use_cpu is False  # YAML wins
     monkeypatch.setenv("WORLD_SIZE", "2")  # (a parse would now start a process group: the 2-process tests do)
-    assert device_defaults() == {"use_cpu": True, "ddp_backend": "gloo"}
+    assert device_defaults(SFT) == {"use_cpu": True, "ddp_backend": "gloo"}
 
 
 def test_prompt_settings_are_one_group_of_the_config(annotations):
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
+    c = load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations),
                       "--num_frames", "2", "--image_aspect_ratio", "pad", "--model_max_length", "512"])
     assert (c.prompt.num_frames, c.prompt.image_aspect_ratio, c.prompt.model_max_length) == (2, "pad", 512)
     assert c.prompt.question and c.prompt.too_long == "skip"
 
 
 def test_plan_needs_no_data(tmp_path):
-    c = parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(tmp_path / "later.json")],
+    c = load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(tmp_path / "later.json")],
                      need_data=False)
     assert c.data.train_data[0].endswith("later.json")
 
@@ -166,18 +168,18 @@ def test_plan_needs_no_data(tmp_path):
 ])
 def test_values_that_cannot_work_are_refused_naming_the_key(annotations, override, key):
     with pytest.raises(ConfigError) as error:
-        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), *override])
+        load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), *override])
     assert f": {key}: " in str(error.value) and "cannot work; it must be" in str(error.value)
 
 
 def test_an_output_folder_that_cannot_be_written_is_refused_before_anything_loads(annotations, tmp_path):
     # /proc takes no new files, even from root (a chmod 555 folder would not stop root)
     with pytest.raises(ConfigError, match=r"output_dir: cannot write in /proc"):
-        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
+        load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
                       "/proc/geollava-run"])
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="is a file, not a folder"):
-        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
+        load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--train_data", str(annotations), "--output_dir",
                       str(tmp_path / "file" / "run")])
 
 
@@ -189,13 +191,14 @@ def test_the_dry_run_refuses_values_that_cannot_work(tmp_path):
 
 
 def test_sft_is_refused_another_box_format_than_its_answers():
-    from geollava.config import ConfigError, parse_config
+    from geollava.config import ConfigError
+    from geollava.launch import load_config
 
     with pytest.raises(ConfigError, match="box_format: pixels: SFT answers are trained as the annotations write"):
-        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--box_format", "pixels"], need_data=False)
+        load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--box_format", "pixels"], need_data=False)
 
 
 def test_the_old_template_name_vicuna_is_refused_naming_both_sentences():
     # it rendered GeoChat's evaluation sentence before format 2; mapping it silently would change the prompt
     with pytest.raises(ConfigError, match="write llava_v1 for exactly that, or vicuna_v1"):
-        parse_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--chat_template", "vicuna"], need_data=False)
+        load_config([str(REPO_ROOT / "configs" / "tiny.yaml"), "--chat_template", "vicuna"], need_data=False)

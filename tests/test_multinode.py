@@ -42,7 +42,7 @@ def test_dry_run_prints_the_command_and_batch_arithmetic(tmp_path, synth_set, ti
     result = subprocess.run(["bash", "scripts/finetune_lora.sh", *argv, "--dry-run"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "batch: 2 per device x 4 processes x 2 accumulation = 16 per optimizer step" in result.stderr
+    assert "batch: 2 per device x 4 processes x 2 accumulation = 16 per optimizer step" in result.stdout
     assert "torchrun --nnodes 2 --node_rank 0 --nproc_per_node 2" in result.stdout
     assert not (tmp_path / "x").exists()  # nothing ran, nothing was built
     hostfile = tmp_path / "hostfile"

@@ -9,7 +9,7 @@ import pytest
 from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
 from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.plan import GiB, estimate
 
 from helpers import REPO_ROOT, write_image, write_json
@@ -25,7 +25,7 @@ def llava_7b(tmp_path_factory):
 
 def config_for(folder, tmp_path, *extra):
     data = write_json(tmp_path / "empty.json", [])
-    return parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path",
+    return load_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", "llava", "--model_name_or_path",
                          str(folder), "--train_data", str(data), "--num_frames", "1", *map(str, extra)])
 
 
@@ -91,7 +91,7 @@ def test_gpu_check_plans_each_run_of_its_matrix_as_that_run_trains(tmp_path):
     data = tmp_path / "later.json"
     rows = {}
     for run in ("llava-lora", "llava-full-logits", "llava-zero3", "llava-qlora", "qwen-packed"):
-        config = parse_config(run_argv(run, folders, data, 4, 4), need_data=False)
+        config = load_config(run_argv(run, folders, data, 4, 4), need_data=False)
         rows[run] = dict(estimate(config, text_tokens=96, on_gpu=False, answer_tokens=48)[2].rows)
     lora = rows["llava-lora"]
     assert "ZeRO-3 gather buffer (largest layer)" in rows["llava-zero3"] and "ZeRO-3 gather buffer (largest " \
@@ -100,7 +100,7 @@ def test_gpu_check_plans_each_run_of_its_matrix_as_that_run_trains(tmp_path):
     assert "logits and loss (fp32, 192 labelled tokens)" in lora and "logits and loss (fp32, every position)" in \
         rows["llava-full-logits"]
     assert not any("CUDA" in what for what in lora)  # comparable with max_memory_allocated
-    assert 6.9e9 < estimate(parse_config(run_argv("llava-lora", folders, data, 4, 4), need_data=False))[0].total \
+    assert 6.9e9 < estimate(load_config(run_argv("llava-lora", folders, data, 4, 4), need_data=False))[0].total \
         < 7.2e9  # full depth
     assert len(RUNS) >= 12
 
@@ -170,7 +170,7 @@ def test_plan_answers_for_each_new_family_at_7b(family, tmp_path):
     Image.fromarray(np.zeros((448, 448, 3), np.uint8)).save(tmp_path / "f.png")
     data = write_json(tmp_path / "train.json", [{"id": "a", "video": ["f.png", "f.png"], "conversations": [
         {"from": "human", "value": "<video>\nWhat changed?"}, {"from": "gpt", "value": "Nothing."}]}])
-    config = lambda *extra: parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,  # noqa
+    config = lambda *extra: load_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,  # noqa
                                           "--model_name_or_path", str(folder), "--train_data", str(data),
                                           "--media_root", str(tmp_path), "--num_frames", "2", *map(str, extra)])
     sizes, tokens, p = estimate(config())
@@ -187,7 +187,7 @@ def test_a_model_folder_without_a_tokenizer_falls_back_to_256_text_tokens(llava_
     convert a slow one); the planner says so in one line and plans with 256 text tokens."""
     import shutil
 
-    from geollava.plan import main as plan
+    from geollava.launch import plan
 
     config_only = tmp_path / "config_only"
     config_only.mkdir()
@@ -216,8 +216,8 @@ def test_a_grpo_config_plans_generation_the_kl_reference_and_no_full_logits(llav
     data = write_json(tmp_path / "empty.json", [])
     argv = [str(REPO_ROOT / "configs" / "grpo.yaml"), "--init_from", str(llava_7b), "--family", "llava",
             "--train_data", str(data), "--deepspeed", "null", "--num_frames", "1"]
-    config = parse_config(argv, need_data=False)
-    assert config.command == "grpo" and config.model.model_name_or_path == str(llava_7b)
+    config = load_config(argv, need_data=False)
+    assert config.recipe.command == "grpo" and config.model.model_name_or_path == str(llava_7b)
     sizes, per_frame, p = estimate(config, text_tokens=100)
     rows = dict(p.rows)
     sequence = 576 + 100 + 256
@@ -230,7 +230,7 @@ def test_a_grpo_config_plans_generation_the_kl_reference_and_no_full_logits(llav
     training = sum(v for k, v in rows.items() if k.startswith(("activations", "log-probabilities")))
     assert p.total == pytest.approx(sum(rows.values()) - min(training, rows[next(k for k in rows
                                                                                  if k.startswith("generation"))]))
-    with_kl = dict(estimate(parse_config([*argv, "--beta", "0.04"], need_data=False), text_tokens=100)[2].rows)
+    with_kl = dict(estimate(load_config([*argv, "--beta", "0.04"], need_data=False), text_tokens=100)[2].rows)
     lora = sum(64 * (i + o) for i, o in sizes.lora_targets.values())
     assert with_kl["KL reference (beta > 0)"] == lora * 4  # PEFT keeps the copied adapter in fp32
 
@@ -256,7 +256,7 @@ def test_the_launcher_takes_the_cheaper_stage_and_says_why(llava_7b, tmp_path):
     result = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "[finetune] deepspeed configs/deepspeed/zero2.json instead of the config's: ZeRO-2" in result.stdout
+    assert "[launch] deepspeed configs/deepspeed/zero2.json instead of the config's: ZeRO-2" in result.stdout
     assert "--deepspeed configs/deepspeed/zero2.json" in result.stdout.splitlines()[-1]
     kept = subprocess.run(["bash", "scripts/finetune_lora.sh", *map(str, argv)], cwd=REPO_ROOT,
                           env={**env, "KEEP_ZERO_STAGE": "1"}, capture_output=True, text=True, timeout=600)

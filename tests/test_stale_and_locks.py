@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from geollava.evaluate import main as evaluate
+from geollava.evaluation.evaluate import main as evaluate
 from geollava.locks import FolderLockedError, folder_lock
-from geollava.train import main as train
+from geollava.sft.train import main as train
 
 from helpers import REPO_ROOT, tiny_argv
 
@@ -111,7 +111,7 @@ def test_a_folder_of_one_kind_of_run_refuses_another_kind(tmp_path, task_set, ti
     """GRPO into an SFT run's folder (which overwrote SFT's checkpoint-2 and final model, and then resumed from
     SFT's optimizer) is refused before any model loads; so are SFT into an evaluation's folder and an evaluation
     into a training run's folder. A folder from before kinds were recorded is known by its contents."""
-    import geollava.train as train_module
+    import geollava.sft.train as train_module
     from geollava.grpo.train import main as grpo
 
     sft = train(tiny_argv(tmp_path / "sft", task_set, tiny_models["llava"], "llava", "--max_steps", 2,

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..families import Family
 from ..tasks import get_task
-from .box_formats import Frame
+from ..geometry.box_formats import ImageSize
 from .frames import Frames, MediaError, frame_sizes, load_frames, sample_indices
 from .pixel_cache import PixelCache
 from .raster import file_dates
@@ -36,7 +36,7 @@ class _Fit(NamedTuple):
     keep: int  # tokens a cut at the limit keeps
 
 
-class ChangeCaptionDataset(torch.utils.data.Dataset):
+class AnnotationDataset(torch.utils.data.Dataset):
     """``for_generation=True`` yields the prompt only (up to 'ASSISTANT:'), for evaluation."""
 
     def __init__(self, records: Sequence[Record], media_root: str | Path, family: Family, model_config,
@@ -192,8 +192,8 @@ class ChangeCaptionDataset(torch.utils.data.Dataset):
         """A zero-shot model that writes boxes its own way is asked in its own convention (the task's form)."""
         height, width = self.frame_sizes(record)[0]
         model_w, model_h = self.family.model_frame(self.image_processor, self.model_config, height, width)
-        frame = Frame(width, height, model_w, model_h)
-        return get_task(record.task).reword(question, self.settings.box_format, frame)
+        size = ImageSize(width, height, model_w, model_h)
+        return get_task(record.task).reword(question, self.settings.box_format, size)
 
     def prompt_text(self, record: Record) -> str:
         """The conversation as the model reads it, each media placeholder written once (not expanded)."""

@@ -18,7 +18,7 @@ from collections import defaultdict
 import yaml
 
 from ..arguments import ConfigError
-from ..scoring import sample_of
+from ..evaluation.scoring import sample_of
 from ..tasks import TASKS
 
 UNIVERSAL = ("task", "format")

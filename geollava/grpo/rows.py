@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.dataset import ChangeCaptionDataset
-from ..scoring import image_sizes
+from ..data.dataset import AnnotationDataset
+from ..evaluation.scoring import image_sizes
 
 
 @dataclass(eq=False)
@@ -54,7 +54,7 @@ def frames_of(item: dict) -> int:
 class PromptRows(torch.utils.data.Dataset):
     """Rows for TRL from a generation dataset (``for_generation=True``: prompts without answers)."""
 
-    def __init__(self, dataset: ChangeCaptionDataset):
+    def __init__(self, dataset: AnnotationDataset):
         self.dataset = dataset
         self.records = {r.id: r for r in dataset.records}
         self.sizes = image_sizes([dataset.records[i] for i in dataset.keep], dataset.media_root)

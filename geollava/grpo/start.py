@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def resolve_start(config) -> None:
     """Fill the model, prompt and LoRA keys from ``init_from``; a run folder's ``init_from`` becomes the checkpoint
     it names (its final model, else its last complete checkpoint)."""
-    where, reward, model = config.source or "config", config.reward, config.model
+    where, reward, model = config.source or "config", config.recipe_args, config.model
     if not reward.init_from:
         raise ConfigError(f"{where}: init_from is not set; give an SFT run or checkpoint folder (geollava train's "
                           "output_dir) or a base model (hub id or folder)")
@@ -71,7 +71,7 @@ def resolve_start(config) -> None:
 
 def start_adapter(config) -> Path | None:
     """The SFT adapter GRPO trains on (None: it starts from a base or full-weight model, LoRA as configured)."""
-    folder = Path(config.reward.init_from)
+    folder = Path(config.recipe_args.init_from)
     return folder if (folder / "adapter_config.json").is_file() else None
 
 

@@ -10,18 +10,18 @@ from collections import Counter
 
 import transformers
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, Recipe
 from ..data.template import end_of_turn
 from ..families import get_family
 from ..models.adapters import cast_trainable, trainable_setup, trainable_summary
 from ..models.load import compute_dtype, load_model, load_processors
 from ..tasks import get_task
-from ..train import build_dataset, data_records, init_deepspeed_distributed, launch, resolved_for_checkpoints
-from ..trainer import SaveExtras
+from ..sft.train import build_dataset, data_records, init_deepspeed_distributed, resolved_for_checkpoints, run
+from ..sft.trainer import SaveExtras
 from .processor import SampleProcessor
 from .rewards import check_rewards, parse_rewards, reward_functions
 from .rows import PromptRows, as_trl_dataset
-from .start import start_adapter
+from .start import resolve_start, start_adapter
 
 log = logging.getLogger("geollava.grpo")
 
@@ -29,15 +29,15 @@ log = logging.getLogger("geollava.grpo")
 def main(argv: list[str] | None = None):
     """`geollava grpo CONFIG [--key value ...]`: the final model's folder, or exit code 2 with one `error:` line
     (a bad config or reward, before any model loads)."""
-    return launch(sys.argv[1:] if argv is None else argv, "grpo", build_grpo_trainer, check_before_loading)
+    return run(sys.argv[1:] if argv is None else argv, RECIPE)
 
 
 def check_before_loading(config: Config, data: bool = True) -> dict[str, float]:
     """What can be known from the config and the annotations alone: the reward terms against the data's tasks,
     the options this suite does not run, media a family cannot batch together. {term: weight}. ``data`` False
     (a dry run before the data exists): the terms and weights alone."""
-    if getattr(config.reward, "checked", False):
-        return config.reward.rewards
+    if getattr(config.recipe_args, "checked", False):
+        return config.recipe_args.rewards
     where, t = config.source or "config", config.train
     if t.use_vllm:
         raise ConfigError(f"{where}: use_vllm: GRPO's vLLM generation is not wired to this suite's prompts and "
@@ -54,7 +54,7 @@ def check_before_loading(config: Config, data: bool = True) -> dict[str, float]:
         raise ConfigError(f"{where}: {key} is not used by GRPO (its prompts are every record of train_data, once "
                           "per epoch; evaluate checkpoints with scripts/eval.py); remove it")
     if not data:
-        return check_rewards(parse_rewards(config.reward.rewards, where), None, where)
+        return check_rewards(parse_rewards(config.recipe_args.rewards, where), None, where)
     tasks, kinds, metadata = Counter(), set(), {}
     family = get_family(config.model.family)
     for path in config.data.train_data:
@@ -66,13 +66,13 @@ def check_before_loading(config: Config, data: bool = True) -> dict[str, float]:
     if len(kinds) > 1:
         raise ConfigError(f"{where}: train_data mixes single images and frames, which {family.name} feeds through "
                           "two different towers; GRPO batches cannot mix them: train them in separate runs")
-    weights = check_rewards(parse_rewards(config.reward.rewards, where), dict(tasks), where)
+    weights = check_rewards(parse_rewards(config.recipe_args.rewards, where), dict(tasks), where)
     for task, records_metadata in metadata.items():
         for term in weights:
             problem = get_task(task).reward_problem(term, records_metadata)
             if problem:
                 raise ConfigError(f"{where}: rewards: {problem}")
-    config.reward.rewards, config.reward.checked = weights, True
+    config.recipe_args.rewards, config.recipe_args.checked = weights, True
     return weights
 
 
@@ -127,3 +127,26 @@ def _concatenated(datasets):
     import torch
 
     return torch.utils.data.ConcatDataset([PromptRows(d) for d in datasets])
+
+
+def grpo_arguments() -> tuple:
+    from .arguments import GRPOTrainArguments, RewardArguments  # TRL is imported only for GRPO
+
+    return RewardArguments, GRPOTrainArguments
+
+
+def check_generation_batch(config: Config) -> None:
+    """GRPO generates one optimizer step's completions at once, whole groups."""
+    t = config.train
+    t.steps_per_generation, t.generation_batch_size = t.gradient_accumulation_steps, t.global_batch_size
+    if t.global_batch_size % t.num_generations:
+        raise ConfigError(f"{config.source or 'config'}: global batch {t.global_batch_size} completions is not "
+                          f"divisible by num_generations {t.num_generations}: every prompt's completions must be in "
+                          "one batch; set GLOBAL_BATCH (or global_batch_size) to a multiple of it")
+
+
+RECIPE = Recipe("grpo", grpo_arguments, keys=frozenset({"init_from", "rewards"}),
+                cpu_defaults={"bf16": False},  # TRL's GRPO defaults to bf16; a CPU run trains in fp32
+                generates=True,
+                validate=resolve_start, batched=check_generation_batch, check=check_before_loading,
+                build=build_grpo_trainer, main=main)

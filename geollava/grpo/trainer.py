@@ -8,7 +8,7 @@ from __future__ import annotations
 from trl import GRPOTrainer
 
 from ..families import Family
-from ..trainer import RunParts
+from ..sft.trainer import RunParts
 
 
 class VideosByName:

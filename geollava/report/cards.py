@@ -11,7 +11,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from ..data.boxes import BoxError, draw, parse_grounded
+from ..geometry.boxes import BoxError, draw, parse_grounded
 from ..data.frames import MediaError, load_frames
 from ..tasks import DEFAULT_TASK, TASKS
 

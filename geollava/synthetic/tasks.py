@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..data.annotations import write_annotations
-from ..data.boxes import GRID, Box
+from ..geometry.boxes import GRID, Box
 from ..tasks import TASKS, Task, get_task
 from ..tasks.scene import SYNTHETIC_CLASSES
 from .scene import ROOF_COLOURS, Box as PixelBox, Scene, new_ground, observe, render

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..data.box_formats import Frame, read_boxes
-from ..data.boxes import GRID, BoxError, parse_boxes
+from ..geometry.box_formats import ImageSize, read_boxes
+from ..geometry.boxes import GRID, BoxError, parse_boxes
 from .base import Answer, Sample, ScoreOptions, Task, box_problems, grouped_accuracy, normalise_answer
 
 THRESHOLD = 0.5
@@ -69,9 +69,9 @@ def _overlap(a, b) -> tuple[float, float, float]:
     return (intersection / union if union else 0.0), intersection, union
 
 
-def frame_of(sample: Sample) -> Frame:
+def image_size_of(sample: Sample) -> ImageSize:
     width, height = sample.size or (GRID, GRID)
-    return Frame(width, height, *(sample.model_size or (None, None)))
+    return ImageSize(width, height, *(sample.model_size or (None, None)))
 
 
 class BoxTask(Task):
@@ -96,9 +96,9 @@ class BoxTask(Task):
         (a record's exact pixel box, `metadata.box_pixels` [x1, y1, x2, y2], where a benchmark gives one)."""
         from shapely.ops import unary_union
 
-        frame = frame_of(sample)
-        truth = self.truth_polygons(sample, frame)
-        predicted = read_boxes(sample.prediction, sample.box_format, frame)
+        size = image_size_of(sample)
+        truth = self.truth_polygons(sample, size)
+        predicted = read_boxes(sample.prediction, sample.box_format, size)
         matches = match_polygons(predicted, truth)
         ious = [m[0] for m in matches]
         matched = sum(v >= THRESHOLD for v in ious)
@@ -112,15 +112,15 @@ class BoxTask(Task):
 
     def well_formed(self, sample: Sample) -> bool:
         """At least one box in the model's own format (the one the sample says)."""
-        return bool(read_boxes(sample.prediction, sample.box_format, frame_of(sample)))
+        return bool(read_boxes(sample.prediction, sample.box_format, image_size_of(sample)))
 
-    def truth_polygons(self, sample: Sample, frame: Frame) -> list:
+    def truth_polygons(self, sample: Sample, size: ImageSize) -> list:
         exact = sample.metadata.get("box_pixels")
         if exact:
             from shapely.geometry import box as rectangle
 
             return [rectangle(*exact)]
-        return read_boxes(sample.reference, "geochat", frame)
+        return read_boxes(sample.reference, "geochat", size)
 
     def aggregate(self, samples: list[Sample], options: ScoreOptions) -> tuple[dict, list[dict]]:
         per_sample = [self.score(s) for s in samples]
@@ -201,7 +201,7 @@ def _rouge():
 def boxes_text(value) -> str:
     """A benchmark's ground truth as a box string: kept as given when it is one, built from [x1, y1, x2, y2(,
     angle)] lists otherwise (anything else is kept, and `data check` reports it)."""
-    from ..data.boxes import Box, format_boxes
+    from ..geometry.boxes import Box, format_boxes
 
     if isinstance(value, str):
         return value

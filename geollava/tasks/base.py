@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..data.boxes import Box, BoxError, parse_boxes
+from ..geometry.boxes import Box, BoxError, parse_boxes
 
 Problem = tuple[str, str, str]  # (code, message, fix), as the record checks report them
 
@@ -33,7 +33,7 @@ class Sample:
     size: tuple[int, int] | None = None  # (width, height) of the image, for box tasks; None: a square grid
     question: str = ""
     id: str = ""
-    box_format: str = "geochat"  # how the prediction writes boxes (data/box_formats.py); references: GeoChat's
+    box_format: str = "geochat"  # how the prediction writes boxes (geometry/box_formats.py); references: GeoChat's
     model_size: tuple[int, int] | None = None  # (width, height) the model's processor resized the image to
 
     @property
@@ -56,7 +56,7 @@ class ScoreOptions:
     meteor: bool = True
     tokenizer: str = "auto"  # caption tokenizer: auto | ptb | simple
     sbert_model: str | None = None
-    box_format: str = "geochat"  # how the predictions write boxes (data/box_formats.py)
+    box_format: str = "geochat"  # how the predictions write boxes (geometry/box_formats.py)
 
 
 def normalise_answer(text: str) -> str:
@@ -64,8 +64,13 @@ def normalise_answer(text: str) -> str:
     return text.replace(" ", "").lower().replace(".", "")
 
 
+PARTS = ("problems", "metadata_for", "question", "reword", "parse", "score", "reward", "aggregate", "card_boxes",
+         "synthesize")  # what an entry may define; the ones it does not, it names in `inherits`
+
+
 class Task:
     name: str = ""
+    inherits: tuple[str, ...] = ()  # the PARTS it takes from this class as they are (tests/tasks/test_registry.py)
     media: str = "image"  # "image" or "frames"
     summary: str = ""
     title: str = ""  # how headings name it (default: its name)
@@ -108,9 +113,9 @@ class Task:
             return None
         return text if self.tag and text.startswith(self.tag) else self.question_form.format(text)
 
-    def reword(self, question: str, box_format: str, frame) -> str:
+    def reword(self, question: str, box_format: str, size) -> str:
         """The question as a model that writes boxes in ``box_format`` is asked it zero-shot (its own convention;
-        ``frame``: data/box_formats.Frame of the image). Tasks without boxes ask as trained."""
+        ``size``: geometry/box_formats.ImageSize of the image). Tasks without boxes ask as trained."""
         return question
 
     # -- answers ---------------------------------------------------------------------------------------------

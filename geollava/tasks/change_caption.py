@@ -179,6 +179,7 @@ def best_rouge_l(sample: Sample) -> float:
 
 class ChangeCaption(Task):
     name = "change_caption"
+    inherits = ("problems", "metadata_for", "question", "reword", "parse", "card_boxes", "synthesize")
     media = "frames"
     summary = "what changed across the frames (the default)"
     order = 0

@@ -7,6 +7,7 @@ from .answers import TextTask
 
 class Conversation(TextTask):
     name = "conversation"
+    inherits = ("problems", "metadata_for", "question", "reword", "parse", "reward", "card_boxes", "synthesize")
     summary = "free single-image instruction chat"
     order = 70
     example = {"question": "Describe the image.", "answer": "A harbour with three ships beside a long pier.",

@@ -2,13 +2,14 @@
 boxes). Scored both ways: boxes as grounding (acc@0.5), and the words, boxes and <p> tags taken out, as text."""
 from __future__ import annotations
 
-from ..data.boxes import has_box, strip_boxes
+from ..geometry.boxes import has_box, strip_boxes
 from .answers import BoxTask, TextTask, text_scores
 from .base import Sample, ScoreOptions
 
 
 class GroundedDescription(BoxTask, TextTask):
     name = "grounded_description"
+    inherits = ("metadata_for", "question", "reword", "reward", "card_boxes", "synthesize")
     summary = "a description whose phrases carry boxes"
     order = 60
     reward_key = "iou"

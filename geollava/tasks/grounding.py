@@ -2,13 +2,14 @@
 GeoChat_Instruct). Scored on rotated boxes (answers.BoxTask): acc@0.5, single- and multi-object."""
 from __future__ import annotations
 
-from ..data.boxes import Phrase, format_grounded
+from ..geometry.boxes import Phrase, format_grounded
 from .answers import BoxTask, boxes_text
 from .refer import TASK as REFER
 
 
 class Grounding(BoxTask):
     name = "grounding"
+    inherits = ("metadata_for", "question", "reward", "card_boxes")
     summary = "\"[grounding] ...\" → a description with boxes"
     order = 40
     tag = "[grounding]"
@@ -23,7 +24,7 @@ class Grounding(BoxTask):
              "norm1000": "{} Output the bbox coordinates of every object you mention using JSON format.",
              "norm1": "{} Give the bounding box coordinates of every object you mention."}
 
-    def reword(self, question: str, box_format: str, frame) -> str:
+    def reword(self, question: str, box_format: str, size) -> str:
         if box_format == "geochat":
             return question
         return self.forms[box_format].format(question.replace(self.tag, "", 1).strip())

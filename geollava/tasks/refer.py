@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import re
 
-from ..data.box_formats import read_boxes
-from ..data.boxes import GRID, Box, format_boxes
-from .answers import BoxTask, boxes_text, frame_of
+from ..geometry.box_formats import read_boxes
+from ..geometry.boxes import GRID, Box, format_boxes
+from .answers import BoxTask, boxes_text, image_size_of
 
 SIZE_GROUPS = ("small", "medium", "large")
 
 
 class Refer(BoxTask):
     name = "refer"
+    inherits = ("metadata_for", "question", "reward", "card_boxes")
     summary = "\"[refer] ... <p>phrase</p>\" → the phrase's box(es); optional `metadata.size_group`"
     order = 30
     tag = "[refer]"
@@ -39,7 +40,7 @@ class Refer(BoxTask):
              "norm1000": "Locate {}, output its bbox coordinates using JSON format.",
              "norm1": "Please provide the bounding box coordinate of the region this sentence describes: {}"}
 
-    def reword(self, question: str, box_format: str, frame) -> str:
+    def reword(self, question: str, box_format: str, size) -> str:
         phrase = re.search(r"<p>(.*?)</p>", question, flags=re.S)
         if box_format == "geochat" or phrase is None:
             return question
@@ -120,12 +121,12 @@ def on_the_grid(sample) -> str:
     answer as it is; another format's first box moved onto that grid."""
     if sample.box_format == "geochat":
         return sample.prediction
-    frame = frame_of(sample)
-    boxes = read_boxes(sample.prediction, sample.box_format, frame)
+    size = image_size_of(sample)
+    boxes = read_boxes(sample.prediction, sample.box_format, size)
     if not boxes:
         return ""
     x1, y1, x2, y2 = boxes[0].bounds
-    sides = (frame.width, frame.height, frame.width, frame.height)
+    sides = (size.width, size.height, size.width, size.height)
     return "{" + "".join(f"<{round(v * GRID / side)}>" for v, side in zip((x1, y1, x2, y2), sides)) + "}"
 
 

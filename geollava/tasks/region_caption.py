@@ -2,14 +2,15 @@
 GeoChat_Instruct). Scored as text: ROUGE-1 / ROUGE-L per sample, METEOR and CIDEr over the task's samples."""
 from __future__ import annotations
 
-from ..data.box_formats import write_box
-from ..data.boxes import GRID, Box, parse_boxes
+from ..geometry.box_formats import write_box
+from ..geometry.boxes import GRID, Box, parse_boxes
 from .answers import TextTask
 from .base import box_problems
 
 
 class RegionCaption(TextTask):
     name = "region_caption"
+    inherits = ("metadata_for", "question", "parse", "reward")
     summary = "\"[identify] What is the object present at {box}\" → its name"
     order = 50
     tag = "[identify]"
@@ -26,9 +27,9 @@ class RegionCaption(TextTask):
              "norm1000": "What is the object in the region {}? Answer in one word or a short phrase.",
              "norm1": "Please provide a short description for this region: {}"}
 
-    def reword(self, question: str, box_format: str, frame) -> str:
+    def reword(self, question: str, box_format: str, size) -> str:
         boxes = parse_boxes(question) if box_format != "geochat" else []
-        return self.forms[box_format].format(write_box(boxes[0], box_format, frame)) if boxes else question
+        return self.forms[box_format].format(write_box(boxes[0], box_format, size)) if boxes else question
 
     def card_boxes(self, question: str, row: dict) -> tuple[str, str]:
         return question, ""  # the box is in the question; the answer is a name

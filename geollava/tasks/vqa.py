@@ -18,6 +18,7 @@ _OBJECTS = ("building", "tank", "water", "trees")
 
 class VQA(ShortAnswerTask):
     name = "vqa"
+    inherits = ("question", "reword", "reward", "card_boxes")
     summary = "answer a question in a word or number; `metadata.question_type` groups the scores"
     order = 20
     title = "VQA"

@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import AutoConfig, AutoTokenizer, Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessorMixin
 
-from geollava.data.dataset import ChangeCaptionDataset
+from geollava.data.dataset import AnnotationDataset
 from geollava.data.prompt import PromptSettings
 from geollava.data.schema import parse_record
 from geollava.data.template import IGNORE_INDEX, SYSTEMS, conversation_turns, encode, render
@@ -161,14 +161,14 @@ def test_qwen2_5_vl_ids_are_its_processors(tiny_models, frames, case):
     record, problems = parse_record(raw)
     assert not problems
     settings = PromptSettings(num_frames=3, chat_template="model")
-    dataset = ChangeCaptionDataset([record], frames, family, config, tokenizer, image_processor, settings)
+    dataset = AnnotationDataset([record], frames, family, config, tokenizer, image_processor, settings)
     item = dataset[0]
     reference = processor.apply_chat_template(messages, tokenize=True, return_dict=True)
     assert item["input_ids"].tolist() == list(reference["input_ids"][0])
     assert item["grid"].tolist() == reference["image_grid_thw"].tolist()
     runs = labelled_runs(item["input_ids"].tolist(), item["labels"].tolist(), IGNORE_INDEX)
     assert [tokenizer.decode(r) for r in runs] == [a + "<|im_end|>" for a in answers]
-    generation = ChangeCaptionDataset([record], frames, family, config, tokenizer, image_processor, settings,
+    generation = AnnotationDataset([record], frames, family, config, tokenizer, image_processor, settings,
                                       for_generation=True)[0]
     prompt = processor.apply_chat_template(messages[:1], tokenize=True, return_dict=True, add_generation_prompt=True)
     assert generation["input_ids"].tolist() == list(prompt["input_ids"][0])
@@ -203,12 +203,12 @@ def test_the_geollava_paper_recipe_trains_as_its_script(tmp_path, synth_set, tin
     """configs/geollava_paper.yaml's prompt and labels on a tiny Video-LLaVA: videollava_finetune.py's text
     f"USER: {q}\\n ASSISTANT: Answer: {a}" (no system sentence, no end-of-sequence token), every token labelled
     (train_on_prompt), 2 frames without dates, the projector frozen (no modules_to_save)."""
-    from geollava.config import parse_config
-    from geollava.train import build_trainer
+    from geollava.launch import load_config
+    from geollava.sft.train import build_trainer
 
     from helpers import REPO_ROOT
 
-    config = parse_config([str(REPO_ROOT / "configs" / "geollava_paper.yaml"), "--model_name_or_path",
+    config = load_config([str(REPO_ROOT / "configs" / "geollava_paper.yaml"), "--model_name_or_path",
                            str(tiny_models["video_llava"]), "--train_data", str(synth_set / "train.json"),
                            "--media_root", str(synth_set), "--output_dir", str(tmp_path / "run"), "--report_to",
                            "none", "--fp16", "false", "--activation_checkpointing", "false",

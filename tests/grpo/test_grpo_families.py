@@ -6,7 +6,7 @@ import pytest
 import torch
 from trl.data_utils import prepare_multimodal_messages
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.data.collator import Collator
 from geollava.families import FAMILIES
 from geollava.grpo.train import build_grpo_trainer
@@ -39,7 +39,7 @@ def model_log_probs(model, collator, items, completion: torch.Tensor) -> torch.T
 def test_trl_log_probs_are_the_models_own_and_a_step_trains(tmp_path, synth_set, task_set, tiny_models, family,
                                                             media):
     data = synth_set if media == "frames" else task_set
-    config = parse_config(grpo_argv(tmp_path, data, tiny_models[family], family), command="grpo")
+    config = load_config(grpo_argv(tmp_path, data, tiny_models[family], family))
     trainer, _ = build_grpo_trainer(config)
     rows = [trainer.train_dataset[i] for i in range(2)]
     items = [row["images"][0].item for row in rows]

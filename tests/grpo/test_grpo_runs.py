@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.models.checkpoint import is_complete
 from geollava.synthetic.tasks import generate_task_split
 
@@ -49,8 +49,8 @@ def test_sft_then_grpo_then_eval_predict_merge_and_report(tmp_path, sft_run, tas
         assert (folder / "geollava_prompt.json").read_text() == (sft_run / "geollava_prompt.json").read_text()
     config = (out / "geollava_config.yaml").read_text()
     assert "init_from:" in config and "rewards:" in config and "family: llava" in config
-    again = parse_config([str(out / "geollava_config.yaml")], need_data=False)  # the saved config parses again
-    assert again.reward.init_from == str(sft_run) and again.model.model_name_or_path
+    again = load_config([str(out / "geollava_config.yaml")], need_data=False)  # the saved config parses again
+    assert again.recipe_args.init_from == str(sft_run) and again.model.model_name_or_path
     log = json.loads((out / "train_log.json").read_text())
     assert {"rewards/task/mean", "rewards/format/mean", "rewards/format/zero_std_groups", "kl"} <= set(log[0])
 
@@ -118,24 +118,25 @@ def test_init_from_a_cut_save_is_refused_and_a_damaged_adapter_named(tmp_path, t
     to its newest complete checkpoint. All decided before any model loads."""
     import shutil
 
-    from geollava.config import ConfigError, parse_config
+    from geollava.config import ConfigError
+    from geollava.launch import load_config
     from geollava.models.checkpoint import COMPLETE, mark_incomplete
-    from geollava.train import main as train
+    from geollava.sft.train import main as train
     from helpers import REPO_ROOT, tiny_argv
 
     run = train(tiny_argv(tmp_path / "sft", task_set, tiny_models["llava"], "llava", "--max_steps", 4,
                           "--save_steps", 2, "--num_frames", 1))
-    grpo = lambda init: parse_config([str(REPO_ROOT / "configs" / "tiny_grpo.yaml"), "--init_from", str(init),  # noqa
+    grpo = lambda init: load_config([str(REPO_ROOT / "configs" / "tiny_grpo.yaml"), "--init_from", str(init),  # noqa
                                       "--train_data", str(task_set / "train.json"), "--output_dir",
-                                      str(tmp_path / "grpo")], command="grpo")
+                                      str(tmp_path / "grpo")])
     mark_incomplete(run)  # the final save cut short
-    assert grpo(run).reward.init_from == str(run / "checkpoint-4")
+    assert grpo(run).recipe_args.init_from == str(run / "checkpoint-4")
     cut = run / "checkpoint-4"
     mark_incomplete(cut)
     (cut / "geollava_config.yaml").unlink()  # cut before its config was written
     with pytest.raises(ConfigError, match="checkpoint-4 is a save that was cut short"):
         grpo(cut)
-    assert grpo(run).reward.init_from == str(run / "checkpoint-2")
+    assert grpo(run).recipe_args.init_from == str(run / "checkpoint-2")
     shutil.copytree(run / "checkpoint-2", tmp_path / "copy")
     adapter = tmp_path / "copy" / "adapter_model.safetensors"
     adapter.write_bytes(adapter.read_bytes()[:-100])

@@ -197,12 +197,12 @@ def test_the_zero_std_share_counts_groups_split_across_processes():
 
 def test_a_grpo_dry_run_refuses_an_unknown_reward_term_before_the_data_exists(tmp_path, tiny_run, capsys):
     """`bash scripts/finetune_grpo.sh configs/tiny_grpo.yaml --rewards '{bogus_term: 1}' --dry-run` exited 0 while
-    the run itself refused the term: the dry run (geollava prepare --validate-only) checks the terms too."""
+    the run itself refused the term: the dry run checks the terms too, and against the data once it exists."""
     from geollava.cli import main as cli
 
     from helpers import REPO_ROOT
 
-    argv = ["prepare", "--command", "grpo", "--validate-only", str(REPO_ROOT / "configs" / "tiny_grpo.yaml"),
+    argv = ["grpo", "--dry-run", str(REPO_ROOT / "configs" / "tiny_grpo.yaml"),
             "--init_from", str(tiny_run), "--train_data", str(tmp_path / "not_yet.json"), "--output_dir",
             str(tmp_path / "grpo")]
     assert cli([*argv, "--rewards", "{bogus_term: 1}"]) == 2

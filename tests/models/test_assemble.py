@@ -4,15 +4,15 @@ import pytest
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-from geollava.config import parse_config
-from geollava.data.dataset import ChangeCaptionDataset
+from geollava.launch import load_config
+from geollava.data.dataset import AnnotationDataset
 from geollava.data.prompt import PromptSettings
 from geollava.models.assemble import assemble_llava, load_projector
 from geollava.families import get_family
 from geollava.models.load import load_model, load_processors
 from geollava.models.tiny import image_processor, train_tokenizer
 from geollava.synthetic.captions import tokenizer_corpus
-from geollava.train import build_trainer
+from geollava.sft.train import build_trainer
 
 from helpers import tiny_argv
 
@@ -81,18 +81,18 @@ def test_training_from_parts_and_padding_to_square(tmp_path, parts, synth_set):
     config_path = tmp_path / "parts.yaml"
     config_path.write_text(open(argv[0]).read().split("tiny_model:")[0])  # the tiny config without its model block
     argv[0] = str(config_path)
-    config = parse_config(argv + ["--vision_tower", str(root / "clip"), "--language_model", str(root / "vicuna"),
+    config = load_config(argv + ["--vision_tower", str(root / "clip"), "--language_model", str(root / "vicuna"),
                                   "--pretrained_projector", str(root / "mm_projector.bin"),
                                   "--image_aspect_ratio", "pad"])
     trainer, extras = build_trainer(config)
     assert (tmp_path / "assembled" / "config.json").is_file() and extras.resolved_config["vision_tower"] is None
     trainer.train()
-    dataset: ChangeCaptionDataset = trainer.train_dataset
+    dataset: AnnotationDataset = trainer.train_dataset
     wide = np.full((16, 32, 3), 200, dtype=np.uint8)
     pixels = dataset.to_pixels([wide])[0]
     assert pixels.shape == (3, 32, 32)
     assert pixels[:, 0, :].abs().max() < 0.02  # the padded band is the mean colour: ~0 after normalising
     assert pixels[:, 16, :].mean() > 1.0  # the picture itself
-    resize = ChangeCaptionDataset(dataset.records, dataset.media_root, dataset.family, dataset.model_config,
+    resize = AnnotationDataset(dataset.records, dataset.media_root, dataset.family, dataset.model_config,
                                   dataset.tokenizer, extras.image_processor, PromptSettings(num_frames=4))
     assert resize.to_pixels([wide])[0][:, 0, :].mean() > 1.0  # no padding: resized and cropped

@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.families import FAMILIES
 from geollava.models.checkpoint import load_checkpoint
-from geollava.train import build_trainer, main
+from geollava.sft.train import build_trainer, main
 
 from helpers import REPO_ROOT, tiny_argv
 
@@ -30,7 +30,7 @@ class StopAt(TrainerCallback):
 
 
 def run(argv, stop_at=None, resume=None):
-    trainer, _ = build_trainer(parse_config(argv))
+    trainer, _ = build_trainer(load_config(argv))
     if stop_at:
         trainer.add_callback(StopAt(stop_at))
     trainer.train(resume_from_checkpoint=resume)
@@ -86,7 +86,7 @@ def test_merged_model_gives_the_same_logits(tmp_path, synth_set, tiny_models, fa
     assert result.returncode == 0, result.stderr[-2000:]
     adapted, *_ = load_checkpoint(out)
     full, *_ = load_checkpoint(merged)
-    trainer, _ = build_trainer(parse_config(tiny_argv(tmp_path / "x", synth_set, tiny_models[family], family)))
+    trainer, _ = build_trainer(load_config(tiny_argv(tmp_path / "x", synth_set, tiny_models[family], family)))
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     batch.pop("labels")
     with torch.no_grad():
@@ -127,7 +127,7 @@ def test_zero3_on_two_cpu_processes_through_the_launch_script(tmp_path, synth_se
 KILL_AFTER_SAVE = """
 import os, signal, sys
 from transformers import TrainerCallback
-import geollava.train as train
+import geollava.sft.train as train
 
 class KillAfterSave(TrainerCallback):  # SIGKILL the moment checkpoint-{step} is complete: no clean shutdown
     def on_save(self, args, state, control, **kwargs):
@@ -147,7 +147,7 @@ train.main(sys.argv[1:])
 KILL_MID_SAVE = """
 import os, signal, sys
 import transformers
-import geollava.train as train
+import geollava.sft.train as train
 
 real = transformers.Trainer._save_optimizer_and_scheduler
 def save_optimizer_and_scheduler(self, output_dir):  # the adapter of checkpoint-{step} is written, the rest not yet
@@ -162,7 +162,7 @@ train.main(sys.argv[1:])
 KILL_BEFORE_MARKED = """
 import os, signal, sys
 import transformers
-import geollava.train as train
+import geollava.sft.train as train
 
 real = transformers.Trainer._save_checkpoint
 def save_checkpoint(self, model, trial):  # checkpoint-{step} written whole (trainer state too), not yet marked:
@@ -378,7 +378,7 @@ def test_eval_skips_a_checkpoint_deleted_since_it_listed_the_run(tmp_path, synth
                                                                   monkeypatch):
     import shutil
 
-    import geollava.evaluate as evaluate_module
+    import geollava.evaluation.evaluate as evaluate_module
     from geollava.runs import find_targets
 
     run = tmp_path / "run"

@@ -152,8 +152,8 @@ def test_a_transformers_llava_folder_is_told_it_needs_no_conversion(tmp_path, ti
 def test_a_converted_geochat_is_scored_by_eval_and_fine_tuned(tmp_path, task_set):
     import yaml
 
-    from geollava.evaluate import main as eval_main
-    from geollava.train import main as train_main
+    from geollava.evaluation.evaluate import main as eval_main
+    from geollava.sft.train import main as train_main
 
     from helpers import REPO_ROOT
 

@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from geollava.config import parse_config
-from geollava.data.dataset import ChangeCaptionDataset
+from geollava.launch import load_config
+from geollava.data.dataset import AnnotationDataset
 from geollava.data.schema import parse_record
 from geollava.families import get_family
 from geollava.models.adapters import init_lora_weights, lora_target_regex
@@ -29,7 +29,7 @@ def video_llava(tmp_path_factory):
 
 def paper_config(folder, tmp_path, *extra):
     data = write_json(tmp_path / "empty.json", [])
-    return parse_config([str(REPO_ROOT / "configs" / "geollava_paper.yaml"), "--model_name_or_path", str(folder),
+    return load_config([str(REPO_ROOT / "configs" / "geollava_paper.yaml"), "--model_name_or_path", str(folder),
                          "--train_data", str(data), "--output_dir", str(tmp_path / "run"), *map(str, extra)])
 
 
@@ -114,7 +114,7 @@ def test_two_frame_samples_are_kept_at_257_tokens_a_frame_and_cut_at_350_text_to
 
     model_config = AutoConfig.from_pretrained(video_llava)
     records = [parse_record(record(words))[0] for words in (250, 600)]
-    dataset = ChangeCaptionDataset(records, tmp_path, get_family("video_llava"), model_config, tokenizer, processor,
+    dataset = AnnotationDataset(records, tmp_path, get_family("video_llava"), model_config, tokenizer, processor,
                                    config.prompt)
     video = model_config.video_token_id
     short, long = (dataset._encode(r) for r in records)
@@ -124,5 +124,5 @@ def test_two_frame_samples_are_kept_at_257_tokens_a_frame_and_cut_at_350_text_to
     assert long.limit_index(350, "text") == 350 + 2 * 257 - 1
     assert short.input_ids.count(video) == 514
     with pytest.raises(ValueError, match="every sample is longer than model_max_length 350"):
-        ChangeCaptionDataset(records, tmp_path, get_family("video_llava"), model_config, tokenizer, processor,
+        AnnotationDataset(records, tmp_path, get_family("video_llava"), model_config, tokenizer, processor,
                              paper_config(video_llava, tmp_path, "--max_length_counts", "all").prompt)

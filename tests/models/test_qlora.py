@@ -5,9 +5,9 @@ import bitsandbytes as bnb
 import pytest
 import torch
 
-from geollava.config import parse_config
+from geollava.launch import load_config
 from geollava.families import FAMILIES
-from geollava.train import build_trainer
+from geollava.sft.train import build_trainer
 
 from helpers import tiny_argv
 
@@ -15,7 +15,7 @@ from helpers import tiny_argv
 def qlora_trainer(tmp_path, synth_set, tiny_models, bits, family="llava"):
     argv = tiny_argv(tmp_path / f"q{bits}", synth_set, tiny_models[family], family, "--bits", bits,
                      "--max_steps", 2)
-    trainer, _ = build_trainer(parse_config(argv))
+    trainer, _ = build_trainer(load_config(argv))
     return trainer
 
 

@@ -56,7 +56,7 @@ def tiny_clip(folder: Path) -> Path:
 
 def test_assembled_on_smollm2_trains_saves_reloads_and_stops_at_end_of_turn(tmp_path, synth_set):
     from geollava.runs import find_targets, load_target
-    from geollava.train import main as train
+    from geollava.sft.train import main as train
 
     config = yaml.safe_load((REPO_ROOT / "configs" / "tiny.yaml").read_text())
     del config["tiny_model"]
@@ -75,12 +75,12 @@ def test_assembled_on_smollm2_trains_saves_reloads_and_stops_at_end_of_turn(tmp_
     target = find_targets(str(run), False, None)[-1]
     model, tokenizer, processor = load_target(target)
     from geollava.data.collator import Collator
-    from geollava.data.dataset import ChangeCaptionDataset
+    from geollava.data.dataset import AnnotationDataset
     from geollava.data.validate import load_records
     from geollava.families import get_family
 
     records = load_records(synth_set / "val.json")
-    dataset = ChangeCaptionDataset([records[0], records[1]], synth_set, get_family("llava"),
+    dataset = AnnotationDataset([records[0], records[1]], synth_set, get_family("llava"),
                                    model.config, tokenizer, processor, target.prompt, for_generation=True)
     assert dataset.prompt_text(dataset.records[0]).endswith("<|im_start|>assistant\n")
     batch = Collator(dataset.family, tokenizer.pad_token_id, padding_side="left")([dataset[0], dataset[1]])

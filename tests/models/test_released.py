@@ -109,7 +109,8 @@ def test_a_frame_makes_the_released_visual_tokens(model_id, tmp_path):
 def test_a_folder_that_cannot_be_the_model_is_one_line_before_any_model_loads(tmp_path, case, message):
     """The released LLaVA-1.5 folder (no weights), broken as a user might: the checks `geollava train`, `geollava
     grpo` and the launchers (--dry-run too) run first name it; the planner needs only the config."""
-    from geollava.config import ConfigError, check_model_files, parse_config
+    from geollava.config import ConfigError, check_model_files
+    from geollava.launch import load_config
     from helpers import REPO_ROOT, write_json
 
     folder = build_released("llava-hf/llava-1.5-7b-hf", 1, tmp_path / "llava", weights=False)
@@ -126,7 +127,7 @@ def test_a_folder_that_cannot_be_the_model_is_one_line_before_any_model_loads(tm
         write_files(get_released(GEOCHAT), folder)  # GeoChat's own config.json: model_type geochat
     data = write_json(tmp_path / "train.json", [])
     with pytest.raises(ConfigError) as error:
-        check_model_files(parse_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,
+        check_model_files(load_config([str(REPO_ROOT / "configs" / "lora.yaml"), "--family", family,
                                         "--model_name_or_path", str(folder), "--train_data", str(data),
                                         "--output_dir", str(tmp_path / "run")]))
     assert message in str(error.value) and "\n" not in str(error.value)

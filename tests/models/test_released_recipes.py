@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
-from geollava.evaluate import main as evaluate
+from geollava.evaluation.evaluate import main as evaluate
 from geollava.grpo.train import main as grpo
 from geollava.models.released import build_released
-from geollava.train import main as train
+from geollava.sft.train import main as train
 
 from helpers import REPO_ROOT
 

@@ -132,7 +132,7 @@ def test_frame_lists_as_pngs_and_geotiffs_show_the_same_sample(tmp_path):
 
 
 def test_synthetic_task_records_are_valid_deterministic_and_true_to_the_pixels(tmp_path):
-    from geollava.data.boxes import parse_boxes, polygon
+    from geollava.geometry.boxes import parse_boxes, polygon
     from geollava.tasks import normalise_answer
 
     result = cli("data", "synth", "--out", tmp_path / "a", "--train", 40, "--val", 5, "--size", 64, "--seed", 4,

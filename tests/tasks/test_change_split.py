@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geollava.evaluate import main as evaluate
+from geollava.evaluation.evaluate import main as evaluate
 from geollava.tasks import ScoreOptions
 from geollava.tasks.change_caption import caption_scores, says_no_change
 

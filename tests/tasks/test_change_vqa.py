@@ -88,7 +88,7 @@ def test_eval_scores_a_predictions_file_of_the_task(change_vqa_set, tmp_path):
                    for k, r in enumerate(records)]
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in predictions))
-    from geollava.evaluate import main as evaluate
+    from geollava.evaluation.evaluate import main as evaluate
 
     metrics = evaluate(["--predictions", str(path), "--data", str(change_vqa_set / "val.json"), "--output-dir",
                         str(tmp_path / "eval"), "--no-meteor"])["predictions"]

@@ -6,7 +6,7 @@ from geollava.data.schema import parse_record
 from geollava.data.template import conversation_turns, render
 from geollava.families import get_family
 from geollava.tasks import DEFAULT_TASK, TASKS, Sample, ScoreOptions, Task, get_task, task_of
-from geollava.tasks.base import Answer
+from geollava.tasks.base import PARTS, Answer
 
 OPTIONS = ScoreOptions(meteor=False, tokenizer="simple")  # no JVM: the corpus metrics' Java parts have their tests
 
@@ -45,9 +45,9 @@ def test_every_task_has_every_part(name):
     assert {"question", "answer", "metadata", "wrong"} <= set(task.example)
     assert isinstance(task.parse(task.example["answer"]), Answer) and task.parse(task.example["answer"]).parsed
     assert task.question_help and (task.question("a question of mine") or task.asks_checkpoint_question)
-    for method in ("problems", "metadata_for", "question", "parse", "score", "aggregate", "card_boxes",
-                   "synthesize"):
-        assert callable(getattr(task, method))
+    taken_as_is = {part for part in PARTS if getattr(type(task), part) is getattr(Task, part)}
+    assert taken_as_is == set(task.inherits), (f"{name} takes {sorted(taken_as_is)} from Task as they are but says "
+                                               f"{sorted(task.inherits)}: define the part, or name it in inherits")
 
 
 @pytest.mark.parametrize("name", list(TASKS))

@@ -2,7 +2,7 @@
 region-caption text scores."""
 import pytest
 
-from geollava.data.boxes import Box, format_boxes
+from geollava.geometry.boxes import Box, format_boxes
 from geollava.metrics.coco import simple_tokenize
 from geollava.tasks import Sample, ScoreOptions, get_task
 
