@@ -16,11 +16,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from malloc_peak import peak_of  # noqa: E402
-from models.test_released_recipes import CPU, RECIPES  # noqa: E402  (the recipes the tests run)
+from geollava.models.released import CPU_RUN as CPU, RECIPES  # noqa: E402  (the recipes the tests run)
 
 MEASURE = """
 import sys, torch

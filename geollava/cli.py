@@ -194,7 +194,8 @@ def _add_convert(commands) -> None:
     p.add_argument("src", help="levir-cc, rsvqa, vrsbench, dior-rsvg: the dataset folder; fmow-pairs: the pair sheet "
                                "(.xlsx / .csv); fmow-sequences: the fMoW root; teochat / llava / geochat-instruct: "
                                "the JSON file; geochat-eval, rscc: the jsonl file; scene-folders: the class-per-folder "
-                               "root")
+                               "root; xlrs: lmms-eval's parquet folder or VLMEvalKit's jsonl / tsv; geobench-vlm: the "
+                               "dataset root (Single/, Temporal/) or one qa.json")
     p.add_argument("--out", required=True, help="output folder for the annotation files (and fMoW videos)")
     p.add_argument("--images", help="fmow-pairs, teochat, llava, geochat-*, rsvqa, vrsbench: folder the image paths "
                                     "are relative to; rscc: the folder its tiles are under (found by name)")

@@ -52,8 +52,7 @@ def build_configs(folder: Path) -> dict[str, Path]:
 def recipe_runs() -> dict[str, tuple]:
     """Every shipped recipe at its released shape (tests/models/test_released_recipes.py's matrix, there at 1
     layer on the CPU): name -> (config, released id, family, data, extra words)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from models.test_released_recipes import RECIPES
+    from geollava.models.released import RECIPES
 
     return {f"recipe-{config[:-5]}-{family}{'-geochat' if 'geochat' in model_id else ''}":
             (config, model_id, family, data, extra) for config, model_id, family, data, extra in RECIPES}

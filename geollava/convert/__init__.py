@@ -11,12 +11,14 @@ from .chat import convert_chat
 from .common import Conversion
 from .dior_rsvg import convert_dior_rsvg
 from .fmow import convert_fmow_pairs, convert_fmow_sequences
+from .geobench_vlm import convert_geobench_vlm
 from .geochat import convert_geochat_eval, convert_geochat_instruct
 from .levir_cc import convert_levir_cc
 from .rscc import convert_rscc
 from .rsvqa import convert_rsvqa
 from .scene_folders import convert_scene_folders
 from .vrsbench import convert_vrsbench
+from .xlrs import convert_xlrs
 
 @dataclass
 class ConvertOptions:
@@ -54,6 +56,8 @@ FORMATS: dict[str, Callable[[Path, Path, ConvertOptions], Conversion]] = {
     "vrsbench": lambda src, out, o: convert_vrsbench(src, out, Path(o.images) if o.images else None),
     "dior-rsvg": lambda src, out, o: convert_dior_rsvg(src, out, o.split),
     "rscc": lambda src, out, o: convert_rscc(src, out, Path(o.images) if o.images else None),
+    "xlrs": lambda src, out, o: convert_xlrs(src, out),
+    "geobench-vlm": lambda src, out, o: convert_geobench_vlm(src, out),
 }
 
 

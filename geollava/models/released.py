@@ -183,3 +183,32 @@ def build_released(model_id: str, layers: int | None, out: str | Path, seed: int
         "sources": {name: {k: s[k] for k in ("repo", "path", "commit", "sha256")} for name, s in entry.files.items()},
     }, indent=1))
     return out
+
+
+VIDEO_LLAVA, NEXT_VIDEO = "LanguageBind/Video-LLaVA-7B-hf", "llava-hf/LLaVA-NeXT-Video-7B-hf"
+LLAVA, GEOCHAT = "llava-hf/llava-1.5-7b-hf", "MBZUAI/geochat-7B"
+QWEN2_5, QWEN3 = "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"
+ONEVISION = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+
+# Every shipped recipe on the released checkpoint it names (tests/models/test_released_recipes.py trains each at
+# its released shape; benchmarks/released_plan.py and scripts/gpu_check.py plan and run them):
+# (config, released checkpoint, its family, data: change videos or image tasks, extra words)
+RECIPES = [
+    ("geollava_paper.yaml", VIDEO_LLAVA, "video_llava", "change", []),
+    ("geollava_paper.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
+    ("lora.yaml", VIDEO_LLAVA, "video_llava", "change", []),
+    ("lora.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
+    ("lora.yaml", LLAVA, "llava", "change", ["--num_frames", "4"]),  # 4 x 576: LLaVA-1.5's 4,096 positions
+    ("lora.yaml", GEOCHAT, "llava", "tasks", []),
+    ("qlora.yaml", VIDEO_LLAVA, "video_llava", "change", []),
+    ("qlora.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
+    ("qlora.yaml", LLAVA, "llava", "change", ["--num_frames", "4"]),
+    ("qwen2_5_vl.yaml", QWEN2_5, "qwen2_5_vl", "change", []),
+    ("qwen3_vl.yaml", QWEN3, "qwen3_vl", "change", []),
+    ("llava_onevision.yaml", ONEVISION, "llava_onevision", "change", []),
+]
+
+# How those recipes run on a CPU machine at one layer: only how it runs (no DeepSpeed, fp32, one step)
+CPU_RUN = ["--deepspeed", "null", "--bf16", "false", "--fp16", "false", "--report_to", "none", "--max_steps", "1",
+           "--gradient_accumulation_steps", "1", "--dataloader_num_workers", "0", "--save_steps", "100",
+           "--logging_steps", "1"]

@@ -36,7 +36,7 @@ def card(record, sample_id: str, samples: dict, media_root, num_frames: int, ras
                     if isinstance(row.get(k), (int, float)))
     text = html.escape(" ".join([sample_id, task, row["prediction"], *row["references"]]).lower())
     entry = TASKS.get(task)
-    if entry is None or entry.media == "frames":
+    if entry is None or entry.media == "frames" or entry.media == "any" and record.media_kind != "image":
         body = (frame_strip(record, media_root, num_frames, raster) + _question(record, entry)
                 + '<div class="refs">references<ul>'
                 + "".join(f"<li>{html.escape(r)}</li>" for r in row["references"]) + "</ul></div>")

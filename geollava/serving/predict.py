@@ -141,7 +141,7 @@ def build_record(args, default_question: str):
             raise PredictError(f"{path} does not exist")
     one_image = not args.video and len(paths) == 1
     if task.media == "frames" and one_image:
-        singles = " | ".join(name for name, t in TASKS.items() if t.media == "image")
+        singles = " | ".join(name for name, t in TASKS.items() if t.media != "frames")
         raise PredictError(f"the {task.name} task needs two or more frames (or a video); for one image pick a "
                            f"single-image task: --task {singles}")
     if task.media == "image" and not one_image:
@@ -155,7 +155,7 @@ def build_record(args, default_question: str):
     raw = {"id": "predict", "conversations": [{"from": "human", "value": question}],
            "metadata": {"task": task.name, **task.metadata_for(question)}}
     media = [str(p.resolve()) for p in paths]
-    raw["image" if task.media == "image" else "video"] = media[0] if one_image or args.video else media
+    raw["image" if one_image else "video"] = media[0] if one_image or args.video else media
     if args.dates:
         raw["timestamps"] = args.dates
     record, problems = parse_record(raw, require_answer=False)

@@ -29,7 +29,7 @@ def _check(tasks: dict[str, Task]) -> None:
     defaults = [t.name for t in tasks.values() if t.default]
     assert len(defaults) == 1, f"exactly one task is the default, found {defaults}"
     for name, task in tasks.items():
-        assert name and task.media in ("image", "frames"), name
+        assert name and task.media in ("image", "frames", "any"), name
         assert task.columns and task.reward_key and task.example, f"task {name} lacks columns, reward or example"
 
 
@@ -59,7 +59,8 @@ def task_problems(metadata: dict, questions: list[str], answers: list[str], medi
         return [("unknown_task", f"metadata.task {name!r} is not a task", f"use one of {', '.join(TASKS)}")]
     task = TASKS[name]
     problems = []
-    if "task" in metadata and media_kind is not None and (media_kind == "image") != (task.media == "image"):
+    if ("task" in metadata and media_kind is not None and task.media != "any"
+            and (media_kind == "image") != (task.media == "image")):
         takes = "one image ('image')" if task.media == "image" else "two or more frames or a video ('video')"
         problems.append(("wrong_media", f"a {name} record takes {takes}, this one has "
                          f"{'one image' if media_kind == 'image' else 'a video or frames'}",

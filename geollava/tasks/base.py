@@ -1,6 +1,6 @@
 """What a task is: one entry that says, in one place, everything the suite does differently for it.
 
-    media            "image" (one image) or "frames" (two or more frames, or a video, of one place)
+    media            "image" (one image), "frames" (two or more frames, or a video, of one place) or "any"
     problems()       the record checks of its fields (`data check`, the loader, predict)
     question()       a question as trained, from what a user types (`predict --question`, the demo)
     parse()          an answer → a structured Answer (its class or words, its boxes; whether it parsed)
@@ -71,7 +71,7 @@ PARTS = ("problems", "metadata_for", "question", "reword", "parse", "score", "re
 class Task:
     name: str = ""
     inherits: tuple[str, ...] = ()  # the PARTS it takes from this class as they are (tests/tasks/test_registry.py)
-    media: str = "image"  # "image" or "frames"
+    media: str = "image"  # "image", "frames" or "any"
     summary: str = ""
     title: str = ""  # how headings name it (default: its name)
     order: int = 100  # where it stands in tables and lists

@@ -125,7 +125,7 @@ def test_zero3_on_two_cpu_processes_through_the_launch_script(tmp_path, synth_se
 
 
 KILL_AFTER_SAVE = """
-import os, signal, sys
+import dataclasses, os, signal, sys
 from transformers import TrainerCallback
 import geollava.sft.train as train
 
@@ -139,8 +139,7 @@ def build_trainer(config):
     trainer, extras = real(config)
     trainer.add_callback(KillAfterSave())
     return trainer, extras
-train.build_trainer = build_trainer
-train.main(sys.argv[1:])
+train.run(sys.argv[1:], dataclasses.replace(train.RECIPE, build=build_trainer))
 """
 
 

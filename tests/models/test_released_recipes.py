@@ -11,45 +11,14 @@ import pytest
 
 from geollava.evaluation.evaluate import main as evaluate
 from geollava.grpo.train import main as grpo
-from geollava.models.released import build_released
+from geollava.models.released import (GEOCHAT, LLAVA, NEXT_VIDEO, ONEVISION, QWEN2_5, QWEN3, RECIPES, VIDEO_LLAVA,
+                                      build_released)
+from geollava.models.released import CPU_RUN as CPU
 from geollava.sft.train import main as train
 
 from helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-
-CPU = ["--deepspeed", "null", "--bf16", "false", "--fp16", "false", "--report_to", "none", "--max_steps", "1",
-       "--gradient_accumulation_steps", "1", "--dataloader_num_workers", "0", "--save_steps", "100",
-       "--logging_steps", "1"]
-VIDEO_LLAVA, NEXT_VIDEO = "LanguageBind/Video-LLaVA-7B-hf", "llava-hf/LLaVA-NeXT-Video-7B-hf"
-LLAVA, GEOCHAT = "llava-hf/llava-1.5-7b-hf", "MBZUAI/geochat-7B"
-QWEN2_5, QWEN3 = "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"
-ONEVISION = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
-
-# (config, released checkpoint, its family, data: change videos or image tasks, extra words)
-RECIPES = [
-    ("geollava_paper.yaml", VIDEO_LLAVA, "video_llava", "change", []),
-    ("geollava_paper.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
-    ("lora.yaml", VIDEO_LLAVA, "video_llava", "change", []),
-    ("lora.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
-    ("lora.yaml", LLAVA, "llava", "change", ["--num_frames", "4"]),  # 4 x 576: LLaVA-1.5's 4,096 positions
-    ("lora.yaml", GEOCHAT, "llava", "tasks", []),
-    ("qlora.yaml", VIDEO_LLAVA, "video_llava", "change", []),
-    ("qlora.yaml", NEXT_VIDEO, "llava_next_video", "change", []),
-    ("qlora.yaml", LLAVA, "llava", "change", ["--num_frames", "4"]),
-    ("qwen2_5_vl.yaml", QWEN2_5, "qwen2_5_vl", "change", []),
-    ("qwen3_vl.yaml", QWEN3, "qwen3_vl", "change", []),
-    ("llava_onevision.yaml", ONEVISION, "llava_onevision", "change", []),
-]
-
-
-@pytest.fixture(autouse=True)
-def no_zero3_left_over():
-    """A ZeRO-3 config parsed in this process by an earlier test (TrainingArguments register it globally) would
-    make these runs, which have no DeepSpeed, partition their weights."""
-    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
-    unset_hf_deepspeed_config()
 
 
 @pytest.fixture(scope="session")
