@@ -55,8 +55,9 @@ def _record(kind: str, row: dict, n: int, images: Path, conversion: Conversion) 
         question = f"{question}\n{VQA_SUFFIX}"
     elif task is REFER:
         unique = row.get("is_unique", row.get("unique"))
-        metadata.update(unique=bool(unique), size_group=row.get("size_group") or "medium",
-                        object_class=row.get("obj_cls"))
+        if unique in (0, 1):  # True, False, 0, 1; its scorer skips a row flagged otherwise, and so does ours
+            metadata["unique"] = bool(unique)
+        metadata.update(size_group=row.get("size_group") or "medium", object_class=row.get("obj_cls"))
         question = REFER.question(question)
     return {"id": f"vrsbench_{kind}_{row.get('question_id', n)}", "image": conversion.relative(image),
             "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}],

@@ -21,6 +21,7 @@ from .boxes import GRID, Box, BoxError, parse_grounded, polygon
 
 FORMATS = ("geochat", "pixels", "norm1000", "norm1")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_GEOCHAT = re.compile(r"\{\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>")
 _LIST = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]")
 
 
@@ -52,6 +53,22 @@ def read_boxes(text: str, box_format: str, size: ImageSize) -> list:
     sx, sy = size.scale(box_format)
     return [rectangle(min(x1, x2) * sx, min(y1, y2) * sy, max(x1, x2) * sx, max(y1, y2) * sy)
             for x1, y1, x2, y2 in _coordinates(text)]
+
+
+def first_box_pixels(text: str, box_format: str, size: ImageSize) -> tuple[float, float, float, float] | None:
+    """The answer's first box as written — corners in their order, past the image's edge if so, a rotated box's
+    angle ignored — in pixels of the image; None without one. What benchmark scorers that read one axis-aligned
+    box (and clamp or clip it themselves) are given."""
+    if box_format == "geochat":
+        found = _GEOCHAT.search(text)
+        coordinates = tuple(float(v) for v in found.groups()) if found else None
+    else:
+        coordinates = next(iter(_coordinates(text)), None)
+    if coordinates is None:
+        return None
+    sx, sy = (size.width / GRID, size.height / GRID) if box_format == "geochat" else size.scale(box_format)
+    x1, y1, x2, y2 = coordinates[:4]
+    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
 
 
 def _coordinates(text: str) -> list[tuple[float, ...]]:
