@@ -209,6 +209,9 @@ def _add_convert(commands) -> None:
     p.add_argument("--task", choices=benchmark_tasks(), help="geochat-eval: the task of the file")
     p.add_argument("--split", default="test", help="rsvqa, dior-rsvg: the split to convert (default test)")
     p.add_argument("--resolution", choices=("lr", "hr"), default="lr", help="rsvqa: LR (Sentinel-2) or HR (USGS)")
+    p.add_argument("--prompt", choices=("finetune", "zero-shot"), default="finetune",
+                   help="rscc: ask its fine-tuning question (default), or the prompt its zero-shot baselines were "
+                        "asked (inference/xbd_subset_baseline.py), to compare with its baseline table")
     p.set_defaults(run=_run_convert)
 
 

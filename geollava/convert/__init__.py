@@ -33,6 +33,7 @@ class ConvertOptions:
     task: str | None = None
     split: str = "test"
     resolution: str = "lr"
+    prompt: str = "finetune"
 
 
 def _images(src: Path, options: ConvertOptions) -> Path:
@@ -55,7 +56,7 @@ FORMATS: dict[str, Callable[[Path, Path, ConvertOptions], Conversion]] = {
                                                Path(o.images) if o.images else None),
     "vrsbench": lambda src, out, o: convert_vrsbench(src, out, Path(o.images) if o.images else None),
     "dior-rsvg": lambda src, out, o: convert_dior_rsvg(src, out, o.split),
-    "rscc": lambda src, out, o: convert_rscc(src, out, Path(o.images) if o.images else None),
+    "rscc": lambda src, out, o: convert_rscc(src, out, Path(o.images) if o.images else None, o.prompt),
     "xlrs": lambda src, out, o: convert_xlrs(src, out),
     "geobench-vlm": lambda src, out, o: convert_geobench_vlm(src, out),
 }

@@ -6,7 +6,9 @@ frames (undated), RSCC's question, the caption as the answer.
 
 The file's absolute paths are re-rooted: each image is found by its name under --images ROOT (as RSCC's own
 scorer matches by file name). A record whose image is missing is skipped and counted. Every pair is a disaster:
-`metadata.changed` is true; RSCC's ST5-SCS is computed with --sbert-model (tasks/change_caption.py).
+`metadata.changed` is true; RSCC's ST5-SCS is computed with --sbert-model (tasks/change_caption.py). --prompt
+zero-shot asks what RSCC's zero-shot baselines were asked instead of its fine-tuning question (its textual and
+visual prompts need xBD's damage polygons, which the file does not carry).
 """
 from __future__ import annotations
 
@@ -14,10 +16,17 @@ from pathlib import Path
 
 from .common import Conversion
 
-QUESTION = "<video>\nDescribe the changes between these two satellite images in a news style with a few sentences."
+QUESTIONS = {
+    # RSCC's fine-tuning question
+    "finetune": "Describe the changes between these two satellite images in a news style with a few sentences.",
+    # what every zero-shot baseline of its table was asked (utils/constants.py L40-44 "naive", .strip()ped by
+    # inference/xbd_subset_baseline.py L199-209: the second line keeps its indent), the pre image first
+    "zero-shot": "Give change description between two satellite images.\n    Output answer in a news style with a "
+                 "few sentences using precise phrases separated by commas.",
+}
 
 
-def convert_rscc(src: Path, out_dir: Path, images: Path | None) -> Conversion:
+def convert_rscc(src: Path, out_dir: Path, images: Path | None, prompt: str = "finetune") -> Conversion:
     if images is None or not Path(images).is_dir():
         raise FileNotFoundError("rscc needs --images ROOT: the folder its pre / post tiles are under")
     by_name = {p.name: p for p in Path(images).rglob("*") if p.is_file()}
@@ -33,8 +42,9 @@ def convert_rscc(src: Path, out_dir: Path, images: Path | None) -> Conversion:
             continue
         records.append({"id": f"rscc_{pair[0].stem.replace('_pre_disaster', '')}", "video": [
             conversion.relative(p) for p in pair],
-            "conversations": [{"from": "human", "value": QUESTION}, {"from": "gpt", "value": row["change_caption"]}],
-            "metadata": {"benchmark": "rscc", "changed": True, "model_id": row.get("model_id"),
+            "conversations": [{"from": "human", "value": "<video>\n" + QUESTIONS[prompt]},
+                              {"from": "gpt", "value": row["change_caption"]}],
+            "metadata": {"benchmark": "rscc", "changed": True, "prompt": prompt, "model_id": row.get("model_id"),
                          "inference_type": row.get("inference_type")}})
     conversion.write(f"{src.stem}.json", records)
     return conversion

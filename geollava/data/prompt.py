@@ -18,7 +18,7 @@ from .template import CHAT_TEMPLATES
 PROMPT_FILE = "geollava_prompt.json"
 CHANGE_QUESTION = "What changed in this area between the images?"
 FORMAT_VERSION = 2  # 2: chat_template names the LLaVA template exactly (vicuna_v1 / llava_v1)
-BOX_FORMATS = ("geochat", "pixels", "norm1000", "norm1")
+BOX_FORMATS = ("geochat", "pixels", "norm1000", "norm1", "norm1_padded")
 
 
 @dataclass

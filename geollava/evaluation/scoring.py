@@ -24,6 +24,7 @@ def score_by_task(rows: list[dict], sizes: dict[str, tuple[int, int]] | None = N
         samples = [sample_of(row, sizes.get(row["id"]), options.box_format, (model_sizes or {}).get(row["id"]))
                    for row in task_rows]
         tasks[name], scored = get_task(name).aggregate(samples, options)
+        tasks[name].setdefault("reference", get_task(name).reference)
         per_sample.update({row["id"]: one for row, one in zip(task_rows, scored)})
     return tasks, per_sample
 

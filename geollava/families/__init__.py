@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ..geometry.box_formats import FORMATS
 from .base import CHATML_TOKENS, SPECIAL_TOKENS, Family, TinySpec
 
 __all__ = ["CHATML_TOKENS", "FAMILIES", "Family", "SPECIAL_TOKENS", "TinySpec", "get_family"]
@@ -26,7 +27,7 @@ def _check(families: dict[str, Family]) -> None:
     for name, family in families.items():
         assert family.frames_as in ("images", "video"), name
         assert family.vision_towers and family.projectors and family.chat_template in ("vicuna_v1", "model"), name
-        assert family.box_format in ("geochat", "pixels", "norm1000", "norm1"), name
+        assert family.box_format in FORMATS, name
         assert family.visual_tokens in ("fixed", "dynamic"), name
         assert callable(family.tiny_config) and callable(family.tiny_image_processor), name
 

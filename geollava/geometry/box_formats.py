@@ -5,7 +5,9 @@ that name a box):
     pixels    [x1, y1, x2, y2] in pixels of the image as the model's processor resized it (Qwen2.5-VL; its
               answers: JSON {"bbox_2d": [...], "label": ...}, often in a ```json fence)
     norm1000  [x1, y1, x2, y2] on a 0-1000 grid of the image (Qwen3-VL, JSON as Qwen2.5-VL)
-    norm1     [x1, y1, x2, y2] as fractions of the image's width and height (LLaVA-1.5)
+    norm1     [x1, y1, x2, y2] as fractions of the image's width and height (LLaVA-1.5's RefCOCO boxes)
+    norm1_padded  [x1, y1, x2, y2] as fractions of the square LLaVA-1.5 pads the image to (expand2square: the
+              image centred in a max(width, height) square): its Visual Genome region boxes
 
 The three list formats are read from JSON (a `bbox_2d` or `bbox` in any object, or bare lists and lists of lists)
 and, failing that, from every [a, b, c, d] of four numbers in the text.
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from .boxes import GRID, Box, BoxError, parse_grounded, polygon
 
-FORMATS = ("geochat", "pixels", "norm1000", "norm1")
+FORMATS = ("geochat", "pixels", "norm1000", "norm1", "norm1_padded")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 _GEOCHAT = re.compile(r"\{\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>")
 _LIST = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]")
@@ -37,8 +39,25 @@ class ImageSize:
         """Pixels of the image per unit of ``box_format`` along x and y."""
         if box_format == "pixels":
             return self.width / (self.model_width or self.width), self.height / (self.model_height or self.height)
+        if box_format == "norm1_padded":
+            side = max(self.width, self.height)
+            return side, side
         unit = {"norm1000": 1000.0, "norm1": 1.0, "geochat": float(GRID)}[box_format]
         return self.width / unit, self.height / unit
+
+    def offset(self, box_format: str) -> tuple[float, float]:
+        """Pixels the format's origin lies left of and above the image's (LLaVA pastes it at the square's
+        ((side - width) // 2, (side - height) // 2))."""
+        if box_format != "norm1_padded":
+            return 0.0, 0.0
+        side = max(self.width, self.height)
+        return (side - self.width) // 2, (side - self.height) // 2
+
+    def to_pixels(self, box: tuple[float, ...], box_format: str) -> tuple[float, float, float, float]:
+        """A box written in ``box_format`` → (x1, y1, x2, y2) in pixels of the image, corners as written."""
+        (sx, sy), (ox, oy) = self.scale(box_format), self.offset(box_format)
+        x1, y1, x2, y2 = box[:4]
+        return x1 * sx - ox, y1 * sy - oy, x2 * sx - ox, y2 * sy - oy
 
 
 def read_boxes(text: str, box_format: str, size: ImageSize) -> list:
@@ -50,9 +69,8 @@ def read_boxes(text: str, box_format: str, size: ImageSize) -> list:
             return []
     from shapely.geometry import box as rectangle
 
-    sx, sy = size.scale(box_format)
-    return [rectangle(min(x1, x2) * sx, min(y1, y2) * sy, max(x1, x2) * sx, max(y1, y2) * sy)
-            for x1, y1, x2, y2 in _coordinates(text)]
+    return [rectangle(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+            for x1, y1, x2, y2 in (size.to_pixels(box, box_format) for box in _coordinates(text))]
 
 
 def first_box_pixels(text: str, box_format: str, size: ImageSize) -> tuple[float, float, float, float] | None:
@@ -64,11 +82,7 @@ def first_box_pixels(text: str, box_format: str, size: ImageSize) -> tuple[float
         coordinates = tuple(float(v) for v in found.groups()) if found else None
     else:
         coordinates = next(iter(_coordinates(text)), None)
-    if coordinates is None:
-        return None
-    sx, sy = (size.width / GRID, size.height / GRID) if box_format == "geochat" else size.scale(box_format)
-    x1, y1, x2, y2 = coordinates[:4]
-    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
+    return None if coordinates is None else size.to_pixels(coordinates, box_format)
 
 
 def _coordinates(text: str) -> list[tuple[float, ...]]:
@@ -114,10 +128,10 @@ def write_box(box: Box, box_format: str, size: ImageSize) -> str:
     """A 0-100 grid box (its axis-aligned extent) as ``box_format`` writes one: for a question naming a region."""
     if box_format == "geochat":
         return str(box)
-    sx, sy = size.scale(box_format)
+    (sx, sy), (ox, oy) = size.scale(box_format), size.offset(box_format)
     px, py = size.width / GRID, size.height / GRID
-    values = [box.x1 * px / sx, box.y1 * py / sy, box.x2 * px / sx, box.y2 * py / sy]
-    if box_format == "norm1":
+    values = [(box.x1 * px + ox) / sx, (box.y1 * py + oy) / sy, (box.x2 * px + ox) / sx, (box.y2 * py + oy) / sy]
+    if box_format in ("norm1", "norm1_padded"):
         return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
     return "[" + ", ".join(str(round(v)) for v in values) + "]"
 

@@ -39,6 +39,8 @@ def comparison_table(results: dict) -> str:
     for task, headers, rows in tables:
         lines = ["| model | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
         lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+        if not _untitled(tables):
+            lines += [""] + [f"scored as: {r}" for r in references(results, task)]
         parts.append(("" if _untitled(tables) else f"### {task}\n\n") + "\n".join(lines))
     return "\n\n".join(parts)
 
@@ -51,8 +53,27 @@ def html_tables(results: dict) -> str:
         body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
                        for label, cells in rows)
         title = "" if _untitled(tables) else f"<h3>{html.escape(task)}</h3>"
-        parts.append(f"{title}<table><tr><th>model</th>{head}</tr>{body}</table>")
+        cited = "".join(f"<li>{html.escape(r)}</li>" for r in references(results, task))
+        parts.append(f"{title}<table><tr><th>model</th>{head}</tr>{body}</table>"
+                     + (f'<ul class="protocols">scored as{cited}</ul>' if cited else ""))
     return "".join(parts)
+
+
+def references(results: dict, task: str) -> list[str]:
+    """The reference code each protocol in the task's scores follows (every "reference" entry, nested ones
+    included: a benchmark's own protocols), each once."""
+    found: list[str] = []
+
+    def walk(scores):
+        for key, value in scores.items():
+            if key == "reference" and isinstance(value, str) and value and value not in found:
+                found.append(value)
+            elif isinstance(value, dict):
+                walk(value)
+
+    for metrics in results.values():
+        walk(tasks_of(metrics).get(task) or {})
+    return found
 
 
 def _untitled(tables: list) -> bool:

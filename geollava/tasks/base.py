@@ -70,6 +70,7 @@ PARTS = ("problems", "metadata_for", "question", "reword", "parse", "score", "re
 
 class Task:
     name: str = ""
+    reference: str = ""  # the code its scores follow (repository and file): metrics.json and the report say it
     inherits: tuple[str, ...] = ()  # the PARTS it takes from this class as they are (tests/tasks/test_registry.py)
     media: str = "image"  # "image", "frames" or "any"
     summary: str = ""

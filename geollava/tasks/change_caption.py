@@ -179,6 +179,8 @@ def best_rouge_l(sample: Sample) -> float:
 
 class ChangeCaption(Task):
     name = "change_caption"
+    reference = ("pycocoevalcap (BLEU, METEOR, ROUGE-L, CIDEr-D); HosamGen/GeoLLaVA eval_metrics.py (ROUGE, "
+                 "BLEU-2, SBERT)")
     inherits = ("problems", "metadata_for", "question", "reword", "parse", "card_boxes", "synthesize")
     media = "frames"
     summary = "what changed across the frames (the default)"

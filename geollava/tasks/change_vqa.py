@@ -31,6 +31,7 @@ _COUNTED = {"construction": "constructed", "demolition": "demolished"}
 
 class ChangeVQA(ShortAnswerTask):
     name = "change_vqa"
+    reference = "mbzuai-oryx/GeoChat geochat/eval/batch_geochat_scene.py (evaluation_metrics: its answer rule)"
     inherits = ("question", "reword", "reward", "card_boxes")
     media = "frames"
     summary = "questions about what changed, in a word or a number; `metadata.question_type` groups the scores"

@@ -7,6 +7,7 @@ from .answers import TextTask
 
 class Conversation(TextTask):
     name = "conversation"
+    reference = "rouge_score (F, stemmed); pycocoevalcap METEOR, CIDEr-D"
     inherits = ("problems", "metadata_for", "question", "reword", "parse", "reward", "card_boxes", "synthesize")
     summary = "free single-image instruction chat"
     order = 70

@@ -9,6 +9,7 @@ from .base import Sample, ScoreOptions
 
 class GroundedDescription(BoxTask, TextTask):
     name = "grounded_description"
+    reference = "this suite's rotated-box IoU; rouge_score, pycocoevalcap"
     inherits = ("metadata_for", "question", "reword", "reward", "card_boxes", "synthesize")
     summary = "a description whose phrases carry boxes"
     order = 60

@@ -9,6 +9,7 @@ from .refer import TASK as REFER
 
 class Grounding(BoxTask):
     name = "grounding"
+    reference = "this suite's rotated-box IoU (tasks/answers.py)"
     inherits = ("metadata_for", "question", "reward", "card_boxes")
     summary = "\"[grounding] ...\" → a description with boxes"
     order = 40
@@ -22,7 +23,8 @@ class Grounding(BoxTask):
 
     forms = {"pixels": "{} Output the bbox coordinates of every object you mention using JSON format.",
              "norm1000": "{} Output the bbox coordinates of every object you mention using JSON format.",
-             "norm1": "{} Give the bounding box coordinates of every object you mention."}
+             "norm1": "{} Give the bounding box coordinates of every object you mention.",
+             "norm1_padded": "{} Give the bounding box coordinates of every object you mention."}
 
     def reword(self, question: str, box_format: str, size) -> str:
         if box_format == "geochat":

@@ -11,6 +11,7 @@ _KEYS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 
 class ImageCaption(TextTask):
     name = "image_caption"
+    reference = "pycocoevalcap (lx709/VRSBench's caption table)"
     inherits = ("problems", "metadata_for", "question", "reword", "parse", "reward", "card_boxes", "synthesize")
     summary = "describe one image in detail"
     order = 55

@@ -131,6 +131,7 @@ def chosen(sample: Sample) -> str:
 
 class MultipleChoice(Task):
     name = "multiple_choice"
+    reference = "each benchmark's own matcher (metrics.json: protocols)"
     inherits = ("reword", "reward", "card_boxes")
     media = "any"
     summary = "pick the right option(s); `metadata.options` lists them, the answer is the letter"

@@ -20,6 +20,7 @@ SIZE_GROUPS = ("small", "medium", "large")
 
 class Refer(BoxTask):
     name = "refer"
+    reference = "this suite's rotated-box IoU (tasks/answers.py); each benchmark's own beside it"
     inherits = ("metadata_for", "question", "reward", "card_boxes")
     summary = "\"[refer] ... <p>phrase</p>\" → the phrase's box(es); optional `metadata.size_group`"
     order = 30
@@ -38,7 +39,8 @@ class Refer(BoxTask):
     # how a model of each box format is asked to locate a phrase (Qwen's cookbooks; LLaVA-1.5's referring data)
     forms = {"pixels": "Locate {}, output its bbox coordinates using JSON format.",
              "norm1000": "Locate {}, output its bbox coordinates using JSON format.",
-             "norm1": "Please provide the bounding box coordinate of the region this sentence describes: {}"}
+             "norm1": "Please provide the bounding box coordinate of the region this sentence describes: {}",
+             "norm1_padded": "Please provide the bounding box coordinate of the region this sentence describes: {}"}
 
     def reword(self, question: str, box_format: str, size) -> str:
         phrase = re.search(r"<p>(.*?)</p>", question, flags=re.S)

@@ -10,6 +10,7 @@ from .base import box_problems
 
 class RegionCaption(TextTask):
     name = "region_caption"
+    reference = "rouge_score (F, stemmed); pycocoevalcap METEOR, CIDEr-D"
     inherits = ("metadata_for", "question", "parse", "reward")
     summary = "\"[identify] What is the object present at {box}\" → its name"
     order = 50
@@ -25,7 +26,8 @@ class RegionCaption(TextTask):
 
     forms = {"pixels": "What is the object in the region {}? Answer in one word or a short phrase.",
              "norm1000": "What is the object in the region {}? Answer in one word or a short phrase.",
-             "norm1": "Please provide a short description for this region: {}"}
+             "norm1": "Please provide a short description for this region: {}",
+             "norm1_padded": "Please provide a short description for this region: {}"}
 
     def reword(self, question: str, box_format: str, size) -> str:
         boxes = parse_boxes(question) if box_format != "geochat" else []

@@ -34,6 +34,7 @@ def classes_in_prompt(text: str) -> list[str]:
 
 class Scene(ShortAnswerTask):
     name = "scene"
+    reference = "mbzuai-oryx/GeoChat geochat/eval/batch_geochat_scene.py (evaluation_metrics)"
     inherits = ("question", "reword", "reward", "card_boxes")
     summary = "classify the image; `metadata.classes` lists the classes, the answer is one of them"
     order = 10

@@ -18,6 +18,7 @@ _OBJECTS = ("building", "tank", "water", "trees")
 
 class VQA(ShortAnswerTask):
     name = "vqa"
+    reference = "mbzuai-oryx/GeoChat geochat/eval/batch_geochat_scene.py (evaluation_metrics: its answer rule)"
     inherits = ("question", "reword", "reward", "card_boxes")
     summary = "answer a question in a word or number; `metadata.question_type` groups the scores"
     order = 20

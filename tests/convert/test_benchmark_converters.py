@@ -155,3 +155,21 @@ def test_rscc_reroots_its_absolute_paths_and_scores_st5_scs(tmp_path):
     sbert = SentenceTransformer(model, device="cpu")
     a, b = sbert.encode([prediction, rows[0]["change_caption"]], normalize_embeddings=True)
     assert metrics["tasks"]["change_caption"]["rscc"]["st5_scs"] == pytest.approx(abs(float(a @ b)) ** 3, abs=1e-5)
+
+
+def test_rscc_asks_its_zero_shot_baselines_prompt_by_name(tmp_path):
+    """inference/xbd_subset_baseline.py L199-209 strips utils/constants.py L40-44's "naive" template: the second
+    line keeps its four spaces of indent; the pre tile comes first."""
+    tiles = tmp_path / "RSCC"
+    for kind in ("pre", "post"):
+        image(tiles / f"palu-tsunami_00000003_{kind}_disaster_part1.png", 64, 64)
+    row = {"model_id": "qvq-max", "inference_type": "textual_prompt", "change_caption": "The coast is flooded.",
+           **{f"{kind}_image": f"/x/palu-tsunami_00000003_{kind}_disaster_part1.png" for kind in ("pre", "post")}}
+    (tmp_path / "gt.jsonl").write_text(json.dumps(row) + "\n")
+    assert cli("data", "convert", "rscc", tmp_path / "gt.jsonl", "--images", tiles, "--out", tmp_path / "out",
+               "--prompt", "zero-shot").returncode == 0
+    record = json.loads((tmp_path / "out" / "gt.json").read_text())[0]
+    assert record["conversations"][0]["value"] == (
+        "<video>\nGive change description between two satellite images.\n    Output answer in a news style with a "
+        "few sentences using precise phrases separated by commas.")
+    assert record["metadata"]["prompt"] == "zero-shot" and record["video"][0].endswith("pre_disaster_part1.png")

@@ -96,3 +96,14 @@ def test_a_zero_shot_base_is_asked_and_scored_in_its_own_format(task_set, tiny_m
                                    tokenizer, processor, target.prompt, for_generation=True)
     prompt = dataset.prompt_text(refer[0])
     assert "output its bbox coordinates using JSON format." in prompt and "[refer]" not in prompt
+
+
+def test_llava_padded_fractions_are_of_the_square_the_image_is_centred_in():
+    """LLaVA-1.5's expand2square (llava/mm_utils.py; train.py pads so with image_aspect_ratio: pad) pastes a 200 x 100
+    image at (0, 50) of a 200 x 200 square: its Visual Genome region boxes are fractions of that square."""
+    size = ImageSize(200, 100)
+    (box,) = read_boxes("[0.1, 0.3, 0.5, 0.7]", "norm1_padded", size)
+    assert box.bounds == pytest.approx((20, 10, 100, 90))
+    (raw,) = read_boxes("[0.1, 0.3, 0.5, 0.7]", "norm1", size)
+    assert raw.bounds == pytest.approx((20, 30, 100, 70))
+    assert write_box(Box(10, 10, 50, 90), "norm1_padded", size) == "[0.10, 0.30, 0.50, 0.70]"

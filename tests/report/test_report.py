@@ -73,3 +73,15 @@ def test_learning_check_needs_every_criterion():
                            blind=metrics(1.1, 0.3))
     assert [ok for ok, _ in copied_dates] == [True, True, True, False]  # CIDEr up, but no better than blind
     assert "vs blind control" in copied_dates[3][1]
+
+
+def test_each_task_table_says_which_reference_its_protocols_follow():
+    from geollava.report.tables import comparison_table, html_tables
+
+    results = {"model": {"tasks": {
+        "scene": {"samples": 2, "accuracy": 0.5, "reference": "mbzuai-oryx/GeoChat batch_geochat_scene.py"},
+        "multiple_choice": {"samples": 1, "accuracy": 1.0, "reference": "each benchmark's own matcher",
+                            "protocols": {"xlrs": {"reference": "lmms_eval/tasks/xlrs/mcq_utils.py"}}}}}}
+    page = html_tables(results)
+    assert "batch_geochat_scene.py" in page and "lmms_eval/tasks/xlrs/mcq_utils.py" in page
+    assert "scored as: lmms_eval/tasks/xlrs/mcq_utils.py" in comparison_table(results)
