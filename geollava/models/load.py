@@ -31,8 +31,8 @@ def prepare_base_model(config, tokenizer_corpus=None) -> str:
             check_built_from(folder, m.family, config.tiny_model)
         return str(folder)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise RuntimeError(f"{folder} is not built yet; the launch scripts build it before starting several "
-                           "processes (geollava model prepare CONFIG)")
+        raise RuntimeError(f"{folder} is not built yet; the launcher builds it before starting several processes: "
+                           "start the run with `geollava train CONFIG --nproc-per-node N` (or the launch scripts)")
     if config.tiny_model is None and not get_family(m.family).assembles:
         raise ValueError(f"assembling from parts builds a LLaVA-1.5 model (family: llava); family is {m.family!r}")
     with zero3_paused(config.train):  # build whole weights, not ZeRO-3 shards of them

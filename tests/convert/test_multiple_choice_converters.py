@@ -122,3 +122,29 @@ def test_geobench_vlm_converts_checks_and_scores_its_first_letter(tmp_path, geob
     assert metrics["tasks"]["multiple_choice"]["protocols"]["geobench_vlm"]["category_mean"] == 1.0
     metrics = score(tmp_path / "t", out / "geobench_vlm_temporal.json", {"geobench_21": " C"})
     assert metrics["tasks"]["multiple_choice"]["protocols"]["geobench_vlm"]["unparsed"] == 1  # its scripts drop " C"
+
+
+@pytest.mark.slow
+def test_converted_xlrs_and_geobench_files_train_and_score(tmp_path, xlrs_parquet, geobench, tiny_models):
+    """Both converted sets, one image and several frames mixed, train the tiny LLaVA and are answered and scored."""
+    from geollava.evaluation.evaluate import main as evaluate
+    from geollava.sft.train import main as train
+
+    from helpers import tiny_argv
+
+    for fmt, src in (("xlrs", xlrs_parquet), ("geobench-vlm", geobench)):
+        assert cli("data", "convert", fmt, src, "--out", tmp_path / "data").returncode == 0
+    records = [r for name in ("xlrs_lite.json", "geobench_vlm_single.json", "geobench_vlm_temporal.json")
+               for r in json.loads((tmp_path / "data" / name).read_text())]
+    for r in records:  # relative to data/, where train.json goes
+        assert (tmp_path / "data" / (r.get("image") or r["video"][0])).is_file()
+    write_json(tmp_path / "data" / "train.json", records)
+    run = train(tiny_argv(tmp_path / "run", tmp_path / "data", tiny_models["llava"], "llava", "--num_frames", 2,
+                          "--max_steps", 2))
+    assert (run / "adapter_model.safetensors").is_file()
+    results = evaluate(["--checkpoint", str(run), "--data", str(tmp_path / "data" / "train.json"), "--output-dir",
+                        str(tmp_path / "eval"), "--num-workers", "0", "--max-new-tokens", "4", "--no-meteor",
+                        "--tokenizer", "simple"])
+    scores = next(iter(results.values()))["tasks"]["multiple_choice"]
+    assert scores["samples"] == len(records) == 5
+    assert set(scores["protocols"]) == {"xlrs", "geobench_vlm"}
