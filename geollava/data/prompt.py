@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..geometry.box_formats import FORMATS
 from .limits import DEFAULT_FRAME_PIXELS, DEFAULT_SAMPLE_PIXELS, ReadLimits
 from .raster import RasterSettings
 from .template import CHAT_TEMPLATES
@@ -18,7 +19,7 @@ from .template import CHAT_TEMPLATES
 PROMPT_FILE = "geollava_prompt.json"
 CHANGE_QUESTION = "What changed in this area between the images?"
 FORMAT_VERSION = 2  # 2: chat_template names the LLaVA template exactly (vicuna_v1 / llava_v1)
-BOX_FORMATS = ("geochat", "pixels", "norm1000", "norm1", "norm1_padded")
+BOX_FORMATS = FORMATS
 
 
 @dataclass

@@ -288,12 +288,13 @@ def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media
         [tokens_per_placeholder] * placeholders
     if len(counts) != placeholders:
         raise ValueError(f"{placeholders} media placeholders in the prompt for {len(counts)} frames")
+    before, after = ([tokenizer.convert_tokens_to_ids(t)] if t else [] for t in family.expanded_wrap)
     ids, labels, media_end, remaining = [], [], 0, iter(counts)
     for token, (start, end) in zip(token_ids, offsets):
         if token == media_token_id:
             count = next(remaining)
-            ids += [media_token_id] * count
-            labels += [IGNORE_INDEX] * count
+            ids += before + [media_token_id] * count + after
+            labels += [IGNORE_INDEX] * (len(before) + count + len(after))
             media_end = len(ids)
             continue
         ids.append(token)
@@ -301,4 +302,4 @@ def encode(turns: list[tuple[str, str | None]], tokenizer, family: Family, media
         labels.append(token if learned else IGNORE_INDEX)
     if train_on_prompt:
         labels = list(ids)
-    return Encoded(ids, labels, media_end, placeholders, sum(counts))
+    return Encoded(ids, labels, media_end, placeholders, sum(counts) + placeholders * (len(before) + len(after)))

@@ -12,7 +12,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>"]  # Llama / Vicuna style
 # Qwen's ChatML specials (also LLaVA-OneVision's Qwen2 tokenizer, which adds <image> and <video>)
 CHATML_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                 "<|image_pad|>", "<|video_pad|>", "<image>", "<video>"]
+                 "<|image_pad|>", "<|video_pad|>", "<image>", "<video>", "<img>", "</img>", "<IMG_CONTEXT>"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Family:
     box_format: str = "norm1"  # how the model writes boxes zero-shot (LLaVA-1.5: [x1, y1, x2, y2] fractions)
     tiny_chat_template: str | None = None  # the chat template a tiny model's tokenizer gets (the real model's)
     media_wrap: tuple[str, str] = ("", "")  # text around each placeholder (Qwen: <|vision_start|> ... <|vision_end|>)
+    expanded_wrap: tuple[str, str] = ("", "")  # tokens around each expanded placeholder (InternVL: <img> ... </img>)
     # "fixed": every frame makes the same number of tokens (from the vision config); "dynamic": the image
     # processor keeps each frame's aspect ratio and resolution within min_pixels..max_pixels (Qwen)
     visual_tokens: str = "fixed"

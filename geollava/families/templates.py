@@ -40,3 +40,13 @@ ONEVISION = (
     "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}"
     "{{ content['text'] }}{% endgeneration %}{% endfor %}{% endif %}{{'<|im_end|>' + '\\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+# OpenGVLab/InternVL3-*-hf chat_template.jinja (as transformers' convert_internvl_weights_to_hf.py writes it; no
+# system sentence: the original checkpoints' internvl2_5 template has one): an image part is "<IMG_CONTEXT>\n",
+# which the processor expands to <img> + 256 x <IMG_CONTEXT> + </img>
+INTERNVL = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "{{ '<IMG_CONTEXT>\n' }}{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% elif content['type'] == 'text' %}"
+    "{{ content['text'] }}{% endif %}{% endfor %}{% endif %}{{'<|im_end|>\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<|im_start|>assistant\n' }}{% endif %}")

@@ -5,6 +5,7 @@ that name a box):
     pixels    [x1, y1, x2, y2] in pixels of the image as the model's processor resized it (Qwen2.5-VL; its
               answers: JSON {"bbox_2d": [...], "label": ...}, often in a ```json fence)
     norm1000  [x1, y1, x2, y2] on a 0-1000 grid of the image (Qwen3-VL, JSON as Qwen2.5-VL)
+    internvl  <ref>phrase</ref><box>[[x1, y1, x2, y2]]</box> on a 0-1000 grid of the image (InternVL)
     norm1     [x1, y1, x2, y2] as fractions of the image's width and height (LLaVA-1.5's RefCOCO boxes)
     norm1_padded  [x1, y1, x2, y2] as fractions of the square LLaVA-1.5 pads the image to (expand2square: the
               image centred in a max(width, height) square): its Visual Genome region boxes
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from .boxes import GRID, Box, BoxError, parse_grounded, polygon
 
-FORMATS = ("geochat", "pixels", "norm1000", "norm1", "norm1_padded")
+FORMATS = ("geochat", "pixels", "norm1000", "internvl", "norm1", "norm1_padded")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 _GEOCHAT = re.compile(r"\{\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>\s*<(-?\d+(?:\.\d+)?)>")
 _LIST = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]")
@@ -42,7 +43,7 @@ class ImageSize:
         if box_format == "norm1_padded":
             side = max(self.width, self.height)
             return side, side
-        unit = {"norm1000": 1000.0, "norm1": 1.0, "geochat": float(GRID)}[box_format]
+        unit = {"norm1000": 1000.0, "internvl": 1000.0, "norm1": 1.0, "geochat": float(GRID)}[box_format]
         return self.width / unit, self.height / unit
 
     def offset(self, box_format: str) -> tuple[float, float]:
@@ -133,6 +134,8 @@ def write_box(box: Box, box_format: str, size: ImageSize) -> str:
     values = [(box.x1 * px + ox) / sx, (box.y1 * py + oy) / sy, (box.x2 * px + ox) / sx, (box.y2 * py + oy) / sy]
     if box_format in ("norm1", "norm1_padded"):
         return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
+    if box_format == "internvl":
+        return "<box>[[" + ", ".join(str(round(v)) for v in values) + "]]</box>"
     return "[" + ", ".join(str(round(v)) for v in values) + "]"
 
 

@@ -23,6 +23,7 @@ class Grounding(BoxTask):
 
     forms = {"pixels": "{} Output the bbox coordinates of every object you mention using JSON format.",
              "norm1000": "{} Output the bbox coordinates of every object you mention using JSON format.",
+             "internvl": "{} Output the bbox coordinates of every object you mention using JSON format.",
              "norm1": "{} Give the bounding box coordinates of every object you mention.",
              "norm1_padded": "{} Give the bounding box coordinates of every object you mention."}
 

@@ -36,9 +36,12 @@ class Refer(BoxTask):
                "answer": "{<10><20><40><60>|<0>}", "metadata": {"size_group": "large"},
                "wrong": "{<60><60><90><90>|<0>}"}
 
-    # how a model of each box format is asked to locate a phrase (Qwen's cookbooks; LLaVA-1.5's referring data)
+    # how a model of each box format is asked to locate a phrase (Qwen's cookbooks; LLaVA-1.5's referring data;
+    # InternVL's internvl_chat/eval/refcoco/evaluate_grounding.py)
     forms = {"pixels": "Locate {}, output its bbox coordinates using JSON format.",
              "norm1000": "Locate {}, output its bbox coordinates using JSON format.",
+             "internvl": ("Please provide the bounding box coordinate of the region this sentence describes: "
+                          "<ref>{}</ref>"),
              "norm1": "Please provide the bounding box coordinate of the region this sentence describes: {}",
              "norm1_padded": "Please provide the bounding box coordinate of the region this sentence describes: {}"}
 

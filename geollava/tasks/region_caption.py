@@ -26,6 +26,7 @@ class RegionCaption(TextTask):
 
     forms = {"pixels": "What is the object in the region {}? Answer in one word or a short phrase.",
              "norm1000": "What is the object in the region {}? Answer in one word or a short phrase.",
+             "internvl": "What is the object in the region {}? Answer in one word or a short phrase.",
              "norm1": "Please provide a short description for this region: {}",
              "norm1_padded": "Please provide a short description for this region: {}"}
 

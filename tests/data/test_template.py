@@ -186,14 +186,15 @@ def test_qwen_and_onevision_prompts_are_their_chat_templates_with_frames_in_plac
     encoded = encode(conversation_turns(record, family, 2, DATES), tokenizer, family, media_id, counts,
                      chat_template=family.chat_template)
     if family.frames_as == "images":
-        frame = "<|vision_start|><|image_pad|><|vision_end|>"
+        frame = family.placeholder  # Qwen's <|vision_start|><|image_pad|><|vision_end|>, InternVL's <IMG_CONTEXT>
         media = f"Frame 1 ({DATES[0]}): {frame}\nFrame 2 ({DATES[1]}): {frame}\n"
     else:
         media = f"<video>\nFrame dates: Frame 1 ({DATES[0]}), Frame 2 ({DATES[1]})\n"
     messages = [{"role": "user", "content": media + "What changed?"}, {"role": "assistant", "content": ANSWERS[0]},
                 {"role": "user", "content": "Where, and how many?"}, {"role": "assistant", "content": ANSWERS[1]}]
     reference = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
-    expanded = [t for i in reference for t in ([i] * counts.pop(0) if i == media_id else [i])]
+    before, after = ([tokenizer.convert_tokens_to_ids(w)] if w else [] for w in family.expanded_wrap)
+    expanded = [t for i in reference for t in (before + [i] * counts.pop(0) + after if i == media_id else [i])]
     assert encoded.input_ids == expanded
     assert encoded.input_ids.count(media_id) == (10 if family.frames_as == "images" else 11)
     runs = labelled_runs(encoded.input_ids, encoded.labels)
