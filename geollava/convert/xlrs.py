@@ -104,7 +104,8 @@ def convert_xlrs(src: Path, out_dir: Path) -> Conversion:
         records.append({"id": f"xlrs_{index}", **media, "conversations": [
             {"from": "human", "value": ("<image>\n" if len(paths) == 1 else "<video>\n") + question},
             {"from": "gpt", "value": answer}],
-            "metadata": {"task": "multiple_choice", "benchmark": "xlrs", "options": texts, "category": category,
+            "metadata": {"task": "multiple_choice", "benchmark": "xlrs", "source_id": index, "options": texts,
+                         "category": category,
                          "l2_category": str(row.get("l2-category", ""))}})
     conversion.write("xlrs_lite.json", records)
     return conversion

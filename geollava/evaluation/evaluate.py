@@ -148,6 +148,7 @@ def score_file(args) -> dict:
     if args.data:
         media_root = args.media_root or str(Path(args.data).parent)
         records = {r.id: r for r in load_records(args.data, media_root, check_media=False)}  # scoring reads no media
+        rows = with_record_ids(rows, records)
         check_coverage(rows, records, args.data)
         for row in rows:
             take_record_fields(row, records[row["id"]])
@@ -173,6 +174,14 @@ def score_file(args) -> dict:
                              model_sizes=model_sizes)
         write_summary(out, {label: metrics}, args)
     return {label: metrics}
+
+
+def with_record_ids(rows: list[dict], records: dict) -> list[dict]:
+    """Rows another harness logged under the benchmark's own ids, renamed to the records that keep that id as
+    `metadata.source_id` (a converter's); rows already named by a record's id stay as they are."""
+    by_source = {str(r.metadata["source_id"]): i for i, r in records.items() if "source_id" in r.metadata}
+    return [row if row["id"] in records or row["id"] not in by_source else {**row, "id": by_source[row["id"]]}
+            for row in rows]
 
 
 def check_coverage(rows: list[dict], records: dict, data: str) -> None:

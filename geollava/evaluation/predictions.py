@@ -67,10 +67,13 @@ def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict
     """Rows with id, prediction and (when the file has them) references, from our JSONL, GeoLLaVA's results files
     or GeoChat's answer files. A GeoLLaVA row's prediction is cleaned as GeoLLaVA's scorer does unless
     ``geollava_clean`` is False; each row says whether it was (``cleaned``)."""
+    from .external import is_lmms_eval_sample, lmms_eval_row, vlmevalkit_rows
+
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"predictions file {path} does not exist")
-    raw = read_objects(read_text(path), path)
+    raw = vlmevalkit_rows(path) if path.suffix in (".xlsx", ".tsv") else read_objects(read_text(path), path)
+    raw = [lmms_eval_row(item, path, n) if is_lmms_eval_sample(item) else item for n, item in enumerate(raw)]
     rows, seen = [], set()
     for n, item in enumerate(raw):
         row = _normalise(item, path, n, geollava_clean)
@@ -167,7 +170,7 @@ def _normalise(item, path: Path, n: int, geollava_clean: bool = True) -> dict:
     return {"id": str(record_id), "prediction": geollava_cleaned(prediction) if cleaned else prediction,
             "references": references, "events": item.get("events"), "checkpoint": item.get("checkpoint"),
             "task": task, "metadata": metadata, "cleaned": cleaned,
-            "source": "geochat" if geochat else "geollava" if "generated" in item else "ours"}
+            "source": item.get("source") or ("geochat" if geochat else "geollava" if "generated" in item else "ours")}
 
 
 def provenance_path(predictions: Path) -> Path:

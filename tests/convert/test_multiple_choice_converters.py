@@ -18,6 +18,8 @@ from geollava.convert.xlrs import ONE, SEVERAL
 from helpers import cli, write_json
 from test_benchmark_converters import score
 
+from geollava.evaluation.evaluate import main as evaluate
+
 OPTIONS = ["(A) airport", "(B) harbor", "(C) farmland", "(D) forest"]
 LUC = "Land use classification/Overall Land use classification"
 
@@ -148,3 +150,33 @@ def test_converted_xlrs_and_geobench_files_train_and_score(tmp_path, xlrs_parque
     scores = next(iter(results.values()))["tasks"]["multiple_choice"]
     assert scores["samples"] == len(records) == 5
     assert set(scores["protocols"]) == {"xlrs", "geobench_vlm"}
+
+
+def test_answers_lmms_eval_and_vlmevalkit_logged_are_rescored_as_ours(tmp_path, xlrs_parquet):
+    """lmms-eval's --log_samples lines (evaluator.py _process_document_results: doc without its media,
+    filtered_resps; evaluation_tracker.py flattens one response to its text) and VLMEvalKit's <model>_<dataset>.xlsx
+    (index, prediction), matched with the converted records by XLRS's own index."""
+    import pandas as pd
+
+    out = tmp_path / "out"
+    assert cli("data", "convert", "xlrs", xlrs_parquet, "--out", out).returncode == 0
+    answers = {1: "C. farmland", 2: "(B)", 3: "A C"}
+    ours = score(tmp_path / "ours", out / "xlrs_lite.json", {f"xlrs_{k}": a for k, a in answers.items()})
+    logged = tmp_path / "20261207_samples_xlrs-lite.jsonl"
+    logged.write_text("".join(json.dumps({
+        "doc_id": k - 1, "doc": {"index": k, "question": "?", "answer": "C", "category": LUC}, "target": "C",
+        "arguments": [], "resps": [a], "filtered_resps": a, "xlrs_micro_score": {}}) + "\n" for k, a in answers.items()))
+    sheet = tmp_path / "Qwen2.5-VL-7B_XLRS-Bench-lite.xlsx"
+    pd.DataFrame({"index": list(answers), "question": ["?"] * 3, "prediction": list(answers.values())}).to_excel(
+        sheet, index=False)
+    for path in (logged, sheet):
+        theirs = evaluate(["--predictions", str(path), "--data", str(out / "xlrs_lite.json"), "--output-dir",
+                           str(tmp_path / path.stem), "--no-meteor", "--tokenizer", "simple"])[path.stem]
+        assert theirs["tasks"]["multiple_choice"]["protocols"] == \
+            ours["tasks"]["multiple_choice"]["protocols"]
+    logged.write_text(json.dumps({"doc_id": 0, "doc": {"question": "?"}, "filtered_resps": "C"}) + "\n")
+    with pytest.raises(SystemExit, match="its doc has no id or index"):
+        evaluate(["--predictions", str(logged), "--data", str(out / "xlrs_lite.json")])
+    logged.write_text(json.dumps({"doc_id": 0, "doc": {"index": 999}, "filtered_resps": "C"}) + "\n")
+    with pytest.raises(SystemExit, match="1 predictions have ids that .* does not have"):
+        evaluate(["--predictions", str(logged), "--data", str(out / "xlrs_lite.json")])
