@@ -21,6 +21,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,24 +253,40 @@ def command_line(recipe: Recipe, options: Options, config_argv: list[str]) -> li
 
 
 def run_logged(command: list[str], log: Path) -> int:
-    """Run the launch, its output (stdout and stderr, progress bars as they come) shown and appended to ``log``;
-    a SIGTERM or SIGINT reaches it; its exit code."""
+    """Run the launch, its stdout and stderr shown as they come (progress bars too) on this process's own, and both
+    appended to ``log``; a SIGTERM or SIGINT reaches it; its exit code."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         with open(log, "ab") as out:
-            while chunk := os.read(child.stdout.fileno(), 65536):
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.buffer.flush()
-                out.write(chunk)
-                out.flush()
+            lock = threading.Lock()
+            copies = [threading.Thread(target=_copy, args=(pipe, shown, out, lock))
+                      for pipe, shown in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))]
+            for copy in copies:
+                copy.start()
+            for copy in copies:
+                copy.join()
         return child.wait()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _copy(pipe, shown, log, lock: threading.Lock) -> None:
+    """One of the child's streams onto ours (bytes where ours has them: a progress bar's bytes as they are)."""
+    raw = getattr(shown, "buffer", None)
+    while chunk := os.read(pipe.fileno(), 65536):
+        if raw is not None:
+            raw.write(chunk)
+        else:
+            shown.write(chunk.decode("utf-8", "replace"))
+        shown.flush()
+        with lock:
+            log.write(chunk)
+            log.flush()
 
 
 def load_config(argv: list[str], need_data: bool = True):

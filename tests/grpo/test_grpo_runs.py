@@ -41,7 +41,7 @@ def test_sft_then_grpo_then_eval_predict_merge_and_report(tmp_path, sft_run, tas
     out = tmp_path / "grpo"
     result = script("finetune_grpo.sh", *grpo_argv(sft_run, task_set, out, "--max_steps", 4, "--save_steps", 2,
                                                      "--beta", 0.1))
-    assert "python -m geollava grpo configs/tiny_grpo.yaml" in result.stdout
+    assert "-m geollava grpo --worker configs/tiny_grpo.yaml" in result.stdout
     assert "rewards/task/mean" in (out / "train.log").read_text()
     for folder in (out / "checkpoint-2", out / "checkpoint-4", out):
         assert is_complete(folder)
