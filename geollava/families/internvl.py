@@ -52,4 +52,4 @@ FAMILY = Family(
     vision_towers=("model.vision_tower",), projectors=("model.multi_modal_projector",),
     language_model="model.language_model", frame_tokens=frame_tokens, chat_template="model", box_format="internvl",
     tiny_config=tiny_config, tiny_image_processor=tiny_processor, tiny_chat_template=INTERNVL,
-    expanded_wrap=("<img>", "</img>"))
+    expanded_wrap=("<img>", "</img>"), released=("OpenGVLab/InternVL3-8B-hf",))

@@ -189,6 +189,7 @@ VIDEO_LLAVA, NEXT_VIDEO = "LanguageBind/Video-LLaVA-7B-hf", "llava-hf/LLaVA-NeXT
 LLAVA, GEOCHAT = "llava-hf/llava-1.5-7b-hf", "MBZUAI/geochat-7B"
 QWEN2_5, QWEN3 = "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"
 ONEVISION = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+INTERNVL = "OpenGVLab/InternVL3-8B-hf"
 
 # Every shipped recipe on the released checkpoint it names (tests/models/test_released_recipes.py trains each at
 # its released shape; benchmarks/released_plan.py and scripts/gpu_check.py plan and run them):
@@ -206,6 +207,7 @@ RECIPES = [
     ("qwen2_5_vl.yaml", QWEN2_5, "qwen2_5_vl", "change", []),
     ("qwen3_vl.yaml", QWEN3, "qwen3_vl", "change", []),
     ("llava_onevision.yaml", ONEVISION, "llava_onevision", "change", []),
+    ("internvl.yaml", INTERNVL, "internvl", "change", []),
 ]
 
 # How those recipes run on a CPU machine at one layer: only how it runs (no DeepSpeed, fp32, one step)

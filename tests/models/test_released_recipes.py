@@ -11,8 +11,8 @@ import pytest
 
 from geollava.evaluation.evaluate import main as evaluate
 from geollava.grpo.train import main as grpo
-from geollava.models.released import (GEOCHAT, LLAVA, NEXT_VIDEO, ONEVISION, QWEN2_5, QWEN3, RECIPES, VIDEO_LLAVA,
-                                      build_released)
+from geollava.models.released import (GEOCHAT, INTERNVL, LLAVA, NEXT_VIDEO, ONEVISION, QWEN2_5, QWEN3, RECIPES,
+                                      VIDEO_LLAVA, build_released)
 from geollava.models.released import CPU_RUN as CPU
 from geollava.sft.train import main as train
 
@@ -26,7 +26,7 @@ def released_folders(tmp_path_factory) -> dict:
     """Each reference checkpoint at 1 layer, built once for the session."""
     root = tmp_path_factory.mktemp("released")
     return {model_id: build_released(model_id, 1, root / model_id.replace("/", "--"))
-            for model_id in (VIDEO_LLAVA, NEXT_VIDEO, LLAVA, GEOCHAT, QWEN2_5, QWEN3, ONEVISION)}
+            for model_id in (VIDEO_LLAVA, NEXT_VIDEO, LLAVA, GEOCHAT, QWEN2_5, QWEN3, ONEVISION, INTERNVL)}
 
 
 @pytest.fixture(scope="module")
