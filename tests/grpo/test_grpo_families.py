@@ -49,7 +49,7 @@ def test_trl_log_probs_are_the_models_own_and_a_step_trains(tmp_path, synth_set,
     assert generation["input_ids"] == [item["input_ids"].tolist() for item in items]  # SFT's generation prompt
     inputs = processor(images=[row["images"] for row in rows], text=processor.apply_chat_template(prompts))
     forward = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
-    completion = torch.tensor([[11, 12, 13], [14, 15, 16]])
+    completion = torch.tensor([[31, 32, 33], [34, 35, 36]])  # past every special token (the media ones too)
     ids = torch.cat([inputs["input_ids"], completion], dim=1)
     mask = torch.cat([inputs["attention_mask"], torch.ones_like(completion)], dim=1)
     if "mm_token_type_ids" in forward:  # TRL extends them over the completion
