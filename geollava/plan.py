@@ -28,6 +28,7 @@ import torch
 
 from .data.schema import GPT
 from .families import get_family
+from .families.base import side
 from .models.adapters import lora_target_regex
 
 GiB = 2**30
@@ -101,7 +102,8 @@ def measure_model(family, hf_config, lora_targets: list[str], train_args=None,
     targets = {name: (m.in_features, m.out_features) for name, m in model.named_modules()
                if isinstance(m, LINEAR_TYPES) and wrapped.fullmatch(name)}
     text, vision = hf_config.text_config, hf_config.vision_config
-    patches = (vision.image_size // vision.patch_size) ** 2 + 1 if hasattr(vision, "image_size") else 0  # Qwen: later
+    patches = (side(vision.image_size) // side(vision.patch_size)) ** 2 + 1 if hasattr(vision, "image_size") else 0
+    # (Qwen: counted later, per frame)
     return ModelSizes(total=sum(parts.values()), largest_layer=largest, lora_targets=targets, **parts,
                       hidden=text.hidden_size, intermediate=text.intermediate_size, layers=text.num_hidden_layers,
                       vocab=text.vocab_size, vision_hidden=vision.hidden_size,

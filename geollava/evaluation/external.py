@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .predictions import PredictionsError
+
+class LogError(ValueError):
+    """A logged file this suite cannot match with records (predictions.py reports it as a PredictionsError)."""
 
 
 def is_lmms_eval_sample(item) -> bool:
@@ -20,14 +22,14 @@ def lmms_eval_row(item: dict, path: Path, n: int) -> dict:
     doc = item.get("doc") or {}
     identity = doc.get("id", doc.get("index"))
     if identity is None:
-        raise PredictionsError(f"{path}: line {n + 1} (doc_id {item.get('doc_id')}): its doc has no id or index, so "
+        raise LogError(f"{path}: line {n + 1} (doc_id {item.get('doc_id')}): its doc has no id or index, so "
                                "it cannot be matched with a record; rescoring needs a task whose documents carry an "
                                "id or an index (XLRS-Bench's do)")
     answer = item["filtered_resps"]
     while isinstance(answer, list):
         answer = answer[0] if answer else ""
     if not isinstance(answer, str):
-        raise PredictionsError(f"{path}: line {n + 1} (id {identity}): its filtered response is not text")
+        raise LogError(f"{path}: line {n + 1} (id {identity}): its filtered response is not text")
     return {"id": str(identity), "prediction": answer, "source": "lmms-eval"}
 
 
@@ -38,7 +40,7 @@ def vlmevalkit_rows(path: Path) -> list[dict]:
     frame = pd.read_excel(path) if path.suffix == ".xlsx" else pd.read_csv(path, sep="\t")
     missing = [c for c in ("index", "prediction") if c not in frame.columns]
     if missing:
-        raise PredictionsError(f"{path}: a VLMEvalKit prediction file has the columns index and prediction; this one "
+        raise LogError(f"{path}: a VLMEvalKit prediction file has the columns index and prediction; this one "
                                f"lacks {', '.join(missing)} (it has {', '.join(map(str, frame.columns[:8]))})")
     return [{"id": str(index), "prediction": "" if pd.isna(answer) else str(answer), "source": "vlmevalkit"}
             for index, answer in zip(frame["index"], frame["prediction"])]

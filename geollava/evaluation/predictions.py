@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from ..tasks import DEFAULT_TASK, TASKS
+from .external import LogError, is_lmms_eval_sample, lmms_eval_row, vlmevalkit_rows
 
 ANSWER_PREFIX = "Answer:"
 log = logging.getLogger(__name__)
@@ -67,13 +68,14 @@ def load_predictions(path: str | Path, geollava_clean: bool = True) -> list[dict
     """Rows with id, prediction and (when the file has them) references, from our JSONL, GeoLLaVA's results files
     or GeoChat's answer files. A GeoLLaVA row's prediction is cleaned as GeoLLaVA's scorer does unless
     ``geollava_clean`` is False; each row says whether it was (``cleaned``)."""
-    from .external import is_lmms_eval_sample, lmms_eval_row, vlmevalkit_rows
-
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"predictions file {path} does not exist")
-    raw = vlmevalkit_rows(path) if path.suffix in (".xlsx", ".tsv") else read_objects(read_text(path), path)
-    raw = [lmms_eval_row(item, path, n) if is_lmms_eval_sample(item) else item for n, item in enumerate(raw)]
+    try:
+        raw = vlmevalkit_rows(path) if path.suffix in (".xlsx", ".tsv") else read_objects(read_text(path), path)
+        raw = [lmms_eval_row(item, path, n) if is_lmms_eval_sample(item) else item for n, item in enumerate(raw)]
+    except LogError as e:
+        raise PredictionsError(str(e)) from None
     rows, seen = [], set()
     for n, item in enumerate(raw):
         row = _normalise(item, path, n, geollava_clean)

@@ -177,6 +177,11 @@ class Family:
         return self.tiny_config(self, spec, vocab_size or spec.vocab_size)
 
 
+def side(value) -> int:
+    """An image or patch size as one number: a square's side (InternVL writes [448, 448])."""
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
 def llava_image_tokens(config) -> int:
     """Placeholder tokens of one image through a LLaVA image path (CLS dropped with the default strategy)."""
     vision = config.vision_config

@@ -9,19 +9,14 @@ evaluate_grounding.py: the numbers / 1000 x width, height): box format `internvl
 from transformers import (GotOcr2ImageProcessorPil, InternVLConfig, InternVLForConditionalGeneration, Qwen2Config,
                           InternVLVisionConfig)
 
-from .base import CHATML_TOKENS, Family, TinySpec, chatml_text
+from .base import CHATML_TOKENS, Family, TinySpec, chatml_text, side
 from .templates import INTERNVL
 
 
 def frame_tokens(config) -> int:
     """One tile's tokens: its patch grid after the pixel shuffle (downsample_ratio 0.5: a quarter)."""
     vision = config.vision_config
-    side, patch = _side(vision.image_size), _side(vision.patch_size)
-    return int((side // patch) ** 2 * config.downsample_ratio ** 2)
-
-
-def _side(value) -> int:
-    return value[0] if isinstance(value, (list, tuple)) else value
+    return int((side(vision.image_size) // side(vision.patch_size)) ** 2 * config.downsample_ratio ** 2)
 
 
 def tiny_config(family: Family, spec: TinySpec, vocab_size: int):
