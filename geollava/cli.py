@@ -32,13 +32,15 @@ from .data.limits import ReadLimits, add_limit_arguments
 DELEGATED = {
     "train": ("geollava.launch:train", "fine-tune a model on a YAML config (+ --key value overrides)"),
     "grpo": ("geollava.launch:grpo", "reward fine-tuning (GRPO) after SFT, each task's score its reward"),
-    "eval": ("geollava.evaluation.evaluate", "generate with checkpoints or a base model and score, or score a predictions file"),
+    "eval": ("geollava.evaluation.evaluate", "generate with checkpoints or a base model and score, or score a "
+                                             "predictions file"),
     "predict": ("geollava.serving.predict", "ask a checkpoint about your own frames, GeoTIFFs or video"),
     "demo": ("geollava.serving.demo", "serve a browser demo of a checkpoint (Gradio, loopback by default)"),
     "plan": ("geollava.launch:plan", "estimate per-GPU memory of a training config before launching"),
     "report": ("geollava.report", "write the HTML report of evaluated models"),
     "baseline": ("geollava.evaluation.baseline", "the constant-caption baseline: the most frequent training answer"),
-    "learning-check": ("geollava.evaluation.learning_check", "the quickstart's verdict: did the model learn to see change?"),
+    "learning-check": ("geollava.evaluation.learning_check", "the quickstart's verdict: did the model learn to see "
+                                                             "change?"),
 }
 
 

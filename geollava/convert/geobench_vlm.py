@@ -68,7 +68,7 @@ def record(conversion: Conversion, root: Path, path: Path, n: int, row: dict) ->
     return {"id": f"geobench_{row.get('question_id', n)}", **media, "conversations": [
         {"from": "human", "value": ("<image>\n" if len(frames) == 1 else "<video>\n") + question},
         {"from": "gpt", "value": str(row.get("ground_truth_option", ""))}],
-        "metadata": {"task": "multiple_choice", "benchmark": "geobench_vlm", "source_id": str(row.get("question_id", n)),
-                     "options": [str(o) for o in options],
+        "metadata": {"task": "multiple_choice", "benchmark": "geobench_vlm",
+                     "source_id": str(row.get("question_id", n)), "options": [str(o) for o in options],
                      "category": str(row.get("task", "")), "prompts": prompts,
                      "ground_truth": str(row.get("ground_truth", ""))}}

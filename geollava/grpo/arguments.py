@@ -1,5 +1,5 @@
-"""A GRPO config's own keys: where it starts and its rewards (RewardArguments), and its training keys: TRL's GRPOConfig (one TrainingArguments, as SFT has one) with the keys of ours
-that every trainer takes (config.RunKeys)."""
+"""A GRPO config's own keys: where it starts and its rewards (RewardArguments), and its training keys: TRL's
+GRPOConfig (one TrainingArguments, as SFT has one) with the keys of ours that every trainer takes (config.RunKeys)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -56,7 +56,9 @@ def run(argv: list[str], recipe: Recipe) -> Path | int:
     setup_logging(config.train)
     first_rank = int(os.environ.get("RANK", "0")) == 0
     try:
-        with folder_lock(config.train.output_dir, f"geollava {recipe.command}") if first_rank else contextlib.nullcontext():
+        lock = folder_lock(config.train.output_dir, f"geollava {recipe.command}") if first_rank else \
+            contextlib.nullcontext()
+        with lock:
             return _train(config, recipe.build)
     except (BadRecordError, FolderLockedError, DataError, NonFiniteError) as e:
         print(f"\nerror: {e}", file=sys.stderr)  # on a line of its own, after any progress bar

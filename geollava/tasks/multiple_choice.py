@@ -155,7 +155,7 @@ class MultipleChoice(Task):
         keys = LETTERS[:len(options)]
         return [("answer_not_an_option", f"multiple_choice answer {a!r} is not one or more of the letters {keys}",
                  f"answer with the right option's letter (several, e.g. 'AC', where several are right)")
-                for a in answers if not a.strip() or set(a.strip()) - set(keys) or len(set(a.strip())) != len(a.strip())]
+                for a in answers if not_letters(a.strip(), keys)]
 
     def metadata_for(self, question: str) -> dict:
         return {"options": options_in(question)}
@@ -209,6 +209,11 @@ class MultipleChoice(Task):
         answer = LETTERS[options.index(right)]
         return (f"{question}\n{lettered(options)}\n{INSTRUCTION}", answer,
                 {"options": options, "category": category})
+
+
+def not_letters(answer: str, keys: str) -> bool:
+    """Whether an answer is not one or more distinct option letters."""
+    return not answer or bool(set(answer) - set(keys)) or len(set(answer)) != len(answer)
 
 
 def accuracies(samples: list[Sample], per_sample: list[dict]) -> dict:

@@ -165,7 +165,8 @@ def test_answers_lmms_eval_and_vlmevalkit_logged_are_rescored_as_ours(tmp_path, 
     logged = tmp_path / "20261207_samples_xlrs-lite.jsonl"
     logged.write_text("".join(json.dumps({
         "doc_id": k - 1, "doc": {"index": k, "question": "?", "answer": "C", "category": LUC}, "target": "C",
-        "arguments": [], "resps": [a], "filtered_resps": a, "xlrs_micro_score": {}}) + "\n" for k, a in answers.items()))
+        "arguments": [], "resps": [a], "filtered_resps": a, "xlrs_micro_score": {}}) + "\n"
+        for k, a in answers.items()))
     sheet = tmp_path / "Qwen2.5-VL-7B_XLRS-Bench-lite.xlsx"
     pd.DataFrame({"index": list(answers), "question": ["?"] * 3, "prediction": list(answers.values())}).to_excel(
         sheet, index=False)
