@@ -82,10 +82,15 @@ def groups(recipe: Recipe) -> tuple:
     return (ModelArguments, DataArguments, PromptSettings, LoraArguments, *recipe.arguments())
 
 
+def split_source(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``[CONFIG.yaml] [--key value ...]`` → (the YAML file or None, the command-line words)."""
+    source = argv[0] if argv and not argv[0].startswith("--") else None
+    return source, argv[1:] if source else list(argv)
+
+
 def named_keys(argv: list[str]) -> set[str]:
     """The keys ``[CONFIG.yaml] [--key value ...]`` sets, in the file (and what it extends) or on the line."""
-    source = argv[0] if argv and not argv[0].startswith("--") else None
-    cli = argv[1:] if source else list(argv)
+    source, cli = split_source(argv)
     return set(_load_yaml(source) if source else {}) | {w[2:] for w in cli if w.startswith("--")}
 
 
@@ -97,8 +102,7 @@ def parse_config(argv: list[str], recipe: Recipe, need_data: bool = True) -> Con
     config whose data files do not exist yet (the memory planner needs only the model and a text length).
     ``recipe``: whose config it is (its argument groups and checks).
     """
-    source = argv[0] if argv and not argv[0].startswith("--") else None
-    cli = argv[1:] if source else list(argv)
+    source, cli = split_source(argv)
     values = _load_yaml(source) if source else {}
     tiny = values.pop("tiny_model", None)
     tiny_cli, cli = _split_tiny_overrides(cli)

@@ -43,7 +43,7 @@ def recipe_for(argv: list[str]) -> Recipe:
 
 @dataclass
 class Options:
-    nproc_per_node: int | None
+    nproc_per_node: int | None  # resolved by split_argv: the visible GPUs, else 1, when not given
     nnodes: int
     node_rank: int
     master_addr: str
@@ -54,21 +54,7 @@ class Options:
     gpu_memory: float | None
     dry_run: bool
     default_config: str | None
-
-    @property
-    def processes_per_node(self) -> int:
-        if self.nproc_per_node:
-            return self.nproc_per_node
-        import torch
-
-        return torch.cuda.device_count() or 1
-
-    @property
-    def world(self) -> int:
-        """Processes in the whole run: the hostfile's slots, else processes per node x nodes."""
-        if self.hostfile:
-            return hostfile_slots(Path(self.hostfile))
-        return self.processes_per_node * self.nnodes
+    world: int = 0  # processes in the whole run: the hostfile's slots, else processes per node x nodes
 
 
 def hostfile_slots(path: Path) -> int:
@@ -116,9 +102,16 @@ def launch_parser(command: str) -> argparse.ArgumentParser:
 
 
 def split_argv(argv: list[str], command: str) -> tuple[Options, list[str]]:
-    """(the launch options, CONFIG and its --key value overrides)."""
+    """(the launch options, the world size resolved once, CONFIG and its --key value overrides); a bad hostfile
+    is a ConfigError naming its line."""
     known, rest = launch_parser(command).parse_known_args(argv)
     options = Options(**vars(known))
+    if not options.nproc_per_node:
+        import torch
+
+        options.nproc_per_node = torch.cuda.device_count() or 1
+    options.world = hostfile_slots(Path(options.hostfile)) if options.hostfile else \
+        options.nproc_per_node * options.nnodes
     if not rest or rest[0].startswith("--"):
         rest = ([options.default_config] if options.default_config else []) + rest
     return options, rest
@@ -247,7 +240,7 @@ def command_line(recipe: Recipe, options: Options, config_argv: list[str]) -> li
                 "--master_port", str(options.master_port), "--module", *module[1:]]
     if options.world > 1:
         return ["torchrun", "--nnodes", str(options.nnodes), "--node_rank", str(options.node_rank),
-                "--nproc_per_node", str(options.processes_per_node), "--master_addr", options.master_addr,
+                "--nproc_per_node", str(options.nproc_per_node), "--master_addr", options.master_addr,
                 "--master_port", str(options.master_port), *module]
     return [sys.executable, *module]
 
