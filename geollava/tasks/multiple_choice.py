@@ -25,6 +25,7 @@ import string
 from collections import defaultdict
 
 from .base import Answer, Sample, ScoreOptions, Task
+from .scene import SYNTHETIC_CLASSES
 
 LETTERS = string.ascii_uppercase
 PROTOCOLS = {
@@ -44,7 +45,6 @@ XLRS_SUBTASKS = (
     "Land use classification/Regional Land use classification", "Object properties/Object classification",
     "Object properties/Object color", "Object properties/Object motion state",
     "Object spatial relationship/Object spatial relationship")
-SYNTHETIC_CLASSES = ["residential", "industrial", "forest", "lake", "farmland"]
 COUNT_RANGES = ["none", "1 to 2", "3 to 4", "5 or more"]
 INSTRUCTION = "Answer with the option's letter from the given choices directly."  # LLaVA-1.5's MC instruction
 
@@ -66,11 +66,16 @@ REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process t
             "I'm sorry, but without the image provided", "Cannot determine the answer")
 
 
+def words_of(answer: str) -> list[str]:
+    """The answer's words as can_infer_option splits them (each of .()[],:;!*#{} a space)."""
+    return re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
+
+
 def vlmevalkit_letter(answer: str, options: list[str]) -> str | None:
     """VLMEvalKit's can_infer without a judge: the option's letter, or None (its 'Z': scored wrong)."""
     if any(refusal in answer for refusal in REFUSALS):
         return None
-    words = re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
+    words = words_of(answer)
     keys = LETTERS[:len(options)]
     if not any(k in words for k in keys) and "Z" in words:  # the answer says none of them
         return None
@@ -80,7 +85,7 @@ def vlmevalkit_letter(answer: str, options: list[str]) -> str | None:
 def letter_named(answer: str, keys: str) -> str | None:
     """can_infer_option: the one key standing alone among the last four words, else the letter after "(correct)
     answer is"."""
-    words = re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
+    words = words_of(answer)
     named = [k for k in keys if k in words]
     if len(named) == 1 and words.index(named[0]) > len(words) - 5:
         return named[0]
@@ -132,7 +137,7 @@ def chosen(sample: Sample) -> str:
 class MultipleChoice(Task):
     name = "multiple_choice"
     reference = "each benchmark's own matcher (metrics.json: protocols)"
-    inherits = ("reword", "reward", "card_boxes")
+    inherits = ("question", "reword", "reward", "card_boxes")
     media = "any"
     summary = "pick the right option(s); `metadata.options` lists them, the answer is the letter"
     order = 15
@@ -154,15 +159,11 @@ class MultipleChoice(Task):
                      "option texts in letter order", "set metadata.options to the options, A first")]
         keys = LETTERS[:len(options)]
         return [("answer_not_an_option", f"multiple_choice answer {a!r} is not one or more of the letters {keys}",
-                 f"answer with the right option's letter (several, e.g. 'AC', where several are right)")
+                 "answer with the right option's letter (several, e.g. 'AC', where several are right)")
                 for a in answers if not_letters(a.strip(), keys)]
 
     def metadata_for(self, question: str) -> dict:
         return {"options": options_in(question)}
-
-    def question(self, text):
-        text = (text or "").strip()
-        return text or None
 
     def parse(self, text: str) -> Answer:
         """Without its options: a letter as VLMEvalKit reads one (the score reads the option texts too)."""
@@ -183,8 +184,8 @@ class MultipleChoice(Task):
         summary = accuracies(samples, per_sample)
         summary["protocols"] = {}
         for benchmark in sorted({s.metadata.get("benchmark") for s in samples}, key=str):
-            chosen_ones = [(s, out) for s, out in zip(samples, per_sample) if s.metadata.get("benchmark") == benchmark]
-            entry = accuracies(*map(list, zip(*chosen_ones)))
+            mine = [i for i, s in enumerate(samples) if s.metadata.get("benchmark") == benchmark]
+            entry = accuracies([samples[i] for i in mine], [per_sample[i] for i in mine])
             name, reference = PROTOCOLS.get(benchmark, PROTOCOLS[None])
             entry.update(protocol=name, reference=reference)
             if benchmark == "xlrs":
