@@ -108,7 +108,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--box-format", choices=BOX_FORMATS,
                    help="how the model writes boxes, and how a zero-shot model is asked for them (default: the "
                         "checkpoint's, geochat; a base model given with --family: its own — Qwen2.5-VL pixels, "
-                        "Qwen3-VL norm1000, the LLaVA families norm1)")
+                        "Qwen3-VL norm1000, InternVL internvl, the LLaVA families norm1)")
     p.add_argument("--chat-template", choices=CHAT_TEMPLATES, help="ask as this template does instead of the "
                    "checkpoint's own: raw asks the question alone, as the annotation writes it (GeoLLaVA's "
                    "videollava_eval.py); the others as in training (docs/training.md)")
