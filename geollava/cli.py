@@ -9,6 +9,7 @@ over the library function that does the work.
   geollava demo --checkpoint CK [--host 127.0.0.1] [--port 7860]
   geollava plan CONFIG [--gpus N] [--gpu-memory GB] [--nodes N] [--json] [--key value ...]   will it fit?
   geollava report --model LABEL=EVAL_FOLDER ... --data FILE --out report.html
+  geollava export lmms-eval|vlmevalkit DATA --out DIR [--box-format F]   tasks for other harnesses, our scorers
   geollava merge CHECKPOINT OUT                 merge a LoRA checkpoint into a full model folder
   geollava data check | synth | convert ...     annotations: check every record, make synthetic sets, convert
   geollava model convert-geochat SRC OUT        GeoChat / LLaVA-1.5 original checkpoint -> transformers LLaVA
@@ -39,6 +40,8 @@ DELEGATED = {
     "plan": ("geollava.launch:plan", "estimate per-GPU memory of a training config before launching"),
     "report": ("geollava.report", "write the HTML report of evaluated models"),
     "baseline": ("geollava.evaluation.baseline", "the constant-caption baseline: the most frequent training answer"),
+    "export": ("geollava.export.command", "the tasks of annotations as lmms-eval tasks or a VLMEvalKit dataset, "
+                                          "scored there by this suite"),
     "learning-check": ("geollava.evaluation.learning_check", "the quickstart's verdict: did the model learn to see "
                                                              "change?"),
 }

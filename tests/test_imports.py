@@ -84,7 +84,7 @@ FLOORS = [
     ["geollava.config"],
     ["geollava.plan", "geollava.runs"],
     ["geollava.sft", "geollava.evaluation"],
-    ["geollava.grpo", "geollava.serving"],
+    ["geollava.grpo", "geollava.serving", "geollava.export"],
     ["geollava.launch"],
     ["geollava.cli"],
     ["geollava.__main__", "geollava"],

@@ -184,13 +184,25 @@ def with_record_ids(rows: list[dict], records: dict) -> list[dict]:
             for row in rows]
 
 
+HARNESSES = ("lmms-eval", "vlmevalkit")  # their logs hold one task (a benchmark) each
+
+
 def check_coverage(rows: list[dict], records: dict, data: str) -> None:
-    """Every prediction has a record and every record a prediction (a partial file would score a subset)."""
+    """Every prediction has a record and every record a prediction (a partial file would score a subset). Another
+    harness logs each task apart: its log covers the records of the tasks it answered."""
     missing = [row["id"] for row in rows if row["id"] not in records]
+    harness = next((row["source"] for row in rows if row.get("source") in HARNESSES), None)
+    if missing and harness:
+        raise EvalError(f"{len(missing)} of the {len(rows)} answers {harness} logged are of documents that {data} "
+                        f"does not have (first ids: {missing[:3]}): is it the log of another task, or of another "
+                        "export? Pass the annotations the task was exported (or converted) from")
     if missing:
         raise EvalError(f"{len(missing)} predictions have ids that {data} does not have "
                         f"(first: {missing[:3]}); score them against their own references without --data")
     predicted = {row["id"] for row in rows}
+    if harness:
+        answered = {records[i].task for i in predicted}
+        records = {i: r for i, r in records.items() if r.task in answered}
     unanswered = [i for i in records if i not in predicted]
     if unanswered:
         raise EvalError(f"{len(unanswered)} records of {data} have no prediction (first: {unanswered[:3]}); "

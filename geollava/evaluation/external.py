@@ -1,12 +1,17 @@
 """Answers other harnesses logged, read as prediction rows: lmms-eval's `--log_samples` files
-(<date>_samples_<task>.jsonl: one line a document, {"doc_id", "doc": its fields but the media, "target",
-"resps", "filtered_resps", ...}) and VLMEvalKit's prediction files (<model>_<dataset>.xlsx or .tsv: one row a
-question, with its `index` and the model's `prediction`). Each row's id is the benchmark's own — the document's
-`id`, else its `index` (XLRS-Bench, VLMEvalKit's) — which `--data` matches with the record of
-that id, or the record whose `metadata.source_id` it is (the converters keep the benchmark's own id there)."""
+(<date>_samples_<task>.jsonl: one line a document, {"doc_id", "target", "filtered_resps", ...} and what the task's
+process_results returned, one entry per metric; lmms-eval before 0.7 also kept "doc", its fields but the media)
+and VLMEvalKit's prediction files (<model>_<dataset>.xlsx or .tsv: one row a question, with its `index`, the
+model's `prediction`, and the record's `id` in a dataset `geollava export vlmevalkit` wrote). Each row's id is the
+benchmark's own: the document's `id` or `index` where the log keeps the document, else the id its metric entries
+carry (`id`: a task `geollava export lmms-eval` wrote; `question_id` / `index`: XLRS-Bench's) — which `--data`
+matches with the record of that id, or the record whose `metadata.source_id` it is (the converters keep the
+benchmark's own id there)."""
 from __future__ import annotations
 
 from pathlib import Path
+
+ID_KEYS = ("id", "question_id", "index")  # where a logged metric entry names its document
 
 
 class LogError(ValueError):
@@ -19,18 +24,33 @@ def is_lmms_eval_sample(item) -> bool:
 
 def lmms_eval_row(item: dict, path: Path, n: int) -> dict:
     """One logged document → {id, prediction}: its filtered response (the first, where it logged several)."""
-    doc = item.get("doc") or {}
-    identity = doc.get("id", doc.get("index"))
+    identity = logged_id(item)
     if identity is None:
-        raise LogError(f"{path}: line {n + 1} (doc_id {item.get('doc_id')}): its doc has no id or index, so "
-                               "it cannot be matched with a record; rescoring needs a task whose documents carry an "
-                               "id or an index (XLRS-Bench's do)")
+        raise LogError(f"{path}: line {n + 1} (doc_id {item.get('doc_id')}): it names no document id (no doc "
+                               "with an id or index, no metric entry with an id, question_id or index), so it "
+                               "cannot be matched with a record; rescoring needs a task that logs one (the tasks "
+                               "geollava export lmms-eval writes do, XLRS-Bench's do)")
     answer = item["filtered_resps"]
     while isinstance(answer, list):
         answer = answer[0] if answer else ""
     if not isinstance(answer, str):
         raise LogError(f"{path}: line {n + 1} (id {identity}): its filtered response is not text")
     return {"id": str(identity), "prediction": answer, "source": "lmms-eval"}
+
+
+def logged_id(item: dict):
+    """The benchmark's id of a logged document: from the document where the log keeps it, else from the entries
+    its task's process_results logged."""
+    doc = item.get("doc") or {}
+    for key in ("id", "index"):
+        if doc.get(key) is not None:
+            return doc[key]
+    for entry in item.values():
+        if isinstance(entry, dict):
+            for key in ID_KEYS:
+                if entry.get(key) is not None:
+                    return entry[key]
+    return None
 
 
 def vlmevalkit_rows(path: Path) -> list[dict]:
@@ -42,5 +62,6 @@ def vlmevalkit_rows(path: Path) -> list[dict]:
     if missing:
         raise LogError(f"{path}: a VLMEvalKit prediction file has the columns index and prediction; this one "
                                f"lacks {', '.join(missing)} (it has {', '.join(map(str, frame.columns[:8]))})")
-    return [{"id": str(index), "prediction": "" if pd.isna(answer) else str(answer), "source": "vlmevalkit"}
-            for index, answer in zip(frame["index"], frame["prediction"])]
+    ids = frame["id"] if "id" in frame.columns else frame["index"]  # `id`: a dataset geollava exported
+    return [{"id": str(identity), "prediction": "" if pd.isna(answer) else str(answer), "source": "vlmevalkit"}
+            for identity, answer in zip(ids, frame["prediction"])]

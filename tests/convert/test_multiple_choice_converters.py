@@ -153,9 +153,10 @@ def test_converted_xlrs_and_geobench_files_train_and_score(tmp_path, xlrs_parque
 
 
 def test_answers_lmms_eval_and_vlmevalkit_logged_are_rescored_as_ours(tmp_path, xlrs_parquet):
-    """lmms-eval's --log_samples lines (evaluator.py _process_document_results: doc without its media,
-    filtered_resps; evaluation_tracker.py flattens one response to its text) and VLMEvalKit's <model>_<dataset>.xlsx
-    (index, prediction), matched with the converted records by XLRS's own index."""
+    """lmms-eval 0.7.3's --log_samples lines (evaluator.py _process_document_results; evaluation_tracker.py
+    flattens one response to its text and drops the doc: the id is in what xlrs_process_results logged,
+    question_id), an older lmms-eval's line that keeps the doc, and VLMEvalKit's <model>_<dataset>.xlsx (index,
+    prediction), matched with the converted records by XLRS's own index."""
     import pandas as pd
 
     out = tmp_path / "out"
@@ -163,9 +164,12 @@ def test_answers_lmms_eval_and_vlmevalkit_logged_are_rescored_as_ours(tmp_path, 
     answers = {1: "C. farmland", 2: "(B)", 3: "A C"}
     ours = score(tmp_path / "ours", out / "xlrs_lite.json", {f"xlrs_{k}": a for k, a in answers.items()})
     logged = tmp_path / "20261207_samples_xlrs-lite.jsonl"
+    entry = {"category": "Land use classification", "pred_answer": "C", "answer": "C"}
     logged.write_text("".join(json.dumps({
-        "doc_id": k - 1, "doc": {"index": k, "question": "?", "answer": "C", "category": LUC}, "target": "C",
-        "arguments": [], "resps": [a], "filtered_resps": a, "xlrs_micro_score": {}}) + "\n"
+        "doc_id": k - 1, "target": "C", "filtered_resps": a, "doc_hash": "0" * 64,
+        "xlrs_micro_score": {"question_id": k, **entry}, "xlrs_macro_score": {"question_id": k, **entry}}) + "\n"
+        if k != 2 else json.dumps({"doc_id": k - 1, "doc": {"index": k, "question": "?", "category": LUC},
+                                   "target": "C", "arguments": [], "resps": [a], "filtered_resps": a}) + "\n"
         for k, a in answers.items()))
     sheet = tmp_path / "Qwen2.5-VL-7B_XLRS-Bench-lite.xlsx"
     pd.DataFrame({"index": list(answers), "question": ["?"] * 3, "prediction": list(answers.values())}).to_excel(
@@ -175,9 +179,10 @@ def test_answers_lmms_eval_and_vlmevalkit_logged_are_rescored_as_ours(tmp_path, 
                            str(tmp_path / path.stem), "--no-meteor", "--tokenizer", "simple"])[path.stem]
         assert theirs["tasks"]["multiple_choice"]["protocols"] == \
             ours["tasks"]["multiple_choice"]["protocols"]
-    logged.write_text(json.dumps({"doc_id": 0, "doc": {"question": "?"}, "filtered_resps": "C"}) + "\n")
-    with pytest.raises(SystemExit, match="its doc has no id or index"):
+    logged.write_text(json.dumps({"doc_id": 0, "filtered_resps": "C", "xlrs_micro_score": {"answer": "C"}}) + "\n")
+    with pytest.raises(SystemExit, match="names no document id"):
         evaluate(["--predictions", str(logged), "--data", str(out / "xlrs_lite.json")])
     logged.write_text(json.dumps({"doc_id": 0, "doc": {"index": 999}, "filtered_resps": "C"}) + "\n")
-    with pytest.raises(SystemExit, match="1 predictions have ids that .* does not have"):
+    with pytest.raises(SystemExit, match="1 of the 1 answers lmms-eval logged are of documents that .* does not "
+                                         "have"):
         evaluate(["--predictions", str(logged), "--data", str(out / "xlrs_lite.json")])
