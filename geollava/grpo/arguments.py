@@ -13,6 +13,11 @@ from ..arguments import RunKeys
 class GRPOTrainArguments(RunKeys, GRPOConfig):
     gradient_checkpointing: bool | None = None  # activation_checkpointing turns it on, as in SFT (TRL: on)
     log_multimodal: bool = False  # TRL gathers every prompt's images to log them; ours are preprocessed tensors
+    dynamic_sampling: bool = field(default=False, metadata={
+        "help": "DAPO's dynamic sampling: a prompt group whose completions all score the same (no advantage, "
+                "nothing learnt) is replaced by a group of a new prompt, up to max_resample rounds a generation"})
+    max_resample: int = field(default=3, metadata={
+        "help": "dynamic_sampling: most rounds of new prompts a generation (each round generates a whole batch)"})
 
 
 @dataclass

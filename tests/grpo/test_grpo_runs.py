@@ -76,10 +76,13 @@ def test_sft_then_grpo_then_eval_predict_merge_and_report(tmp_path, sft_run, tas
     assert 'alt="GRPO rewards"' in (tmp_path / "report.html").read_text()
 
 
-def test_grpo_under_zero3_on_two_cpu_processes(tmp_path, sft_run, task_set):
+def test_grpo_under_zero3_on_two_cpu_processes_with_dynamic_sampling_resumes(tmp_path, sft_run, task_set):
+    """Two ZeRO-3 processes with dynamic sampling: every rank generates in every resampling round (a rank that
+    did not would hang the others), the rounds are logged, and the run resumes from its checkpoint."""
     out = tmp_path / "grpo"
-    result = script("finetune_grpo.sh", *grpo_argv(sft_run, task_set, out, "--max_steps", 2, "--save_steps", 2,
-                                                     "--deepspeed", "configs/deepspeed/zero3.json"),
+    zero3 = ("--deepspeed", "configs/deepspeed/zero3.json", "--dynamic_sampling", "true", "--max_resample", 2,
+             "--save_steps", 2)
+    result = script("finetune_grpo.sh", *grpo_argv(sft_run, task_set, out, "--max_steps", 2, *zero3),
                     env={"NUM_GPUS": "2"})
     assert "2 process(es)" in result.stdout
     assert is_complete(out) and is_complete(out / "checkpoint-2")
@@ -87,6 +90,15 @@ def test_grpo_under_zero3_on_two_cpu_processes(tmp_path, sft_run, task_set):
 
     weights = load_file(out / "adapter_model.safetensors")
     assert weights and all(t.numel() > 0 for t in weights.values())  # gathered, not rank-local shards
+    resumed = script("finetune_grpo.sh", *grpo_argv(sft_run, task_set, out, "--max_steps", 3, *zero3,
+                                                      "--resume_from_checkpoint", "auto"), env={"NUM_GPUS": "2"})
+    assert f"resume_from_checkpoint: auto -> {out / 'checkpoint-2'}" in resumed.stdout + resumed.stderr
+    steps = [e for e in json.loads((out / "train_log.json").read_text()) if "reward" in e]
+    assert [e["step"] for e in steps][-1] == 3
+    for entry in steps:
+        rounds, left = entry["dynamic_sampling/resample_rounds"], entry["dynamic_sampling/groups_without_spread"]
+        assert 0 <= rounds <= 2 and 0 <= left <= entry["dynamic_sampling/groups_without_spread_before"]
+        assert rounds == 2 or left == 0  # it stops early only when every group has spread
 
 
 def test_a_learnable_reward_rises_in_40_steps(tmp_path):
