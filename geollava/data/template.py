@@ -141,9 +141,14 @@ def render_raw(turns: list[tuple[str, str | None]]) -> tuple[str, list[tuple[int
 
 
 def end_of_turn(tokenizer) -> str:
-    """The token a chat template closes each turn with (generation stops there too)."""
-    vocab = tokenizer.get_vocab()
-    return next((t for t in END_OF_TURN if t in vocab), tokenizer.eos_token)
+    """The token a chat template closes each turn with (generation stops there too). Looked up token by token:
+    the whole vocabulary (get_vocab) is a dict built anew on every call, 72 ms for Qwen's 152,064 tokens."""
+    return next((t for t in END_OF_TURN if in_vocabulary(tokenizer, t)), tokenizer.eos_token)
+
+
+def in_vocabulary(tokenizer, token: str) -> bool:
+    found = tokenizer.convert_tokens_to_ids(token)
+    return found is not None and (found != tokenizer.unk_token_id or token == tokenizer.unk_token)
 
 
 def render_chat(turns: list[tuple[str, str | None]], tokenizer, system_prompt: str | None = None,
