@@ -1,7 +1,8 @@
 """What the harness tests share: a merged tiny Qwen2.5-VL and its task records, and each harness's environment
-of its own, built as docs/evaluation.md tells a user (scripts/setup_harness.sh: about two minutes each the first
-time, later runs reuse them; GEOLLAVA_<HARNESS>_ENV names a prebuilt one). One environment for both does not
-work: lmms-eval pins antlr4 4.7.2, with which VLMEvalKit's dataset package does not import."""
+of its own, built as docs/evaluation.md tells a user (scripts/setup_harness.sh; the two side by side in the
+background from collection on, 1.5–3 minutes the first time; later runs reuse them; GEOLLAVA_<HARNESS>_ENV names a
+prebuilt one). One environment for both does not work: lmms-eval pins antlr4 4.7.2, with which VLMEvalKit's
+dataset package does not import."""
 from __future__ import annotations
 
 import os
@@ -31,12 +32,38 @@ def merged_qwen(tmp_path_factory, tiny_models) -> tuple[Path, Path]:
     return root / "merged", root / "data"
 
 
+HARNESSES = ("lmms-eval", "vlmevalkit")
+_BUILDS: dict[str, subprocess.Popen] = {}
+
+
+def env_of(harness: str) -> Path:
+    variable = f"GEOLLAVA_{harness.upper().replace('-', '_')}_ENV"
+    return Path(os.environ.get(variable, REPO_ROOT / f".{harness}-env"))
+
+
+def start_builds() -> None:
+    """Both environments built side by side, in the background (a build is mostly unpacking wheels); one already
+    built is only checked."""
+    for harness in HARNESSES:
+        if harness not in _BUILDS:
+            _BUILDS[harness] = subprocess.Popen(["bash", str(REPO_ROOT / "scripts" / "setup_harness.sh"), harness,
+                                                 str(env_of(harness))], stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT, text=True)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the builds as soon as a collected test will need them: they overlap the tests that run before."""
+    if any("harness_env" in getattr(item, "fixturenames", ()) for item in items):
+        start_builds()
+
+
 @pytest.fixture(scope="session")
 def harness_env():
-    def build(harness: str) -> Path:
-        variable = f"GEOLLAVA_{harness.upper().replace('-', '_')}_ENV"
-        env = Path(os.environ.get(variable, REPO_ROOT / f".{harness}-env"))
-        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "setup_harness.sh"), harness, str(env)], check=True,
-                       timeout=1800)
-        return env
-    return build
+    start_builds()
+
+    def ready(harness: str) -> Path:
+        output, _ = _BUILDS[harness].communicate(timeout=1800)
+        said = "\n".join(line for line in output.splitlines() if not line.startswith("WARNING: Location"))
+        assert _BUILDS[harness].returncode == 0, f"scripts/setup_harness.sh {harness} failed:\n{said[-3000:]}"
+        return env_of(harness)
+    return ready
