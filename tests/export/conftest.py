@@ -51,6 +51,7 @@ def start_builds() -> None:
                                                 stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k have deselected: the fast loop builds nothing
 def pytest_collection_modifyitems(session, config, items):
     """Start the builds as soon as a collected test will need them: they overlap the tests that run before."""
     if any("harness_env" in getattr(item, "fixturenames", ()) for item in items):
