@@ -42,7 +42,7 @@ SYSTEMS = {  # LLaVA's conversation templates' system sentences (llava/conversat
 }
 CHAT_TEMPLATES = ("vicuna_v1", "llava_v1", "geollava", "model", "raw")
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML (Qwen, SmolLM2), Llama 3, Gemma
-_PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
+PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 
 
 @dataclass
@@ -94,7 +94,7 @@ def conversation_turns(record: Record, family: Family, num_frames: int, dates: l
             question = turn.text
     if question is not None:
         turns.append((question, None))
-    question = _PLACEHOLDERS.sub(" ", turns[0][0]).strip()
+    question = PLACEHOLDERS.sub(" ", turns[0][0]).strip()
     first_question = media_prefix(family, num_frames, dates, as_image) + (reword(question) if reword else question)
     turns[0] = (first_question, turns[0][1])
     return turns if with_answers else [(first_question, None)]

@@ -27,11 +27,11 @@ from PIL import Image
 
 from ..data.frames import MediaError, load_frames, sample_indices, still_indices
 from ..data.prompt import PromptSettings
+from ..data.template import PLACEHOLDERS
 from ..data.validate import DataError, load_records
 from ..geometry.box_formats import FORMATS, PIXELS_MAX, PIXELS_MIN, ImageSize, pixels_frame_size
 from ..tasks import get_task
 
-PLACEHOLDERS = re.compile(r"\s*(<image>|<video>)\s*")
 AS_FILES = (".jpg", ".jpeg", ".png")  # frames a harness opens as they are; anything else is decoded here
 
 

@@ -51,12 +51,12 @@ class GeoGRPOTrainer(RunParts, GRPOTrainer):
     def _refilled(self, batch: dict, rows_per_rank: int) -> dict:
         """Groups without reward spread replaced by groups of new prompts (dynamic_sampling.py), and logged."""
         n, rank = self.num_generations, self.accelerator.process_index
+        start = rank * rows_per_rank  # this rank's first row in the global batch
         flat = groups_without_spread(self._gathered_rewards, self.reward_weights, n)
         before, dropped, rounds = flat.float().mean().item(), 0, 0
         while flat.any() and rounds < self.args.max_resample:
             rounds += 1
             picks = fresh_prompts(len(self.train_dataset), len(flat), self.args.seed, self.state.global_step, rounds)
-            start = rank * rows_per_rank
             fresh = self._scored([self.train_dataset[picks[(start + k) // n]] for k in range(rows_per_rank)])
             taken = flat & ~groups_without_spread(self._gathered_rewards, self.reward_weights, n)
             batch = splice(batch, fresh, local_rows(taken, n, rank, rows_per_rank),

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from transformers import (AddedToken, AutoImageProcessor, AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
                           LlavaConfig, LlavaForConditionalGeneration)
 
+from ..data.template import in_vocabulary
 from ..families import get_family
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def read_weights(src: Path) -> dict[str, torch.Tensor]:
 def add_image_token(tokenizer) -> int:
     """The <image> placeholder transformers' LLaVA expects (the original code splices images in at id -200);
     the pad token is the unk token, as LLaVA v1 sets it."""
-    if IMAGE_TOKEN not in tokenizer.get_vocab():
+    if not in_vocabulary(tokenizer, IMAGE_TOKEN):
         tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token

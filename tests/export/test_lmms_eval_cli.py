@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from geollava.export.documents import ExportSettings
-from geollava.export.lmms_eval import export_lmms_eval
+from geollava.export.harness import metric, numeric_metrics
+from geollava.export.lmms_eval import export_lmms_eval, metric_name
 from helpers import cli
 
 pytestmark = pytest.mark.slow
@@ -61,9 +61,10 @@ def test_lmms_eval_cli_scores_equal_geollava_eval_on_its_logged_answers(merged_q
         assert result.returncode == 0, result.stderr
         ours = json.loads((scored / log.stem / "metrics.json").read_text())["tasks"]
         [task_scores] = ours.values()
-        for metric, value in theirs[name].items():
-            expected = find(task_scores, metric)
-            assert (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected), (name, metric)
+        by_name = {metric_name(m): metric(task_scores, m) for m in numeric_metrics(task_scores)}
+        for lmms_name, value in theirs[name].items():
+            expected = by_name[lmms_name]
+            assert (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected), (name, lmms_name)
         assert theirs[name], name
 
     # the same export installed as a package: lmms-eval 0.7.3 indexes its tasks before it reads LMMS_EVAL_PLUGINS
@@ -80,17 +81,3 @@ def test_lmms_eval_cli_scores_equal_geollava_eval_on_its_logged_answers(merged_q
     finally:
         subprocess.run([str(lmms_env / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "geollava-tasks"],
                        timeout=600)
-
-
-def find(scores: dict, name: str) -> float:
-    """Our metric whose lmms-eval name is ``name`` (coco.CIDEr -> coco_CIDEr, acc@0.5 -> acc_0_5)."""
-    def walk(node, prefix=""):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                yield from walk(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}", value
-    for key, value in walk(scores):
-        if re.sub(r"\W+", "_", key).strip("_") == name:
-            return float(value)
-    raise KeyError(name)
