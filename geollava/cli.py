@@ -24,7 +24,6 @@ import argparse
 import importlib
 import sys
 import time
-from pathlib import Path
 
 from .data.limits import ReadLimits, add_limit_arguments
 
